@@ -1,0 +1,18 @@
+"""aiokv: an asyncio key-value store kept in memory and persisted to one JSON file."""
+
+from .errors import AioKVError, ClosedError, CorruptFileError, LockedError
+from .store import AioKV
+
+__version__ = "0.1.0"
+
+aiocache = AioKV  # the library's original name, kept for old call sites
+
+__all__ = [
+    "AioKV",
+    "AioKVError",
+    "ClosedError",
+    "CorruptFileError",
+    "LockedError",
+    "__version__",
+    "aiocache",
+]

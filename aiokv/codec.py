@@ -1,0 +1,95 @@
+"""Keys and values in and out: validation, isolation copies, orjson encoding."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+# Values returned as they are: nothing a caller does to them can reach the store.
+IMMUTABLE: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+
+
+def check_key(key: object) -> str:
+    """Return key if it is a str aiokv can store, else raise TypeError/ValueError."""
+    if type(key) is not str:
+        raise TypeError(f"aiokv keys must be str, not {type(key).__name__}: {key!r}")
+    _check_str(key, "key")
+    return key
+
+
+def _check_str(s: str, what: str) -> None:
+    # orjson refuses lone surrogates at dumps time; refuse them now instead.
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{what} {s!r} holds a lone surrogate, which JSON cannot store"
+            ) from None
+
+
+def accept(value: object, key: str) -> Any:
+    """Return a private copy of value, or raise if a reload would not give it back.
+
+    Exact types only: a subclass (IntEnum, a str subclass, OrderedDict...) would
+    come back from the file as its base type, so it is refused; a tuple is
+    stored as the list a reload gives.
+    """
+    kind = type(value)
+    if kind is str:
+        _check_str(value, f"value for key {key!r}:")  # type: ignore[arg-type]
+        return value
+    if kind is bool or value is None:
+        return value
+    if kind is int:
+        if not _INT_MIN <= value <= _INT_MAX:  # type: ignore[operator]
+            raise ValueError(
+                f"value for key {key!r}: integer {value} is outside JSON's 64-bit range"
+            )
+        return value
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise ValueError(
+                f"value for key {key!r}: {value} is not finite; JSON has no NaN or infinity"
+            )
+        return value
+    if kind is dict:
+        out = {}
+        for k, v in value.items():  # type: ignore[attr-defined]
+            if type(k) is not str:
+                raise TypeError(
+                    f"value for key {key!r}: dict keys must be str, not {type(k).__name__} ({k!r})"
+                )
+            _check_str(k, f"value for key {key!r}: dict key")
+            out[k] = accept(v, key)
+        return out
+    if kind is list or kind is tuple:
+        return [accept(v, key) for v in value]  # type: ignore[attr-defined]
+    raise TypeError(
+        f"value for key {key!r}: {kind.__module__}.{kind.__qualname__} is not a JSON "
+        "type aiokv can store faithfully (dict, list, tuple, str, int, float, bool, None)"
+    )
+
+
+def copy_out(value: Any) -> Any:
+    """Return value as a caller may have it: containers are handed out as copies."""
+    if type(value) in IMMUTABLE:
+        return value
+    # An accepted value round-trips exactly through orjson, and this is the
+    # fastest deep copy of a JSON tree in Python.
+    return orjson.loads(orjson.dumps(value))
+
+
+def decode(raw: bytes) -> Any:
+    """Parse a state file's bytes (raises orjson.JSONDecodeError)."""
+    return orjson.loads(raw)
+
+
+def encode(state: dict[str, Any]) -> bytes:
+    """Serialize a mapping of accepted values as one JSON object."""
+    return orjson.dumps(state)

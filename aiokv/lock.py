@@ -1,0 +1,51 @@
+"""The one-owner lock: an flock()ed file beside the state file.
+
+flock() locks belong to an open file description, so a second open of the
+same state file conflicts even inside the owning process, and the kernel drops
+the lock when the process dies: a crash never leaves a stale lock. The lock
+file itself stays (removing it would let two openers lock two different files).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from .errors import LockedError
+
+
+def lock_path(path: str) -> str:
+    """The lock file's path for a resolved state file path."""
+    return f"{path}.lock"
+
+
+def acquire(path: str) -> int:
+    """Take the lock for path and return its fd; LockedError names the holder."""
+    lpath = lock_path(path)
+    fd = os.open(lpath, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = _read_pid(fd)
+        os.close(fd)
+        raise LockedError(path, pid) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    # Written after locking, so a loser never erases the holder's pid.
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def release(fd: int) -> None:
+    """Drop the lock taken by acquire()."""
+    os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0))
+    except ValueError:
+        # The holder is between flock() and writing its pid.
+        return None

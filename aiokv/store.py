@@ -1,0 +1,396 @@
+"""AioKV: the in-memory state, the public API and the flush policy.
+
+Reads and writes touch only the dict in memory. A write marks the store dirty
+and arms one timer; when the store has been quiet for flush_delay (or has been
+dirty for max_flush_delay under a write stream that never pauses), one disk
+operation writes a snapshot of the whole state. At most one disk operation
+runs at a time and each writes a snapshot taken when it starts, so a later
+operation always writes a newer state than an earlier one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from . import codec, lock, storage
+from .errors import AioKVError, ClosedError
+
+logger = logging.getLogger("aiokv")
+
+_MISSING: Any = object()
+_NOW: Any = object()
+_IMMUTABLE = codec.IMMUTABLE
+_running_loop = asyncio.get_running_loop
+_monotonic = time.monotonic
+
+# Retry a failing background flush after 0.1 s, 0.2 s, ... up to this.
+_MAX_BACKOFF = 30.0
+
+# Open stores that hold unsaved changes' only copy; the exit hook saves them.
+_unclosed: set[AioKV] = set()
+
+
+class AioKV:
+    """An async key-value store kept in memory and persisted to one JSON file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flush_delay: float = 0.5,
+        max_flush_delay: float = 2.0,
+        fsync: bool = True,
+    ) -> None:
+        """Describe the store; no I/O happens until it is opened or first used."""
+        raw = os.fspath(path)
+        if not isinstance(raw, str):
+            raise TypeError(f"path must be str or os.PathLike[str], not {type(raw).__name__}")
+        self._flush_delay = _seconds("flush_delay", flush_delay)
+        self._max_flush_delay = _seconds("max_flush_delay", max_flush_delay)
+        if self._max_flush_delay < self._flush_delay:
+            raise ValueError(
+                f"max_flush_delay ({max_flush_delay}) must be >= flush_delay ({flush_delay})"
+            )
+        if type(fsync) is not bool:
+            raise TypeError(f"fsync must be a bool, not {type(fsync).__name__}")
+        self._fsync = fsync
+        self._path = os.path.abspath(raw)
+        self._data: dict[str, Any] | None = None  # None until open, and after close
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._lock_fd: int | None = None
+        # _version counts changes; _saved is the newest version the file holds.
+        self._version = 0
+        self._saved = 0
+        self._last_write = 0.0
+        self._dirty_since = 0.0
+        self._retry_at = 0.0
+        self._failures = 0
+        self._remove_file = False  # clear() asked for the file to go
+        self._timer: asyncio.TimerHandle | None = None
+        self._io: asyncio.Task[BaseException | None] | None = None
+
+    @property
+    def path(self) -> str:
+        """The state file's path (symlinks resolved once the store is open)."""
+        return self._path
+
+    def __repr__(self) -> str:
+        """Show the path and whether the store is open."""
+        state = "closed" if self._closed else "open" if self._data is not None else "new"
+        return f"<AioKV {self._path!r} {state}>"
+
+    # -- opening and closing -------------------------------------------------
+
+    async def __aenter__(self) -> AioKV:
+        """Open the store: take the file's lock and load it."""
+        await self._ready()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store (final flush, lock released)."""
+        await self.aclose()
+
+    async def _ready(self) -> None:
+        if self._closed:
+            raise ClosedError(self._path)
+        loop = _running_loop()
+        owner = self._loop or (self._opening and self._opening.get_loop())
+        if owner is not None and owner is not loop:
+            raise RuntimeError(
+                f"AioKV({self._path!r}) belongs to the event loop that first used it; "
+                "it cannot be used from another loop (aclose() it and open a new one)"
+            )
+        if self._data is None:
+            if self._opening is None:
+                self._opening = loop.create_task(self._open())
+            await asyncio.shield(self._opening)
+
+    async def _open(self) -> None:
+        try:
+            loop = _running_loop()
+            path, fd = await loop.run_in_executor(None, _take, self._path)
+            try:
+                data = await storage.load(path)
+            except BaseException:
+                lock.release(fd)
+                raise
+        finally:
+            self._opening = None
+        self._path, self._lock_fd, self._data, self._loop = path, fd, data, loop
+        _unclosed.add(self)
+
+    async def aclose(self) -> None:
+        """Flush, stop background work and release the lock; a second call does nothing.
+
+        If the final flush fails the error is raised and the store stays open,
+        its changes still in memory, so nothing is dropped without a trace.
+        """
+        if self._closed:
+            return
+        if self._data is not None or self._opening is not None:
+            await self.flush()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._closed = True
+        self._data = None
+        if self._lock_fd is not None:
+            lock.release(self._lock_fd)
+            self._lock_fd = None
+        _unclosed.discard(self)
+
+    # -- reading -------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """Return the value stored at key (a private copy), or default."""
+        if self._loop is not _running_loop() or self._data is None:
+            await self._ready()
+        if type(key) is not str:
+            key = codec.check_key(key)
+        value = self._data.get(key, _MISSING)  # type: ignore[union-attr]
+        if value is _MISSING:
+            return default
+        return value if type(value) in _IMMUTABLE else codec.copy_out(value)
+
+    async def has(self, key: str) -> bool:
+        """Return whether key is stored."""
+        await self._ready()
+        return codec.check_key(key) in self._data  # type: ignore[operator]
+
+    async def keys(self) -> list[str]:
+        """Return a list of the stored keys."""
+        await self._ready()
+        return list(self._data)  # type: ignore[arg-type]
+
+    async def get_all(self) -> dict[str, Any]:
+        """Return a copy of the whole state."""
+        await self._ready()
+        return codec.copy_out(self._data)  # type: ignore[no-any-return]
+
+    # -- writing -------------------------------------------------------------
+
+    async def set(self, key: str, value: Any = _NOW) -> None:
+        """Store value at key; with no value, store int(time.time())."""
+        if self._loop is not _running_loop() or self._data is None:
+            await self._ready()
+        if type(key) is not str or not key.isascii():
+            key = codec.check_key(key)
+        if value is _NOW:
+            value = int(time.time())
+        elif type(value) is not str or not value.isascii():
+            value = codec.accept(value, key)
+        self._data[key] = value  # type: ignore[index]
+        self._touch()
+
+    async def update(self, mapping: Mapping[str, Any]) -> None:
+        """Store every key of mapping at once: all of them or, on a bad one, none."""
+        await self._ready()
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"update() takes a mapping, not {type(mapping).__name__}")
+        accepted = {codec.check_key(k): codec.accept(v, k) for k, v in mapping.items()}
+        if accepted:
+            self._data.update(accepted)  # type: ignore[union-attr]
+            self._touch()
+
+    async def incr(self, key: str, by: int | float = 1) -> int | float:
+        """Add by to the number at key (absent counts as 0) and return the result."""
+        await self._ready()
+        key = codec.check_key(key)
+        if type(by) is not int and type(by) is not float:
+            raise TypeError(f"incr({key!r}): by must be an int or float, not {type(by).__name__}")
+        current = self._data.get(key, 0)  # type: ignore[union-attr]
+        if type(current) is not int and type(current) is not float:
+            raise TypeError(
+                f"incr({key!r}): the stored value is a {type(current).__name__}, not a number"
+            )
+        result: int | float = codec.accept(current + by, key)
+        self._data[key] = result  # type: ignore[index]
+        self._touch()
+        return result
+
+    async def delete(self, key: str) -> bool:
+        """Remove key; True whether it was there or not, False if the store failed to open."""
+        if not await self._ready_or_log("delete"):
+            return False
+        if self._data.pop(codec.check_key(key), _MISSING) is not _MISSING:  # type: ignore[union-attr]
+            self._touch()
+        return True
+
+    async def clear(self) -> bool:
+        """Empty the store and remove its file; False (logged) on failure."""
+        if not await self._ready_or_log("clear"):
+            return False
+        self._data = {}
+        self._remove_file = True
+        self._touch()
+        try:
+            await self.flush()
+        except OSError:
+            logger.exception("aiokv: clear() could not remove %s", self._path)
+            return False
+        return True
+
+    async def _ready_or_log(self, op: str) -> bool:
+        # The seed's contract: delete/clear report a failure to load as False.
+        try:
+            await self._ready()
+        except (OSError, AioKVError) as e:
+            if isinstance(e, ClosedError):
+                raise
+            logger.exception("aiokv: %s() on %s failed", op, self._path)
+            return False
+        return True
+
+    # -- persistence ----------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Return once every change made before the call is durable on disk."""
+        await self._ready()
+        target = self._version
+        while self._saved < target:
+            if self._io is not None:
+                # A write already under way: share it (it may already cover us).
+                await asyncio.shield(self._io)
+                continue
+            error = await asyncio.shield(self._start_io())
+            if error is not None:
+                raise error
+
+    def _touch(self) -> None:
+        now = _monotonic()
+        self._last_write = now
+        if self._version == self._saved:
+            self._dirty_since = now
+        self._version += 1
+        if self._timer is None and self._io is None:
+            self._arm(now)
+
+    def _arm(self, now: float) -> None:
+        due = max(
+            min(self._last_write + self._flush_delay, self._dirty_since + self._max_flush_delay),
+            self._retry_at,
+        )
+        assert self._loop is not None
+        self._timer = self._loop.call_later(max(due - now, 0.0), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._data is None or self._io is not None or self._saved == self._version:
+            return
+        now = _monotonic()
+        due = max(
+            min(self._last_write + self._flush_delay, self._dirty_since + self._max_flush_delay),
+            self._retry_at,
+        )
+        if now < due:
+            self._arm(now)
+        else:
+            self._start_io()
+
+    def _start_io(self) -> asyncio.Task[BaseException | None]:
+        assert self._loop is not None and self._data is not None
+        # Values are replaced, never mutated in place, so a shallow copy is a
+        # consistent snapshot while the loop goes on changing the dict.
+        op = self._disk_op()
+        self._dirty_since = _monotonic()
+        self._io = self._loop.create_task(self._run_io(op, self._version))
+        return self._io
+
+    def _disk_op(self) -> Callable[[], None]:
+        # Bring the file to the current state: gone after clear() while still
+        # empty, else rewritten whole from a snapshot taken now.
+        assert self._data is not None
+        path, fsync = self._path, self._fsync
+        remove, self._remove_file = self._remove_file and not self._data, False
+        if remove:
+            return lambda: storage.remove(path, fsync)
+        snapshot = self._data.copy()
+        return lambda: storage.write(path, snapshot, fsync)
+
+    async def _run_io(self, op: Callable[[], None], version: int) -> BaseException | None:
+        # Returns its failure instead of raising: a background write has no
+        # awaiter, and flush() decides itself whether to raise.
+        assert self._loop is not None
+        error: BaseException | None = None
+        try:
+            await self._loop.run_in_executor(None, op)
+        except OSError as e:
+            error = e
+            self._failures += 1
+            backoff = min(0.1 * 2 ** (self._failures - 1), _MAX_BACKOFF)
+            self._retry_at = _monotonic() + backoff
+            logger.error(
+                "aiokv: flush of %s failed: %s; changes kept in memory, retrying in %.1fs",
+                self._path,
+                e,
+                backoff,
+            )
+        else:
+            self._saved = max(self._saved, version)
+            self._failures = 0
+            self._retry_at = 0.0
+        finally:
+            self._io = None
+            if self._data is not None and self._saved < self._version and self._timer is None:
+                self._arm(_monotonic())
+        return error
+
+    def _persist_at_exit(self) -> None:
+        if self._data is None or self._saved == self._version:
+            return
+        try:
+            self._disk_op()()
+        except OSError:
+            logger.exception("aiokv: could not save %s at exit", self._path)
+        else:
+            self._saved = self._version
+
+
+def _take(path: str) -> tuple[str, int]:
+    # Resolve symlinks and relative paths first: every way of naming the
+    # file then meets the same lock, and the file's link is kept on writes.
+    real = os.path.realpath(path)
+    fd = lock.acquire(real)
+    try:
+        storage.remove_stale_temps(real)
+    except BaseException:
+        lock.release(fd)
+        raise
+    return real, fd
+
+
+def _seconds(name: str, value: object) -> float:
+    if type(value) is not int and type(value) is not float:
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value}")
+    return float(value)
+
+
+@atexit.register
+def _save_unclosed() -> None:
+    # The loop is gone by now, so this is plain synchronous I/O.
+    for store in list(_unclosed):
+        warnings.warn(
+            f"AioKV({store.path!r}) was never closed; saving it at exit "
+            "(use 'async with AioKV(...)' or await aclose())",
+            ResourceWarning,
+            stacklevel=1,
+        )
+        store._persist_at_exit()
