@@ -15,9 +15,10 @@ _INT_MAX = 2**64 - 1
 
 
 def check_key(key: object) -> str:
-    """Return key if it is a str aiokv can store, else raise TypeError/ValueError."""
-    if type(key) is not str:
+    """Return key as a plain str if aiokv can store it, else raise TypeError/ValueError."""
+    if not isinstance(key, str):
         raise TypeError(f"aiokv keys must be str, not {type(key).__name__}: {key!r}")
+    key = str(key)  # a str subclass comes back from the file as plain str
     _check_str(key, "key")
     return key
 

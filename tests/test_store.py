@@ -1,0 +1,525 @@
+"""The AioKV API and its semantics, on real files in a temp directory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aiokv
+from aiokv import AioKV, ClosedError, storage
+from tests.conftest import read_json, temp_files
+
+EVERY_JSON_TYPE: dict[str, Any] = {
+    "str": "ping",
+    "unicode": "héllo ✓ 😀",
+    "empty": "",
+    "int": 42,
+    "negative": -7,
+    "int_min": -(2**63),
+    "int_max": 2**64 - 1,
+    "float": 3.25,
+    "tiny": 5e-324,
+    "neg_zero": -0.0,
+    "big_float": 1.7976931348623157e308,
+    "true": True,
+    "false": False,
+    "none": None,
+    "list": [1, "two", 3.0, None, [True, []]],
+    "dict": {"nested": {"deeper": [{"x": 1}]}, "": "empty key"},
+}
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+class WriteSpy:
+    """Counts real calls to storage.write (the real write still happens)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = storage.write
+
+        def spy(path: str, state: dict[str, Any], fsync: bool) -> None:
+            self.calls += 1
+            real(path, state, fsync)
+
+        monkeypatch.setattr(storage, "write", spy)
+
+
+def test_seed_readme_bare_usage_still_works(state: Path) -> None:
+    async def main() -> None:
+        kv = AioKV(str(state))
+        before = int(time.time())
+        await kv.set("last_command", "ping")
+        await kv.set("seen_ran_cleanup")
+        assert await kv.get("last_command") == "ping"
+        when = await kv.get("seen_ran_cleanup")
+        assert type(when) is int and before <= when <= int(time.time())
+        assert await kv.get("absent", default=0) == 0
+        assert await kv.get("absent") is None
+        assert await kv.delete("last_command") is True
+        assert await kv.delete("last_command") is True
+        assert await kv.get_all() == {"seen_ran_cleanup": when}
+        await kv.flush()
+        assert read_json(state) == {"seen_ran_cleanup": when}
+        assert await kv.clear() is True
+        assert not state.exists()
+        assert await kv.get_all() == {}
+        await kv.aclose()
+
+    run(main())
+
+
+def test_constructor_does_no_io(tmp_path: Path) -> None:
+    path = tmp_path / "missing-dir" / "state.json"
+    kv = AioKV(path)  # a directory that does not exist: nothing happens yet
+    assert kv.path == str(path)
+    assert not path.parent.exists()
+    with pytest.raises(FileNotFoundError):
+        run(kv.get("x"))
+
+
+def test_aiocache_is_the_same_class() -> None:
+    assert aiokv.aiocache is AioKV
+
+
+def test_every_json_type_survives_a_restart(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            for key, value in EVERY_JSON_TYPE.items():
+                await kv.set(key, value)
+            before = await kv.get_all()
+        async with AioKV(state) as kv:
+            after = await kv.get_all()
+        assert after == before == EVERY_JSON_TYPE
+        for key, value in EVERY_JSON_TYPE.items():
+            assert type(after[key]) is type(value), key
+        assert str(after["neg_zero"]) == "-0.0"
+        assert read_json(state) == EVERY_JSON_TYPE
+
+    run(main())
+
+
+def test_tuple_is_stored_as_list_at_once(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("t", (1, (2, 3)))
+            assert await kv.get("t") == [1, [2, 3]]
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), 2**64, {1: 2}, {1, 2}, b"x", object(), "\ud800"]
+)
+def test_refused_value_leaves_store_and_file_unchanged(state: Path, bad: Any) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("k", "old")
+            await kv.flush()
+            before = state.read_bytes()
+            with pytest.raises((TypeError, ValueError)):
+                await kv.set("k", bad)
+            with pytest.raises((TypeError, ValueError)):
+                await kv.set("other", {"nested": [bad]})
+            with pytest.raises((TypeError, ValueError)):
+                await kv.update({"fine": 1, "k": bad})
+            assert await kv.get_all() == {"k": "old"}
+            await kv.flush()
+            assert state.read_bytes() == before
+            # A refused value never poisons a later flush.
+            await kv.set("k", "new")
+            await kv.flush()
+        assert read_json(state) == {"k": "new"}
+
+    run(main())
+
+
+@pytest.mark.parametrize("key", [1, None, b"k", ("t",)])
+def test_non_str_key_raises_type_error_and_changes_nothing(state: Path, key: Any) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("k", 1)
+            for op in (kv.set(key, 1), kv.get(key), kv.delete(key), kv.has(key), kv.incr(key)):
+                with pytest.raises(TypeError, match="keys must be str"):
+                    await op
+            with pytest.raises(TypeError):
+                await kv.update({key: 1})
+            assert await kv.get_all() == {"k": 1}
+
+    run(main())
+
+
+def test_values_are_isolated_both_ways(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            value = {"list": [1, 2], "inner": {"a": 1}}
+            await kv.set("v", value)
+            value["list"].append(3)
+            value["inner"]["a"] = 2
+            got = await kv.get("v")
+            assert got == {"list": [1, 2], "inner": {"a": 1}}
+            got["list"].append(99)
+            everything = await kv.get_all()
+            everything["v"]["inner"]["a"] = 42
+            everything["new"] = 1
+            batch = {"b": [1]}
+            await kv.update(batch)
+            batch["b"].append(2)
+            assert await kv.get_all() == {"v": {"list": [1, 2], "inner": {"a": 1}}, "b": [1]}
+
+    run(main())
+
+
+def test_has_keys_update_incr(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            assert not await kv.has("a")
+            await kv.update({"a": 1, "b": "two"})
+            assert await kv.has("a")
+            assert sorted(await kv.keys()) == ["a", "b"]
+            assert await kv.incr("hits") == 1
+            assert await kv.incr("hits", 10) == 11
+            assert await kv.incr("a", -1) == 0
+            assert await kv.incr("f", 0.5) == 0.5
+            with pytest.raises(TypeError, match="not a number"):
+                await kv.incr("b")
+            with pytest.raises(TypeError):
+                await kv.incr("a", True)
+            with pytest.raises(ValueError):
+                await kv.incr("a", 2**64)
+            with pytest.raises(TypeError, match="mapping"):
+                await kv.update([("x", 1)])  # type: ignore[arg-type]
+            assert await kv.get_all() == {"a": 0, "b": "two", "hits": 11, "f": 0.5}
+
+    run(main())
+
+
+def test_incr_loses_no_update_between_tasks(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0) as kv:
+
+            async def bump() -> None:
+                for _ in range(200):
+                    await kv.incr("n")
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(*(bump() for _ in range(50)))
+            assert await kv.get("n") == 10_000
+        assert read_json(state) == {"n": 10_000}
+
+    run(main())
+
+
+def test_missing_file_is_empty_and_appears_only_after_a_change(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0) as kv:
+            assert await kv.get_all() == {}
+            await kv.flush()
+            await asyncio.sleep(0.05)
+            assert not state.exists()
+            await kv.set("a", 1)
+            await kv.flush()
+            assert read_json(state) == {"a": 1}
+
+    run(main())
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+
+
+def test_flush_with_nothing_changed_writes_nothing(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = WriteSpy(monkeypatch)
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
+            await kv.set("a", 1)
+            await kv.flush()
+            assert spy.calls == 1
+            await kv.flush()
+            await kv.delete("absent")
+            await kv.flush()
+            assert spy.calls == 1
+
+    run(main())
+    assert spy.calls == 1
+
+
+def test_burst_of_5000_sets_costs_a_handful_of_writes(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = WriteSpy(monkeypatch)
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0.05, max_flush_delay=1.0) as kv:
+            for i in range(5000):
+                await kv.set(f"k{i}", i)
+            await kv.flush()
+            # flush() returned: everything is durable, read back independently.
+            on_disk = json.loads(state.read_bytes())
+            assert on_disk == {f"k{i}": i for i in range(5000)}
+            assert 1 <= spy.calls <= 3
+
+    run(main())
+
+
+def test_debounce_waits_for_quiet(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = WriteSpy(monkeypatch)
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0.3, max_flush_delay=10) as kv:
+            await kv.set("a", 1)
+            await asyncio.sleep(0.1)
+            assert spy.calls == 0 and not state.exists()
+            await asyncio.sleep(0.6)
+            assert spy.calls == 1
+            assert read_json(state) == {"a": 1}
+
+    run(main())
+
+
+def test_cap_holds_under_a_never_pausing_writer(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = WriteSpy(monkeypatch)
+    cap = 0.3
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0.2, max_flush_delay=cap, fsync=False) as kv:
+            history: list[tuple[float, int]] = []
+            start = time.monotonic()
+            n = 0
+            while time.monotonic() - start < 2.0:
+                n += 1
+                await kv.set("n", n)
+                history.append((time.monotonic(), n))
+                await asyncio.sleep(0.005)  # never quiet for flush_delay
+                if state.exists():
+                    # What is on disk was set no longer ago than the cap
+                    # (plus one write's time and scheduling slack).
+                    on_disk = read_json(state)["n"]
+                    now = time.monotonic()
+                    floor = max((v for t, v in history if t <= now - cap - 0.15), default=0)
+                    assert on_disk >= floor
+            assert state.exists()
+            writes = spy.calls
+            assert 2.0 / cap - 2 <= writes <= 2.0 / cap + 2
+
+    run(main())
+
+
+def test_concurrent_flushes_share_one_write(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = WriteSpy(monkeypatch)
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
+            await kv.update({f"k{i}": i for i in range(1000)})
+            await asyncio.gather(*(kv.flush() for _ in range(20)))
+            assert spy.calls == 1
+            assert len(read_json(state)) == 1000
+
+    run(main())
+
+
+def test_clear_is_never_undone_by_a_pending_flush(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = storage.write
+    writing = __import__("threading").Event()
+
+    def slow_write(path: str, snapshot: dict[str, Any], fsync: bool) -> None:
+        writing.set()
+        time.sleep(0.3)  # the old snapshot is still being written when clear() runs
+        real(path, snapshot, fsync)
+
+    monkeypatch.setattr(storage, "write", slow_write)
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0, max_flush_delay=0) as kv:
+            await kv.update({"old": 1, "older": 2})
+            while not writing.is_set():
+                await asyncio.sleep(0.01)
+            assert await kv.clear() is True
+            assert not state.exists()
+            await asyncio.sleep(0.5)
+            assert not state.exists()
+            assert await kv.get_all() == {}
+        assert not state.exists()
+        async with AioKV(state) as kv:
+            assert await kv.get_all() == {}
+
+    run(main())
+
+
+def test_set_after_clear_is_persisted(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0) as kv:
+            await kv.set("a", 1)
+            await kv.flush()
+            await kv.clear()
+            await kv.set("b", 2)
+        assert read_json(state) == {"b": 2}
+
+    run(main())
+
+
+def test_closed_store_raises_clear_error_and_aclose_is_idempotent(state: Path) -> None:
+    async def main() -> None:
+        kv = AioKV(state)
+        await kv.set("a", 1)
+        await kv.aclose()
+        await kv.aclose()
+        for op in (kv.get("a"), kv.set("a", 2), kv.delete("a"), kv.clear(), kv.flush(),
+                   kv.get_all(), kv.has("a"), kv.keys(), kv.incr("a"), kv.update({})):
+            with pytest.raises(ClosedError, match="state.json"):
+                await op
+        assert isinstance(ClosedError(str(state)), aiokv.AioKVError)
+        assert read_json(state) == {"a": 1}
+        # A store closed before any use does no I/O and stays closed.
+        never = AioKV(state)
+        await never.aclose()
+        with pytest.raises(ClosedError):
+            await never.get("a")
+
+    run(main())
+
+
+def test_store_belongs_to_its_first_loop(state: Path) -> None:
+    kv = AioKV(state)
+    run(kv.set("a", 1))
+    with pytest.raises(RuntimeError, match="another loop"):
+        run(kv.get("a"))
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(RuntimeError, match="another loop"):
+            loop.run_until_complete(kv.aclose())
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"flush_delay": -1}, ValueError),
+        ({"flush_delay": float("nan")}, ValueError),
+        ({"flush_delay": float("inf")}, ValueError),
+        ({"flush_delay": "1"}, TypeError),
+        ({"flush_delay": True}, TypeError),
+        ({"max_flush_delay": -0.5}, ValueError),
+        ({"flush_delay": 3, "max_flush_delay": 2}, ValueError),
+        ({"fsync": 1}, TypeError),
+        ({"fsync": None}, TypeError),
+    ],
+)
+def test_bad_knobs_raise_at_the_constructor(
+    state: Path, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        AioKV(state, **kwargs)
+
+
+def test_bytes_path_is_refused(state: Path) -> None:
+    with pytest.raises(TypeError, match="path"):
+        AioKV(os.fsencode(state))  # type: ignore[arg-type]
+
+
+def test_background_failure_is_logged_retried_and_raised_by_flush(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0.01, max_flush_delay=0.05) as kv:
+            await kv.set("a", 1)
+            await kv.flush()
+            good = state.read_bytes()
+            # A real failure: a directory now stands where the file is
+            # replaced, so os.replace() fails with EISDIR.
+            state.unlink()
+            state.mkdir()
+            (state / "x").touch()
+            await kv.set("a", 2)
+            await asyncio.sleep(0.5)
+            failures = [r for r in caplog.records if r.name == "aiokv"]
+            assert len(failures) >= 2, "the background flush was not retried"
+            assert str(state) in failures[0].getMessage()
+            assert await kv.get("a") == 2  # kept in memory
+            with pytest.raises(OSError, match="state.json") as info:
+                await kv.flush()
+            assert info.value.filename == str(state)
+            assert temp_files(state.parent) == []
+            # The fault goes away: the same process persists what it accepted.
+            (state / "x").unlink()
+            state.rmdir()
+            state.write_bytes(good)
+            await kv.flush()
+            assert read_json(state) == {"a": 2}
+
+    with caplog.at_level(logging.ERROR, logger="aiokv"):
+        run(main())
+
+
+def test_failed_final_flush_keeps_the_store_open(state: Path) -> None:
+    async def main() -> None:
+        kv = AioKV(state, flush_delay=60, max_flush_delay=60)
+        await kv.set("a", 1)
+        state.mkdir()
+        with pytest.raises(IsADirectoryError):
+            await kv.aclose()
+        assert await kv.get("a") == 1  # not closed, nothing dropped
+        state.rmdir()
+        await kv.aclose()
+        assert read_json(state) == {"a": 1}
+
+    run(main())
+
+
+def test_cancelling_a_flushing_task_leaves_no_half_write(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
+            big = {f"key{i}": "v" * 50 for i in range(50_000)}
+            await kv.update(big)
+            for _ in range(5):
+                task = asyncio.create_task(kv.flush())
+                await asyncio.sleep(0.001)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                if state.exists():
+                    assert read_json(state) == big
+                await kv.set("key0", "changed")
+                big["key0"] = "changed"
+            await kv.flush()
+            assert read_json(state) == big
+            assert temp_files(state.parent) == []
+
+    run(main())
+
+
+def test_get_all_of_a_corrupt_file_raises_and_delete_clear_return_false(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state.write_bytes(b'{"a": 1')
+    before = state.stat()
+
+    async def main() -> None:
+        kv = AioKV(state)
+        with pytest.raises(aiokv.CorruptFileError, match="state.json"):
+            await kv.get_all()
+        with pytest.raises(aiokv.CorruptFileError):
+            await kv.set("a", 2)
+        assert await kv.delete("a") is False
+        assert await kv.clear() is False
+        await kv.aclose()
+
+    run(main())
+    assert any("state.json" in r.getMessage() for r in caplog.records if r.name == "aiokv")
+    after = state.stat()
+    assert state.read_bytes() == b'{"a": 1'
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
