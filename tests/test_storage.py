@@ -1,0 +1,161 @@
+"""The file itself: loading, refusing corrupt files, modes, links, temp files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from aiokv import AioKV, CorruptFileError, storage
+from tests.conftest import read_json, temp_files
+
+CORRUPT = {
+    "truncated": (b'{"a": 1, "b": [1, 2', "not valid JSON"),
+    "garbage": (b"\x00\xff\xfe not json", "not valid JSON"),
+    "empty": (b"", "empty (0 bytes)"),
+    "list": (b"[1, 2, 3]", "top level is a JSON list"),
+    "string": (b'"just a string"', "top level is a JSON str"),
+    "null": (b"null", "top level is a JSON NoneType"),
+    "nan": (b'{"a": NaN}', "not valid JSON"),
+    "trailing": (b'{"a": 1} x', "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPT))
+def test_corrupt_file_is_refused_at_open_and_never_touched(state: Path, name: str) -> None:
+    content, problem = CORRUPT[name]
+    state.write_bytes(content)
+    os.chmod(state, 0o640)
+    before = state.stat()
+
+    async def main() -> None:
+        with pytest.raises(CorruptFileError) as info:
+            async with AioKV(state):
+                pass
+        assert str(state) in str(info.value)
+        assert problem in str(info.value)
+        # A later attempt, with writes in between, fails the same way.
+        kv = AioKV(state, flush_delay=0)
+        with pytest.raises(CorruptFileError):
+            await kv.set("x", 1)
+        await asyncio.sleep(0.05)
+        await kv.aclose()
+
+    asyncio.run(main())
+    after = state.stat()
+    assert state.read_bytes() == content
+    assert (after.st_ino, after.st_mtime_ns, after.st_mode) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_mode,
+    )
+    assert temp_files(state.parent) == []
+
+
+def test_new_file_is_private(state: Path) -> None:
+    old = os.umask(0)
+    try:
+        storage.write(str(state), {"a": 1}, fsync=True)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o400])
+def test_existing_file_keeps_its_mode(state: Path, mode: int) -> None:
+    state.write_bytes(b"{}")
+    os.chmod(state, mode)
+
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("a", 1)
+
+    asyncio.run(main())
+    assert read_json(state) == {"a": 1}
+    assert stat.S_IMODE(state.stat().st_mode) == mode
+
+
+def test_symlinked_state_file_stays_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "data" / "real.json"
+    real.parent.mkdir()
+    real.write_bytes(b'{"a": 1}')
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+
+    async def main() -> None:
+        async with AioKV(link) as kv:
+            assert await kv.get("a") == 1
+            await kv.set("a", 2)
+
+    asyncio.run(main())
+    assert link.is_symlink()
+    assert os.readlink(link) == str(real)
+    assert read_json(real) == {"a": 2}
+    assert temp_files(tmp_path) == [] and temp_files(real.parent) == []
+
+
+def test_stale_temp_files_are_removed_at_open(state: Path) -> None:
+    state.write_bytes(b'{"a": 1}')
+    stale = state.parent / ".state.json.deadbeef.aiokv-tmp"
+    stale.write_bytes(b'{"a": ')
+    unrelated = state.parent / ".other.json.deadbeef.aiokv-tmp"
+    unrelated.write_bytes(b"keep")
+
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            assert await kv.get("a") == 1
+
+    asyncio.run(main())
+    assert not stale.exists()
+    assert unrelated.exists()
+
+
+def test_failed_write_leaves_old_file_and_no_temp(state: Path) -> None:
+    target = state.parent / "dir-in-the-way"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        storage.write(str(target), {"a": 1}, fsync=True)
+    assert info.value.filename == str(target)
+    assert temp_files(state.parent) == []
+
+
+def test_large_state_is_written_in_slices_as_one_valid_object(state: Path) -> None:
+    big = {f"k{i}": {"i": i, "s": "x" * (i % 7)} for i in range(storage.SLICE * 3 + 5)}
+    storage.write(str(state), big, fsync=False)
+    assert read_json(state) == big
+    storage.write(str(state), {}, fsync=False)
+    assert read_json(state) == {}
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_state_path_that_is_not_a_file_fails_at_open(state: Path, kind: str) -> None:
+    if kind == "directory":
+        state.mkdir()
+    else:
+        os.mkfifo(state)
+
+    async def main() -> None:
+        with pytest.raises(OSError, match="not a regular file") as info:
+            await asyncio.wait_for(AioKV(state).__aenter__(), timeout=5)
+        assert info.value.filename == str(state)
+        # The lock was released: the failure left nothing held.
+        with pytest.raises(OSError):
+            await AioKV(state).__aenter__()
+
+    asyncio.run(main())
+
+
+def test_unwritable_directory_fails_at_open(tmp_path: Path) -> None:
+    # Root ignores permission bits, so the real case is a directory that
+    # does not exist: the lock file cannot be created, and open says so.
+    missing = tmp_path / "nope" / "state.json"
+
+    async def main() -> None:
+        with pytest.raises(FileNotFoundError, match="nope"):
+            async with AioKV(missing):
+                pass
+
+    asyncio.run(main())
