@@ -78,7 +78,7 @@ class AioKV:
         self._failures = 0
         self._remove_file = False  # clear() asked for the file to go
         self._timer: asyncio.TimerHandle | None = None
-        self._io: asyncio.Task[BaseException | None] | None = None
+        self._io: asyncio.Future[BaseException | None] | None = None
 
     @property
     def path(self) -> str:
@@ -303,18 +303,25 @@ class AioKV:
         else:
             self._start_io()
 
-    def _start_io(self) -> asyncio.Task[BaseException | None]:
-        assert self._loop is not None and self._data is not None
-        # Values are replaced, never mutated in place, so a shallow copy is a
-        # consistent snapshot while the loop goes on changing the dict.
+    def _start_io(self) -> asyncio.Future[BaseException | None]:
+        assert self._loop is not None
         op = self._disk_op()
+        version = self._version
         self._dirty_since = _monotonic()
-        self._io = self._loop.create_task(self._run_io(op, self._version))
-        return self._io
+        # A plain future, not a task: a framework that cancels every task at
+        # shutdown cannot detach us from a thread that is still writing, so
+        # two writes never overlap and an older snapshot never lands last.
+        done: asyncio.Future[BaseException | None] = self._loop.create_future()
+        work = self._loop.run_in_executor(None, op)
+        work.add_done_callback(lambda work: self._io_done(work, version, done))
+        self._io = done
+        return done
 
     def _disk_op(self) -> Callable[[], None]:
         # Bring the file to the current state: gone after clear() while still
-        # empty, else rewritten whole from a snapshot taken now.
+        # empty, else rewritten whole from a snapshot taken now. Values are
+        # replaced, never mutated in place, so a shallow copy is a consistent
+        # snapshot while the loop goes on changing the dict.
         assert self._data is not None
         path, fsync = self._path, self._fsync
         remove, self._remove_file = self._remove_file and not self._data, False
@@ -323,33 +330,33 @@ class AioKV:
         snapshot = self._data.copy()
         return lambda: storage.write(path, snapshot, fsync)
 
-    async def _run_io(self, op: Callable[[], None], version: int) -> BaseException | None:
-        # Returns its failure instead of raising: a background write has no
-        # awaiter, and flush() decides itself whether to raise.
-        assert self._loop is not None
-        error: BaseException | None = None
-        try:
-            await self._loop.run_in_executor(None, op)
-        except OSError as e:
-            error = e
+    def _io_done(
+        self,
+        work: asyncio.Future[None],
+        version: int,
+        done: asyncio.Future[BaseException | None],
+    ) -> None:
+        # The failure is the future's result, not its exception: a background
+        # write has no awaiter, and flush() decides itself whether to raise.
+        error = work.exception()
+        self._io = None
+        if error is None:
+            self._saved = max(self._saved, version)
+            self._failures = 0
+            self._retry_at = 0.0
+        else:
             self._failures += 1
             backoff = min(0.1 * 2 ** (self._failures - 1), _MAX_BACKOFF)
             self._retry_at = _monotonic() + backoff
             logger.error(
                 "aiokv: flush of %s failed: %s; changes kept in memory, retrying in %.1fs",
                 self._path,
-                e,
+                error,
                 backoff,
             )
-        else:
-            self._saved = max(self._saved, version)
-            self._failures = 0
-            self._retry_at = 0.0
-        finally:
-            self._io = None
-            if self._data is not None and self._saved < self._version and self._timer is None:
-                self._arm(_monotonic())
-        return error
+        if self._data is not None and self._saved < self._version and self._timer is None:
+            self._arm(_monotonic())
+        done.set_result(error)
 
     def _persist_at_exit(self) -> None:
         if self._data is None or self._saved == self._version:

@@ -533,3 +533,40 @@ def test_get_all_of_a_corrupt_file_raises_and_delete_clear_return_false(
     after = state.stat()
     assert state.read_bytes() == b'{"a": 1'
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_cancelling_every_task_never_overlaps_or_reorders_writes(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some frameworks cancel all tasks at shutdown; the background write must
+    # still finish before the next one starts, or an old snapshot lands last.
+    real = storage.write
+    active = 0
+    most = 0
+
+    def slow_write(path: str, snapshot: dict[str, Any], fsync: bool) -> None:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        time.sleep(0.2 if snapshot.get("gen") == "old" else 0)
+        real(path, snapshot, fsync)
+        active -= 1
+
+    monkeypatch.setattr(storage, "write", slow_write)
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0, max_flush_delay=0) as kv:
+            await kv.set("gen", "old")
+            await asyncio.sleep(0.05)  # the background write of "old" is under way
+            me = asyncio.current_task()
+            for task in asyncio.all_tasks():
+                if task is not me:
+                    task.cancel()
+            await kv.set("gen", "new")
+            await kv.flush()
+            assert read_json(state) == {"gen": "new"}
+        await asyncio.sleep(0.3)
+        assert read_json(state) == {"gen": "new"}
+
+    run(main())
+    assert most == 1
