@@ -10,6 +10,19 @@ import orjson
 # Values returned as they are: nothing a caller does to them can reach the store.
 IMMUTABLE: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 
+
+class FlatDict(dict[str, Any]):
+    """A stored dict whose values are all immutable: a shallow copy isolates it."""
+
+    __slots__ = ()
+
+
+class FlatList(list[Any]):
+    """A stored list whose items are all immutable: a shallow copy isolates it."""
+
+    __slots__ = ()
+
+
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
 
@@ -78,11 +91,16 @@ def accept(value: object, key: str) -> Any:
 
 
 def copy_out(value: Any) -> Any:
-    """Return value as a caller may have it: containers are handed out as copies."""
-    if type(value) in IMMUTABLE:
+    """Return a stored value as a caller may have it: containers as plain copies."""
+    kind = type(value)
+    if kind is FlatDict:
+        return dict(value)
+    if kind is FlatList:
+        return list(value)
+    if kind in IMMUTABLE:
         return value
-    # An accepted value round-trips exactly through orjson, and this is the
-    # fastest deep copy of a JSON tree in Python.
+    # A stored value round-trips exactly through orjson (which writes the
+    # Flat* subclasses as plain JSON), the fastest deep copy of a JSON tree.
     return orjson.loads(orjson.dumps(value))
 
 

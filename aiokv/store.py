@@ -72,7 +72,7 @@ class AioKV:
         # _version counts changes; _saved is the newest version the file holds.
         self._version = 0
         self._saved = 0
-        self._last_write = 0.0
+        self._armed_version = 0
         self._dirty_since = 0.0
         self._retry_at = 0.0
         self._failures = 0
@@ -150,6 +150,7 @@ class AioKV:
             self._timer = None
         self._closed = True
         self._data = None
+        self._loop = None
         if self._lock_fd is not None:
             lock.release(self._lock_fd)
             self._lock_fd = None
@@ -159,14 +160,21 @@ class AioKV:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """Return the value stored at key (a private copy), or default."""
-        if self._loop is not _running_loop() or self._data is None:
-            await self._ready()
-        if type(key) is not str:
-            key = codec.check_key(key)
-        value = self._data.get(key, _MISSING)  # type: ignore[union-attr]
-        if value is _MISSING:
+        # The hot path is one dict lookup: a store that is not open has
+        # _data None, so the lookup itself raises and sends us the slow way.
+        # Reads touch no background work, so they need no loop check.
+        try:
+            value = self._data[key]  # type: ignore[index]
+        except KeyError:
+            codec.check_key(key)
             return default
-        return value if type(value) in _IMMUTABLE else codec.copy_out(value)
+        except TypeError:
+            if self._data is not None:
+                codec.check_key(key)  # an unhashable key: say what keys must be
+                raise
+            await self._ready()
+            return await self.get(key, default)
+        return value if type(value) is str else codec.copy_out(value)
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
@@ -187,7 +195,8 @@ class AioKV:
 
     async def set(self, key: str, value: Any = _NOW) -> None:
         """Store value at key; with no value, store int(time.time())."""
-        if self._loop is not _running_loop() or self._data is None:
+        # _loop is None until open and after close: one check covers all three.
+        if self._loop is not _running_loop():
             await self._ready()
         if type(key) is not str or not key.isascii():
             key = codec.check_key(key)
@@ -273,33 +282,34 @@ class AioKV:
                 raise error
 
     def _touch(self) -> None:
-        now = _monotonic()
-        self._last_write = now
-        if self._version == self._saved:
-            self._dirty_since = now
         self._version += 1
-        if self._timer is None and self._io is None:
-            self._arm(now)
+        if self._timer is None:
+            self._schedule()
 
-    def _arm(self, now: float) -> None:
-        due = max(
-            min(self._last_write + self._flush_delay, self._dirty_since + self._max_flush_delay),
-            self._retry_at,
-        )
+    def _schedule(self) -> None:
+        # The first change since the file was up to date. (While a write is
+        # under way, its completion arms the timer for what came meanwhile.)
+        if self._io is None:
+            self._dirty_since = _monotonic()
+            self._arm(self._flush_delay)
+
+    def _arm(self, after: float) -> None:
         assert self._loop is not None
-        self._timer = self._loop.call_later(max(due - now, 0.0), self._on_timer)
+        # Writes don't touch the timer (that would cost every set a clock
+        # read and a heap push); the callback compares versions instead.
+        self._armed_version = self._version
+        self._timer = self._loop.call_later(after, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         if self._data is None or self._io is not None or self._saved == self._version:
             return
         now = _monotonic()
-        due = max(
-            min(self._last_write + self._flush_delay, self._dirty_since + self._max_flush_delay),
-            self._retry_at,
-        )
-        if now < due:
-            self._arm(now)
+        cap_left = self._dirty_since + self._max_flush_delay - now
+        if self._version != self._armed_version and cap_left > 0:
+            self._arm(min(self._flush_delay, cap_left))  # written to since: not quiet yet
+        elif now < self._retry_at:
+            self._arm(self._retry_at - now)  # backing off after a failed write
         else:
             self._start_io()
 
@@ -355,7 +365,9 @@ class AioKV:
                 backoff,
             )
         if self._data is not None and self._saved < self._version and self._timer is None:
-            self._arm(_monotonic())
+            now = _monotonic()
+            cap_left = self._dirty_since + self._max_flush_delay - now
+            self._arm(max(self._retry_at - now, min(self._flush_delay, cap_left), 0.0))
         done.set_result(error)
 
     def _persist_at_exit(self) -> None:
