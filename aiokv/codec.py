@@ -7,24 +7,46 @@ from typing import Any
 
 import orjson
 
-# Values returned as they are: nothing a caller does to them can reach the store.
+# Values handed out as they are: nothing a caller does to them reaches the store.
 IMMUTABLE: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
 
+# orjson raises on these instead of quietly writing a base type (a str
+# subclass, an IntEnum, a datetime, a dataclass): refused, as a reload would
+# not give them back.
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+# Stored containers are tagged the first time get() meets them, so later
+# reads copy them the cheapest way that still isolates them.
 class FlatDict(dict[str, Any]):
-    """A stored dict whose values are all immutable: a shallow copy isolates it."""
+    """A stored dict of immutable values: a shallow copy isolates it."""
 
     __slots__ = ()
 
 
 class FlatList(list[Any]):
-    """A stored list whose items are all immutable: a shallow copy isolates it."""
+    """A stored list of immutable items: a shallow copy isolates it."""
 
     __slots__ = ()
 
 
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1
+class DeepDict(dict[str, Any]):
+    """A stored dict holding containers: handed out as a deep copy."""
+
+    __slots__ = ()
+
+
+class DeepList(list[Any]):
+    """A stored list holding containers: handed out as a deep copy."""
+
+    __slots__ = ()
 
 
 def check_key(key: object) -> str:
@@ -48,12 +70,26 @@ def _check_str(s: str, what: str) -> None:
 
 
 def accept(value: object, key: str) -> Any:
-    """Return a private copy of value, or raise if a reload would not give it back.
+    """Return a private copy of value, or raise if a reload would not give it back."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        # Fast path: one orjson round trip is the copy, and it equals the
+        # original exactly when the value is faithful. NaN and infinities
+        # (written as null), UUIDs and enums (written as their value) and
+        # tuples (written as lists) compare unequal and take the slow path.
+        try:
+            copy = orjson.loads(orjson.dumps(value, option=_STRICT))
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            if copy == value:
+                return copy
+    return _walk(value, key)
 
-    Exact types only: a subclass (IntEnum, a str subclass, OrderedDict...) would
-    come back from the file as its base type, so it is refused; a tuple is
-    stored as the list a reload gives.
-    """
+
+def _walk(value: object, key: str) -> Any:
+    # The exact check: exact types only, tuples become lists, and the error
+    # says which value is wrong.
     kind = type(value)
     if kind is str:
         _check_str(value, f"value for key {key!r}:")  # type: ignore[arg-type]
@@ -80,14 +116,23 @@ def accept(value: object, key: str) -> Any:
                     f"value for key {key!r}: dict keys must be str, not {type(k).__name__} ({k!r})"
                 )
             _check_str(k, f"value for key {key!r}: dict key")
-            out[k] = accept(v, key)
+            out[k] = _walk(v, key)
         return out
     if kind is list or kind is tuple:
-        return [accept(v, key) for v in value]  # type: ignore[attr-defined]
+        return [_walk(v, key) for v in value]  # type: ignore[attr-defined]
     raise TypeError(
         f"value for key {key!r}: {kind.__module__}.{kind.__qualname__} is not a JSON "
         "type aiokv can store faithfully (dict, list, tuple, str, int, float, bool, None)"
     )
+
+
+def tag(value: dict[str, Any] | list[Any]) -> Any:
+    """Return a stored plain container as its Flat*/Deep* twin (equal, same JSON)."""
+    items = value.values() if type(value) is dict else value
+    flat = all(type(v) in IMMUTABLE for v in items)
+    if type(value) is dict:
+        return FlatDict(value) if flat else DeepDict(value)
+    return FlatList(value) if flat else DeepList(value)
 
 
 def copy_out(value: Any) -> Any:
@@ -99,8 +144,8 @@ def copy_out(value: Any) -> Any:
         return list(value)
     if kind in IMMUTABLE:
         return value
-    # A stored value round-trips exactly through orjson (which writes the
-    # Flat* subclasses as plain JSON), the fastest deep copy of a JSON tree.
+    # Stored values round-trip exactly through orjson (which writes the
+    # tagged subclasses as plain JSON): the fastest deep copy of a JSON tree.
     return orjson.loads(orjson.dumps(value))
 
 
@@ -110,5 +155,5 @@ def decode(raw: bytes) -> Any:
 
 
 def encode(state: dict[str, Any]) -> bytes:
-    """Serialize a mapping of accepted values as one JSON object."""
+    """Serialize a mapping of stored values as one JSON object."""
     return orjson.dumps(state)

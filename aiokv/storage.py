@@ -6,6 +6,7 @@ event loop. Policy, meaning when to write, lives in store.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -48,7 +49,8 @@ async def load(path: str) -> dict[str, Any]:
         raise OSError(errno.EINVAL, "not a regular file", path)
     async with aiofiles.open(path, "rb") as f:
         raw = await f.read()
-    return parse(raw, path)
+    # Parsing a large file holds the GIL for a while: keep it off the loop.
+    return await asyncio.to_thread(parse, raw, path)
 
 
 def parse(raw: bytes, path: str) -> dict[str, Any]:

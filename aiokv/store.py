@@ -174,7 +174,13 @@ class AioKV:
                 raise
             await self._ready()
             return await self.get(key, default)
-        return value if type(value) is str else codec.copy_out(value)
+        kind = type(value)
+        if kind is str:
+            return value
+        if kind is dict or kind is list:
+            # First read of a container from set() or the file: tag it once.
+            value = self._data[key] = codec.tag(value)  # type: ignore[index]
+        return codec.copy_out(value)
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""

@@ -102,3 +102,42 @@ def test_non_str_keys_raise_type_error(key: Any) -> None:
 def test_str_subclass_key_is_stored_as_plain_str() -> None:
     key = codec.check_key(Name("x"))
     assert type(key) is str and key == "x"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": float("nan")},
+        {"a": [float("inf")]},
+        {"u": uuid.UUID(int=1)},
+        {"e": Color.RED},
+        {"t": (1, 2)},
+        [Color.RED],
+        [uuid.UUID(int=2)],
+        [(1,)],
+    ],
+    ids=repr,
+)
+def test_fast_path_never_lets_an_unfaithful_container_through(value: Any) -> None:
+    # orjson writes these without complaint (null, a str, a list); the copy
+    # then differs from the original, and the exact check decides.
+    try:
+        out = codec.accept(value, "k")
+    except (TypeError, ValueError):
+        return
+    assert out == codec.accept(out, "k")
+    assert "(" not in repr(out)  # only tuples are accepted, and they became lists
+
+
+def test_tag_picks_shallow_or_deep_copies_and_keeps_equality() -> None:
+    flat, deep = {"a": 1, "b": "x"}, {"a": [1], "b": {"c": 2}}
+    assert type(codec.tag(flat)) is codec.FlatDict and codec.tag(flat) == flat
+    assert type(codec.tag(deep)) is codec.DeepDict and codec.tag(deep) == deep
+    assert type(codec.tag([1, "x", None])) is codec.FlatList
+    assert type(codec.tag([[1]])) is codec.DeepList
+    tagged = codec.tag(deep)
+    out = codec.copy_out(tagged)
+    assert type(out) is dict and out == deep
+    out["a"].append(2)
+    assert tagged == {"a": [1], "b": {"c": 2}}
+    assert codec.encode({"k": tagged}) == b'{"k":{"a":[1],"b":{"c":2}}}'
