@@ -10,8 +10,9 @@ import orjson
 # Values handed out as they are: nothing a caller does to them reaches the store.
 IMMUTABLE: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1
+# The integers orjson reads and writes exactly.
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
 
 # orjson raises on these instead of quietly writing a base type (a str
 # subclass, an IntEnum, a datetime, a dataclass): refused, as a reload would
@@ -97,7 +98,7 @@ def _walk(value: object, key: str) -> Any:
     if kind is bool or value is None:
         return value
     if kind is int:
-        if not _INT_MIN <= value <= _INT_MAX:  # type: ignore[operator]
+        if not INT_MIN <= value <= INT_MAX:  # type: ignore[operator]
             raise ValueError(
                 f"value for key {key!r}: integer {value} is outside JSON's 64-bit range"
             )

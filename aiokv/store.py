@@ -28,7 +28,7 @@ logger = logging.getLogger("aiokv")
 
 _MISSING: Any = object()
 _NOW: Any = object()
-_IMMUTABLE = codec.IMMUTABLE
+_INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _running_loop = asyncio.get_running_loop
 _monotonic = time.monotonic
 
@@ -206,12 +206,24 @@ class AioKV:
             await self._ready()
         if type(key) is not str or not key.isascii():
             key = codec.check_key(key)
-        if value is _NOW:
+        # The common scalars are checked inline; codec.accept() does the rest
+        # (and raises for an out-of-range int).
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                value = codec.accept(value, key)
+        elif kind is int:
+            if not _INT_MIN <= value <= _INT_MAX:
+                value = codec.accept(value, key)
+        elif value is _NOW:
             value = int(time.time())
-        elif type(value) is not str or not value.isascii():
+        else:
             value = codec.accept(value, key)
         self._data[key] = value  # type: ignore[index]
-        self._touch()
+        # _touch(), inlined: this is the hottest write path.
+        self._version += 1
+        if self._timer is None:
+            self._schedule()
 
     async def update(self, mapping: Mapping[str, Any]) -> None:
         """Store every key of mapping at once: all of them or, on a bad one, none."""

@@ -30,6 +30,7 @@ from benchmarks.systems import ALL, AioKVSystem, FloorSystem, PickleDBSystem, Sy
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = FloorSystem.name
+STREAM_CAP = 0.5  # (c): max_flush_delay, and the period others are flushed at
 AIOKV = AioKVSystem.name
 
 
@@ -225,13 +226,13 @@ class Bench:
             lower_is_better=False,
         )
         writes = Table("(c) whole-file writes during the stream", "writes", compare=False)
-        stores = await self.opened(dataset(s.get_keys))
+        stores = await self.opened(dataset(s.get_keys), flush_every=STREAM_CAP)
         keys = [f"k{(i * 7919) % s.get_keys}" for i in range(10_000)]
         for rep in range(s.reps):
             for store in self.rotation(stores, rep):
                 driver = None
                 if not store.self_flushing:
-                    driver = asyncio.create_task(self._flush_every(store, 2.0))
+                    driver = asyncio.create_task(self._flush_every(store, STREAM_CAP))
                 before = store.file_writes
                 n, start = 0, time.perf_counter()
                 end = start + s.stream_s
@@ -239,6 +240,9 @@ class Bench:
                     for k in keys[n % 10_000 : n % 10_000 + 100]:
                         await store.set(k, n)
                     n += 100
+                    # A real program yields now and then; background work
+                    # (timers, flushes) only runs when it does.
+                    await asyncio.sleep(0)
                 elapsed = time.perf_counter() - start
                 if driver is not None:
                     driver.cancel()
@@ -459,7 +463,7 @@ def _c(b: Bench) -> tuple[float, bool]:
     t = find(b, "(c) back-to-back")
     r = t.ratio(AIOKV)  # floor's rate / aiokv's rate
     writes = max(find(b, "(c) whole-file writes").values[AIOKV])
-    return r, r <= 3 and writes <= b.sizes.stream_s / 2.0 + 1
+    return r, r <= 3 and writes <= b.sizes.stream_s / STREAM_CAP + 1
 
 
 @target("(d) set + flush p50", "<= 1.2x floor")

@@ -123,7 +123,9 @@ def test_failed_write_leaves_old_file_and_no_temp(state: Path) -> None:
 
 
 def test_large_state_is_written_in_slices_as_one_valid_object(state: Path) -> None:
-    big = {f"k{i}": {"i": i, "s": "x" * (i % 7)} for i in range(storage.SLICE * 3 + 5)}
+    big = {
+        f"k{i}": {"i": i, "s": "x" * (i % 7)} for i in range(storage.WHOLE + storage.SLICE * 3 + 5)
+    }
     storage.write(str(state), big, fsync=False)
     assert read_json(state) == big
     storage.write(str(state), {}, fsync=False)
