@@ -90,7 +90,7 @@ def write(path: str, state: dict[str, Any], fsync: bool) -> None:
     try:
         _replace(path, state, fsync)
     except OSError as e:
-        raise OSError(e.errno, f"cannot write {path}: {e.strerror}", path) from e
+        raise OSError(e.errno, e.strerror, path) from e
 
 
 def _replace(path: str, state: dict[str, Any], fsync: bool) -> None:

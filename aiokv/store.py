@@ -76,7 +76,6 @@ class AioKV:
         self._dirty_since = 0.0
         self._retry_at = 0.0
         self._failures = 0
-        self._remove_file = False  # clear() asked for the file to go
         self._timer: asyncio.TimerHandle | None = None
         self._io: asyncio.Future[BaseException | None] | None = None
 
@@ -264,7 +263,6 @@ class AioKV:
         if not await self._ready_or_log("clear"):
             return False
         self._data = {}
-        self._remove_file = True
         self._touch()
         try:
             await self.flush()
@@ -346,14 +344,13 @@ class AioKV:
         return done
 
     def _disk_op(self) -> Callable[[], None]:
-        # Bring the file to the current state: gone after clear() while still
-        # empty, else rewritten whole from a snapshot taken now. Values are
-        # replaced, never mutated in place, so a shallow copy is a consistent
-        # snapshot while the loop goes on changing the dict.
+        # Bring the file to the current state: an empty store has no file
+        # (so clear() removes it), any other is rewritten whole from a
+        # snapshot taken now. Values are replaced, never mutated in place, so
+        # a shallow copy is a consistent snapshot while the loop goes on.
         assert self._data is not None
         path, fsync = self._path, self._fsync
-        remove, self._remove_file = self._remove_file and not self._data, False
-        if remove:
+        if not self._data:
             return lambda: storage.remove(path, fsync)
         snapshot = self._data.copy()
         return lambda: storage.write(path, snapshot, fsync)

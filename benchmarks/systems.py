@@ -117,6 +117,7 @@ class FloorSystem(System):
         d = await asyncio.to_thread(load)
         self.d = d
         self.dirty = False
+        self._lock = asyncio.Lock()
 
         async def get(k: str) -> Any:
             return d.get(k)
@@ -136,10 +137,11 @@ class FloorSystem(System):
                 await self.flush()
 
     async def flush(self) -> None:
-        self.dirty = False
-        self.file_writes += 1
-        d, path = self.d, self.path
-        await asyncio.to_thread(lambda: atomic_write(path, orjson.dumps(d)))
+        async with self._lock:  # the background flush and an explicit one share a temp name
+            self.dirty = False
+            self.file_writes += 1
+            d, path = self.d, self.path
+            await asyncio.to_thread(lambda: atomic_write(path, orjson.dumps(d)))
 
     async def close(self) -> None:
         self._ticker.cancel()

@@ -573,3 +573,18 @@ def test_cancelling_every_task_never_overlaps_or_reorders_writes(
 
     run(main())
     assert most == 1
+
+
+def test_an_empty_store_has_no_file(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0) as kv:
+            await kv.set("a", 1)
+            await kv.flush()
+            assert state.exists()
+            await kv.delete("a")
+            await kv.flush()
+            assert not state.exists()
+            await kv.set("b", 2)
+        assert read_json(state) == {"b": 2}
+
+    run(main())

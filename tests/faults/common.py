@@ -1,0 +1,56 @@
+"""What every fault campaign shares: its result row, its scale, child processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+# AIOKV_LONG=1 (or `python -m tests.faults.report --long`) runs every campaign
+# at its deep size; the default is the bounded size CI runs.
+LONG = os.environ.get("AIOKV_LONG") == "1"
+
+
+@dataclass
+class Result:
+    """One campaign's row in the report."""
+
+    campaign: str
+    cases: int = 0
+    survived: int = 0
+    lost_writes: int = 0
+    corrupt_files: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def case(self, ok: bool, what: str, *, lost: int = 0, corrupt: int = 0) -> None:
+        """Count one case; keep a description of each that did not survive."""
+        self.cases += 1
+        self.lost_writes += lost
+        self.corrupt_files += corrupt
+        if ok and not lost and not corrupt:
+            self.survived += 1
+        else:
+            self.failures.append(what)
+
+    def check(self) -> None:
+        """Raise AssertionError listing the cases that did not survive."""
+        assert self.cases > 0, f"{self.campaign}: no case ran"
+        assert not self.failures, f"{self.campaign}: {len(self.failures)} failed:\n" + "\n".join(
+            self.failures[:20]
+        )
+
+
+class Timer:
+    """Measures a campaign's run time into its Result."""
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.result.seconds += time.perf_counter() - self.start
