@@ -1,0 +1,29 @@
+"""atheris target: storage.parse returns a dict or raises CorruptFileError, nothing else.
+
+python -m tests.faults.fuzz_atheris -runs=100000
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    from aiokv import storage
+    from aiokv.errors import CorruptFileError
+
+
+def one_input(data: bytes) -> None:
+    """Parse data as a state file; anything but a dict or CorruptFileError is a bug."""
+    try:
+        state = storage.parse(data, "fuzzed.json")
+    except CorruptFileError:
+        return
+    if type(state) is not dict:
+        raise AssertionError(f"parse returned {type(state).__name__}")
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
