@@ -12,14 +12,26 @@ from tests.conftest import ROOT
 def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = (tmp_path / "performance.md").read_text()
     for workload in "abcdefgh":
         assert f"## ({workload})" in report, workload
-    for system in ("floor", "aiokv", "pickledb", "sqlitedict", "diskcache", "tinydb", "shelve",
-                   "aiosqlite", "rewrite-per-set"):
+    for system in (
+        "floor",
+        "aiokv",
+        "pickledb",
+        "sqlitedict",
+        "diskcache",
+        "tinydb",
+        "shelve",
+        "aiosqlite",
+        "rewrite-per-set",
+    ):
         assert f"| {system} |" in report, system
     assert "not measured" not in report
     assert (tmp_path / "performance.png").stat().st_size > 10_000
