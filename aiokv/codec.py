@@ -136,6 +136,20 @@ def tag(value: dict[str, Any] | list[Any]) -> Any:
     return FlatList(value) if flat else DeepList(value)
 
 
+def json_type(value: object) -> str:
+    """Name a stored value's JSON type for an error message ("an object", "a string"...)."""
+    for kind, name in (
+        (bool, "a boolean"),
+        (str, "a string"),
+        (dict, "an object"),
+        (list, "an array"),
+        (type(None), "null"),
+    ):
+        if isinstance(value, kind):
+            return name
+    return "a number"
+
+
 def copy_out(value: Any) -> Any:
     """Return a stored value as a caller may have it: containers as plain copies."""
     kind = type(value)

@@ -243,7 +243,7 @@ class AioKV:
         current = self._data.get(key, 0)  # type: ignore[union-attr]
         if type(current) is not int and type(current) is not float:
             raise TypeError(
-                f"incr({key!r}): the stored value is a {type(current).__name__}, not a number"
+                f"incr({key!r}): the stored value is {codec.json_type(current)}, not a number"
             )
         result: int | float = codec.accept(current + by, key)
         self._data[key] = result  # type: ignore[index]

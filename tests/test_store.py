@@ -190,8 +190,13 @@ def test_has_keys_update_incr(state: Path) -> None:
             assert await kv.incr("hits", 10) == 11
             assert await kv.incr("a", -1) == 0
             assert await kv.incr("f", 0.5) == 0.5
-            with pytest.raises(TypeError, match="not a number"):
+            with pytest.raises(TypeError, match="is a string, not a number"):
                 await kv.incr("b")
+            await kv.set("obj", {"n": 1})
+            await kv.get("obj")  # tagged internally on first read
+            with pytest.raises(TypeError, match="is an object, not a number"):
+                await kv.incr("obj")
+            await kv.delete("obj")
             with pytest.raises(TypeError):
                 await kv.incr("a", True)
             with pytest.raises(ValueError):
