@@ -6,6 +6,12 @@ dirty for max_flush_delay under a write stream that never pauses), one disk
 operation writes a snapshot of the whole state. At most one disk operation
 runs at a time and each writes a snapshot taken when it starts, so a later
 operation always writes a newer state than an earlier one.
+
+The snapshot is free: when a write starts, the dict itself is frozen and
+handed to the worker thread (_base), and changes made meanwhile go to a fresh
+overlay dict (_data), deletions as _GONE markers. Reads look in the overlay,
+then in the frozen base. When the write ends, the overlay is folded into the
+base, which becomes the live dict again. So the loop never copies the state.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ logger = logging.getLogger("aiokv")
 
 _MISSING: Any = object()
 _NOW: Any = object()
+_GONE: Any = object()  # a key deleted while a write has the base frozen
 _INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _running_loop = asyncio.get_running_loop
 _monotonic = time.monotonic
@@ -65,6 +72,8 @@ class AioKV:
         self._fsync = fsync
         self._path = os.path.abspath(raw)
         self._data: dict[str, Any] | None = None  # None until open, and after close
+        self._base: dict[str, Any] | None = None  # frozen while a write encodes it
+        self._gone: set[str] = set()  # keys marked _GONE in the overlay
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -165,8 +174,10 @@ class AioKV:
         try:
             value = self._data[key]  # type: ignore[index]
         except KeyError:
-            codec.check_key(key)
-            return default
+            base = self._base
+            if base is None or (value := base.get(key, _MISSING)) is _MISSING:
+                codec.check_key(key)
+                return default
         except TypeError:
             if self._data is not None:
                 codec.check_key(key)  # an unhashable key: say what keys must be
@@ -176,6 +187,8 @@ class AioKV:
         kind = type(value)
         if kind is str:
             return value
+        if value is _GONE:
+            return default
         if kind is dict or kind is list:
             # First read of a container from set() or the file: tag it once.
             value = self._data[key] = codec.tag(value)  # type: ignore[index]
@@ -184,17 +197,17 @@ class AioKV:
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
         await self._ready()
-        return codec.check_key(key) in self._data  # type: ignore[operator]
+        return self._lookup(codec.check_key(key)) is not _MISSING
 
     async def keys(self) -> list[str]:
         """Return a list of the stored keys."""
         await self._ready()
-        return list(self._data)  # type: ignore[arg-type]
+        return list(self._view())
 
     async def get_all(self) -> dict[str, Any]:
         """Return a copy of the whole state."""
         await self._ready()
-        return codec.copy_out(self._data)  # type: ignore[no-any-return]
+        return codec.copy_out(self._view())  # type: ignore[no-any-return]
 
     # -- writing -------------------------------------------------------------
 
@@ -240,7 +253,9 @@ class AioKV:
         key = codec.check_key(key)
         if type(by) is not int and type(by) is not float:
             raise TypeError(f"incr({key!r}): by must be an int or float, not {type(by).__name__}")
-        current = self._data.get(key, 0)  # type: ignore[union-attr]
+        current = self._lookup(key)
+        if current is _MISSING:
+            current = 0
         if type(current) is not int and type(current) is not float:
             raise TypeError(
                 f"incr({key!r}): the stored value is {codec.json_type(current)}, not a number"
@@ -254,7 +269,13 @@ class AioKV:
         """Remove key; True whether it was there or not, False if the store failed to open."""
         if not await self._ready_or_log("delete"):
             return False
-        if self._data.pop(codec.check_key(key), _MISSING) is not _MISSING:  # type: ignore[union-attr]
+        key = codec.check_key(key)
+        if self._lookup(key) is not _MISSING:
+            if self._base is None:
+                del self._data[key]  # type: ignore[union-attr]
+            else:
+                self._data[key] = _GONE  # type: ignore[index]
+                self._gone.add(key)
             self._touch()
         return True
 
@@ -262,7 +283,9 @@ class AioKV:
         """Empty the store and remove its file; False (logged) on failure."""
         if not await self._ready_or_log("clear"):
             return False
-        self._data = {}
+        # A write under way keeps encoding the old base; it is simply never
+        # folded back in, and the removal queued after it wins.
+        self._data, self._base, self._gone = {}, None, set()
         self._touch()
         try:
             await self.flush()
@@ -330,8 +353,10 @@ class AioKV:
             self._start_io()
 
     def _start_io(self) -> asyncio.Future[BaseException | None]:
-        assert self._loop is not None
-        op = self._disk_op()
+        assert self._loop is not None and self._data is not None and self._base is None
+        # Freeze the state as the snapshot; changes go to an overlay meanwhile.
+        self._base, self._data = self._data, {}
+        op = self._disk_op(self._base)
         version = self._version
         self._dirty_since = _monotonic()
         # A plain future, not a task: a framework that cancels every task at
@@ -343,17 +368,41 @@ class AioKV:
         self._io = done
         return done
 
-    def _disk_op(self) -> Callable[[], None]:
-        # Bring the file to the current state: an empty store has no file
-        # (so clear() removes it), any other is rewritten whole from a
-        # snapshot taken now. Values are replaced, never mutated in place, so
-        # a shallow copy is a consistent snapshot while the loop goes on.
-        assert self._data is not None
+    def _disk_op(self, state: dict[str, Any]) -> Callable[[], None]:
+        # Bring the file to state: an empty store has no file (so clear()
+        # removes it), any other is rewritten whole.
         path, fsync = self._path, self._fsync
-        if not self._data:
+        if not state:
             return lambda: storage.remove(path, fsync)
-        snapshot = self._data.copy()
-        return lambda: storage.write(path, snapshot, fsync)
+        return lambda: storage.write(path, state, fsync)
+
+    def _lookup(self, key: str) -> Any:
+        # The current value at key, or _MISSING: the overlay, then the base.
+        assert self._data is not None
+        value = self._data.get(key, _MISSING)
+        if value is _MISSING and self._base is not None:
+            value = self._base.get(key, _MISSING)
+        return _MISSING if value is _GONE else value
+
+    def _view(self) -> dict[str, Any]:
+        # The whole current state as one dict (a new one while a write runs).
+        assert self._data is not None
+        if self._base is None:
+            return self._data
+        view = {**self._base, **self._data}
+        for key in self._gone:
+            if view.get(key) is _GONE:
+                del view[key]
+        return view
+
+    def _unfreeze(self) -> None:
+        # The write is over: fold the overlay into the base, live again.
+        if self._base is not None and self._data is not None:
+            self._base.update(self._data)
+            for key in self._gone:
+                if self._base.get(key) is _GONE:
+                    del self._base[key]
+            self._data, self._base, self._gone = self._base, None, set()
 
     def _io_done(
         self,
@@ -365,6 +414,7 @@ class AioKV:
         # write has no awaiter, and flush() decides itself whether to raise.
         error = work.exception()
         self._io = None
+        self._unfreeze()
         if error is None:
             self._saved = max(self._saved, version)
             self._failures = 0
@@ -388,9 +438,11 @@ class AioKV:
     def _persist_at_exit(self) -> None:
         if self._data is None or self._saved == self._version:
             return
+        # The loop may have closed before a finished write's callback ran.
+        self._unfreeze()
         try:
-            self._disk_op()()
-        except OSError:
+            self._disk_op(self._data)()
+        except Exception:  # the last chance to save: report whatever went wrong
             logger.exception("aiokv: could not save %s at exit", self._path)
         else:
             self._saved = self._version

@@ -593,3 +593,48 @@ def test_an_empty_store_has_no_file(state: Path) -> None:
         assert read_json(state) == {"b": 2}
 
     run(main())
+
+
+def test_reads_and_writes_during_a_write_see_the_current_state(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While a write encodes its snapshot, changes go to an overlay; every
+    # operation must see snapshot + overlay, and nothing may leak into the
+    # snapshot being written.
+    real = storage.write
+    started = __import__("threading").Event()
+    written: list[dict[str, Any]] = []
+
+    def slow_write(path: str, snapshot: dict[str, Any], fsync: bool) -> None:
+        started.set()
+        time.sleep(0.3)
+        written.append(dict(snapshot))
+        real(path, snapshot, fsync)
+
+    monkeypatch.setattr(storage, "write", slow_write)
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
+            await kv.update({"keep": 1, "gone": 2, "change": 3, "n": 10, "obj": {"a": 1}})
+            pending = asyncio.create_task(kv.flush())
+            while not started.is_set():
+                await asyncio.sleep(0.01)
+            await kv.delete("gone")
+            await kv.set("change", 30)
+            await kv.set("new", 4)
+            assert await kv.incr("n", 5) == 15
+            await kv.delete("new")
+            await kv.set("new", 5)  # deleted, then set again, during the write
+            assert await kv.get("gone") is None and not await kv.has("gone")
+            assert await kv.get("keep") == 1 and await kv.has("keep")
+            assert await kv.get("obj") == {"a": 1}
+            expected = {"keep": 1, "change": 30, "n": 15, "obj": {"a": 1}, "new": 5}
+            assert await kv.get_all() == expected
+            assert sorted(await kv.keys()) == sorted(expected)
+            await pending
+            assert written[0] == {"keep": 1, "gone": 2, "change": 3, "n": 10, "obj": {"a": 1}}
+            assert await kv.get_all() == expected
+            await kv.flush()
+            assert read_json(state) == expected
+
+    run(main())

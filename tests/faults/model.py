@@ -1,8 +1,10 @@
 """Campaign 5: a Hypothesis state machine with restarts and crashes, against a dict.
 
 Rules drive set / delete / update / incr / clear / flush / reopen / crash on a
-real store. The model keeps the in-memory state and the durable state (as of
-the last flush(), clear() or close). A crash drops the store without aclose()
+real store, and a flush left running in the background while other rules go
+on (so reads and writes meet a write in progress, with its frozen snapshot).
+The model keeps the in-memory state and the durable state (as of the last
+flush(), clear() or close). A crash drops the store without aclose()
 (memory gone, lock freed as by the OS); after any reopen the store must equal
 the model's durable state, and in between it must always equal the live model.
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import aiokv.store
 from aiokv import AioKV
@@ -50,6 +52,8 @@ class StoreMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.live: dict[str, Any] = {}
         self.durable: dict[str, Any] = {}
+        self.pending: asyncio.Task[None] | None = None  # a flush still running
+        self.pending_state: dict[str, Any] | None = None
         self.kv = self.open()
 
     def run(self, coro: Any) -> Any:
@@ -86,15 +90,35 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule()
     def clear(self) -> None:
+        # Also while a flush runs: clear() waits for it, then removes the file.
         assert self.run(self.kv.clear()) is True
         self.live = {}
         self.durable = {}
+        self.pending_state = None
+
+    @precondition(lambda self: self.pending is None)
+    @rule()
+    def start_flush(self) -> None:
+        self.pending = self.loop.create_task(self.kv.flush())
+        self.pending_state = dict(self.live)
+        self.run(asyncio.sleep(0))  # the write starts; the rules that follow meet it
+
+    @precondition(lambda self: self.pending is not None)
+    @rule()
+    def finish_flush(self) -> None:
+        assert self.pending is not None
+        self.run(self.pending)
+        if self.pending_state is not None:
+            self.durable = self.pending_state
+        self.pending = self.pending_state = None
 
     @rule()
     def flush(self) -> None:
         self.run(self.kv.flush())
         self.durable = dict(self.live)
+        self.pending_state = None  # newer than what a running flush() promised
 
+    @precondition(lambda self: self.pending is None)
     @rule()
     def reopen(self) -> None:
         self.run(self.kv.aclose())
@@ -102,6 +126,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.kv = self.open()
         assert self.run(self.kv.get_all()) == self.durable
 
+    @precondition(lambda self: self.pending is None)
     @rule()
     def crash(self) -> None:
         # As a process death: memory and pending changes gone, the OS drops the lock.
@@ -123,6 +148,8 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.run(self.kv.get_all()) == self.live
 
     def teardown(self) -> None:
+        if self.pending is not None:
+            self.run(self.pending)
         self.run(self.kv.aclose())
         self.loop.close()
         shutil.rmtree(self.dir, ignore_errors=True)
