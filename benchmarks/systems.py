@@ -60,6 +60,18 @@ class System:
     async def close(self) -> None: ...
     async def flush(self) -> None: ...
 
+    def bind_mapping(self, d: Any) -> None:
+        """Use a synchronous mapping's get and item assignment, called from the loop
+        as its users call it."""
+
+        async def get(k: str) -> Any:
+            return d.get(k)
+
+        async def set(k: str, v: Any) -> None:
+            d[k] = v
+
+        self.get, self.set = get, set
+
     # get and set are attributes bound at open(), so a call costs what the
     # system itself costs, with no extra adapter frame.
     get: Callable[[str], Any]
@@ -207,17 +219,8 @@ class SqliteDictSystem(System):
     async def open(self) -> None:
         from sqlitedict import SqliteDict
 
-        d = SqliteDict(self.path, autocommit=False)
-        self.d = d
-
-        # Its API is synchronous; users call it from the loop like this.
-        async def get(k: str) -> Any:
-            return d.get(k)
-
-        async def set(k: str, v: Any) -> None:
-            d[k] = v
-
-        self.get, self.set = get, set
+        self.d = SqliteDict(self.path, autocommit=False)
+        self.bind_mapping(self.d)
 
     async def flush(self) -> None:
         self.d.commit()
@@ -242,16 +245,8 @@ class DiskCacheSystem(System):
     async def open(self) -> None:
         from diskcache import Index
 
-        index = Index(self.path)
-        self.index = index
-
-        async def get(k: str) -> Any:
-            return index.get(k)
-
-        async def set(k: str, v: Any) -> None:
-            index[k] = v
-
-        self.get, self.set = get, set
+        self.index = Index(self.path)
+        self.bind_mapping(self.index)
 
     async def close(self) -> None:
         self.index.cache.close()
@@ -314,16 +309,8 @@ class ShelveSystem(System):
             d.update(data)
 
     async def open(self) -> None:
-        d = shelve.open(self.path)  # noqa: SIM115 - closed in close()
-        self.d = d
-
-        async def get(k: str) -> Any:
-            return d.get(k)
-
-        async def set(k: str, v: Any) -> None:
-            d[k] = v
-
-        self.get, self.set = get, set
+        self.d = shelve.open(self.path)  # noqa: SIM115 - closed in close()
+        self.bind_mapping(self.d)
 
     async def flush(self) -> None:
         self.d.sync()

@@ -5,10 +5,29 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
 
 # AIOKV_LONG=1 (or `python -m tests.faults.report --long`) runs every campaign
 # at its deep size; the default is the bounded size CI runs.
 LONG = os.environ.get("AIOKV_LONG") == "1"
+
+
+def json_values(max_leaves: int, text: int) -> st.SearchStrategy[Any]:
+    """Any value aiokv stores faithfully: JSON types, 64-bit ints, finite floats."""
+    return st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**63), 2**64 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=text),
+        lambda inner: (
+            st.lists(inner, max_size=text // 4 + 2)
+            | st.dictionaries(st.text(max_size=text // 2), inner, max_size=text // 4 + 2)
+        ),
+        max_leaves=max_leaves,
+    )
 
 
 @dataclass

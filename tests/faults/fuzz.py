@@ -23,26 +23,16 @@ from hypothesis import strategies as st
 
 from aiokv import AioKV, CorruptFileError
 from tests.conftest import ROOT
-from tests.faults.common import LONG, Result, Timer
+from tests.faults.common import LONG, Result, Timer, json_values
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
-    ),
-    max_leaves=30,
-)
+values = json_values(30, 20)
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
     """A valid state file, then a few byte-level mutations of it."""
     raw = bytearray(
-        orjson.dumps(draw(st.dictionaries(st.text(max_size=8), json_values, max_size=8)))
+        orjson.dumps(draw(st.dictionaries(st.text(max_size=8), values, max_size=8)))
     )
     for _ in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["flip", "cut", "insert", "dup"]))

@@ -24,20 +24,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import aiokv.store
 from aiokv import AioKV
-from tests.faults.common import LONG, Result, Timer
+from tests.faults.common import LONG, Result, Timer, json_values
 
 keys = st.sampled_from([f"k{i}" for i in range(8)])
-values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=6),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
+values = json_values(8, 6)
 
 
 class StoreMachine(RuleBasedStateMachine):
