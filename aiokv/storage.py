@@ -157,8 +157,10 @@ def _write_all(fd: int, state: dict[str, Any]) -> None:
     sep = b"{"
     while chunk := dict(islice(items, SLICE)):
         body = memoryview(codec.encode(chunk))[1:-1]
-        _write_bytes(fd, sep)
-        _write_bytes(fd, body)
+        # One writev per slice: the separator and the slice's members.
+        written = os.writev(fd, [sep, body])
+        if written < len(sep) + len(body):
+            _write_bytes(fd, (sep + body)[written:])
         sep = b","
     _write_bytes(fd, b"}")
 

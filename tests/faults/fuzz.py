@@ -31,9 +31,7 @@ values = json_values(30, 20)
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
     """A valid state file, then a few byte-level mutations of it."""
-    raw = bytearray(
-        orjson.dumps(draw(st.dictionaries(st.text(max_size=8), values, max_size=8)))
-    )
+    raw = bytearray(orjson.dumps(draw(st.dictionaries(st.text(max_size=8), values, max_size=8))))
     for _ in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["flip", "cut", "insert", "dup"]))
         at = draw(st.integers(0, max(len(raw) - 1, 0)))

@@ -36,7 +36,7 @@ WRITER = """
     asyncio.run(main())
 """
 
-SYSCALLS = "openat,write,fsync,fdatasync,close,rename,renameat,renameat2,unlink,ftruncate"
+SYSCALLS = "openat,write,writev,fsync,fdatasync,close,rename,renameat,renameat2,unlink,ftruncate"
 LINE = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((.*)")
 
 
@@ -71,7 +71,7 @@ def check_flush(events: list[tuple[str, str]], target: str) -> list[str]:
         on_tmp = tmp_marker in args.split(",")[0] or (name == "openat" and tmp_marker in args)
         if name == "openat" and tmp_marker in args:
             order.setdefault("create temp", i)
-        elif name == "write" and on_tmp:
+        elif name in ("write", "writev") and on_tmp:
             order.setdefault("first temp write", i)
             order["last temp write"] = i
         elif name in ("fsync", "fdatasync") and on_tmp:
@@ -83,7 +83,7 @@ def check_flush(events: list[tuple[str, str]], target: str) -> list[str]:
         elif name in ("fsync", "fdatasync") and f"<{directory}>" in args:
             order["fsync dir"] = i
         # Nothing may write the target in place.
-        if name in ("write", "ftruncate") and f"<{target}>" in args.split(",")[0]:
+        if name in ("write", "writev", "ftruncate") and f"<{target}>" in args.split(",")[0]:
             problems.append(f"{name} on the target itself: {args[:80]}")
         if name == "openat" and f'"{target}"' in args and ("O_WRONLY" in args or "O_RDWR" in args):
             problems.append(f"target opened for writing: {args[:80]}")

@@ -34,15 +34,17 @@ from tests.faults.common import LONG, Result, Timer
 # can really return, and the occurrences to fail from: 1 is the first call of
 # the flush; 2 is the directory's open/fsync/close for openat/fsync/close, and
 # the next flush's call for the syscalls a flush makes once.
-MATRIX: list[tuple[str, str, list[str], list[int]]] = [
-    ("write", "newfstatat", ["EACCES", "EIO"], [1]),
-    ("write", "openat", ["ENOSPC", "EIO", "EACCES", "EROFS", "EDQUOT"], [1, 2]),
-    ("write", "write", ["ENOSPC", "EIO", "EDQUOT"], [1, 2]),
-    ("write", "fchmod", ["EPERM", "EROFS", "EIO"], [1]),
-    ("write", "fsync", ["EIO", "ENOSPC", "EDQUOT"], [1, 2]),
-    ("write", "close", ["EIO"], [1, 2]),
-    ("write", "rename", ["EACCES", "EROFS", "ENOSPC", "EDQUOT", "EIO"], [1, 2]),
-    ("clear", "unlink", ["EACCES", "EROFS", "EIO", "EBUSY"], [1]),
+MATRIX: list[tuple[str, str, list[str], list[int], int]] = [
+    ("write", "newfstatat", ["EACCES", "EIO"], [1], 3),
+    ("write", "openat", ["ENOSPC", "EIO", "EACCES", "EROFS", "EDQUOT"], [1, 2], 3),
+    ("write", "write", ["ENOSPC", "EIO", "EDQUOT"], [1, 2], 3),
+    # A state over storage.WHOLE keys is written in slices, one writev each.
+    ("write", "writev", ["ENOSPC", "EIO", "EDQUOT"], [1, 2], 20_000),
+    ("write", "fchmod", ["EPERM", "EROFS", "EIO"], [1], 3),
+    ("write", "fsync", ["EIO", "ENOSPC", "EDQUOT"], [1, 2], 3),
+    ("write", "close", ["EIO"], [1, 2], 3),
+    ("write", "rename", ["EACCES", "EROFS", "ENOSPC", "EDQUOT", "EIO"], [1, 2], 3),
+    ("clear", "unlink", ["EACCES", "EROFS", "EIO", "EBUSY"], [1], 3),
 ]
 
 # Faults that strike before os.replace() in the first flush: the file must
@@ -51,6 +53,8 @@ BEFORE_RENAME = {
     ("newfstatat", 1),
     ("openat", 1),
     ("write", 1),
+    ("writev", 1),
+    ("writev", 2),
     ("fchmod", 1),
     ("fsync", 1),
     ("close", 1),
@@ -82,7 +86,7 @@ def cases(long: bool) -> list[dict[str, Any]]:
     """The case list: the whole matrix once, or (long) many times over."""
     rng = random.Random(1234)
     out = []
-    for op, syscall, errnos, whens in MATRIX:
+    for op, syscall, errnos, whens, size in MATRIX:
         for name in errnos:
             for when in whens:
                 out.append(
@@ -91,7 +95,7 @@ def cases(long: bool) -> list[dict[str, Any]]:
                         "syscall": syscall,
                         "errno": name,
                         "when": when,
-                        "size": 3,
+                        "size": size,
                         "rounds": 6,
                     }
                 )
@@ -105,7 +109,8 @@ def cases(long: bool) -> list[dict[str, Any]]:
             # applies to it), and states large enough to be written in slices.
             if case["op"] == "write":
                 more["when"] = case["when"] + rng.choice([0, 0, 1, 2, 3]) * (seed % 2)
-            more["size"] = rng.choice([3, 50, 20_000]) if case["op"] == "write" else 3
+            if case["size"] == 3 and case["op"] == "write":
+                more["size"] = rng.choice([3, 50, 20_000])
             more["rounds"] = more["when"] + 6
             deep.append(more)
     return out + deep
