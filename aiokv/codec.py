@@ -137,7 +137,7 @@ def tag(value: dict[str, Any] | list[Any]) -> Any:
 
 
 def json_type(value: object) -> str:
-    """Name a stored value's JSON type for an error message ("an object", "a string"...)."""
+    """Name a value's JSON type for an error message ("an object", "a string"...)."""
     for kind, name in (
         (bool, "a boolean"),
         (str, "a string"),

@@ -1,7 +1,8 @@
-"""The blocking file work: load, atomic durable write, remove.
+"""The file work: load, atomic durable write, remove.
 
-Everything here runs in a worker thread (or at interpreter exit), never on the
-event loop. Policy, meaning when to write, lives in store.py.
+Every blocking call here runs in a worker thread (through aiofiles or the
+loop's executor) or at interpreter exit, never on the event loop. Policy,
+meaning when to write, lives in store.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .errors import CorruptFileError
 # orjson keeps the GIL while it encodes, so one call on a large state would
 # freeze the event loop (about 75 ns a key here). A state up to WHOLE keys is
 # encoded in one call; a larger one in slices of SLICE keys, each followed by
-# a write() that lets the loop's thread take the GIL back.
+# a writev() that lets the loop's thread take the GIL back.
 WHOLE = 16384
 SLICE = 512
 
@@ -64,7 +65,7 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
         raise CorruptFileError(path, f"not valid JSON ({e})") from None
     if type(state) is not dict:
         raise CorruptFileError(
-            path, f"top level is a JSON {type(state).__name__}, expected an object"
+            path, f"top level is {codec.json_type(state)}, expected a JSON object"
         )
     return state
 

@@ -16,11 +16,12 @@ CORRUPT = {
     "truncated": (b'{"a": 1, "b": [1, 2', "not valid JSON"),
     "garbage": (b"\x00\xff\xfe not json", "not valid JSON"),
     "empty": (b"", "empty (0 bytes)"),
-    "list": (b"[1, 2, 3]", "top level is a JSON list"),
-    "string": (b'"just a string"', "top level is a JSON str"),
-    "null": (b"null", "top level is a JSON NoneType"),
+    "list": (b"[1, 2, 3]", "top level is an array"),
+    "string": (b'"just a string"', "top level is a string"),
+    "null": (b"null", "top level is null"),
     "nan": (b'{"a": NaN}', "not valid JSON"),
     "trailing": (b'{"a": 1} x', "not valid JSON"),
+    "number": (b"42", "top level is a number"),
 }
 
 
