@@ -423,11 +423,12 @@ class Bench:
 # -- report --------------------------------------------------------------------
 
 
-TARGETS: list[tuple[str, str, Callable[[Bench], tuple[float, bool]]]] = []
+Check = Callable[["Bench"], tuple[float | str, bool]]
+TARGETS: list[tuple[str, str, Check]] = []
 
 
-def target(workload: str, goal: str) -> Callable[[Callable[[Bench], tuple[float, bool]]], Any]:
-    def register(check: Callable[[Bench], tuple[float, bool]]) -> Any:
+def target(workload: str, goal: str) -> Callable[[Check], Any]:
+    def register(check: Check) -> Any:
         TARGETS.append((workload, goal, check))
         return check
 
@@ -439,19 +440,19 @@ def find(bench: Bench, prefix: str) -> Table:
 
 
 @target("(a) get, str value", "<= 1.5x floor")
-def _a_str(b: Bench) -> tuple[float, bool]:
+def _a_str(b: Bench) -> tuple[float | str, bool]:
     r = find(b, "(a) get, str").ratio(AIOKV)
     return r, r <= 1.5
 
 
 @target("(a) get, small dict value (copy included)", "<= 4x floor")
-def _a_dict(b: Bench) -> tuple[float, bool]:
+def _a_dict(b: Bench) -> tuple[float | str, bool]:
     r = find(b, "(a) get, small dict").ratio(AIOKV)
     return r, r <= 4
 
 
 @target("(b) sets + durable flush", "<= 3x floor, faster than pickledb")
-def _b(b: Bench) -> tuple[float, bool]:
+def _b(b: Bench) -> tuple[float | str, bool]:
     t = find(b, "(b)")
     r = t.ratio(AIOKV)
     beats = PickleDBSystem.name not in t.values or t.median(AIOKV) < t.median("pickledb")
@@ -459,7 +460,7 @@ def _b(b: Bench) -> tuple[float, bool]:
 
 
 @target("(c) write stream", ">= 1/3 of floor's sets/s; <= 1 file write per cap period")
-def _c(b: Bench) -> tuple[float, bool]:
+def _c(b: Bench) -> tuple[float | str, bool]:
     t = find(b, "(c) back-to-back")
     r = t.ratio(AIOKV)  # floor's rate / aiokv's rate
     writes = max(find(b, "(c) whole-file writes").values[AIOKV])
@@ -467,25 +468,25 @@ def _c(b: Bench) -> tuple[float, bool]:
 
 
 @target("(d) set + flush p50", "<= 1.2x floor")
-def _d(b: Bench) -> tuple[float, bool]:
+def _d(b: Bench) -> tuple[float | str, bool]:
     r = find(b, "(d) set one key + flush(), ").ratio(AIOKV)
     return r, r <= 1.2
 
 
 @target("(e) open the largest store", "<= 1.2x floor")
-def _e(b: Bench) -> tuple[float, bool]:
+def _e(b: Bench) -> tuple[float | str, bool]:
     r = [t for t in b.tables if t.title.startswith("(e)")][-1].ratio(AIOKV)
     return r, r <= 1.2
 
 
 @target("(f) flush after one change, the two largest stores", "<= 1.2x floor")
-def _f(b: Bench) -> tuple[float, bool]:
+def _f(b: Bench) -> tuple[float | str, bool]:
     r = max(t.ratio(AIOKV) for t in [t for t in b.tables if t.title.startswith("(f)")][-2:])
     return r, r <= 1.2
 
 
 @target("(g) loop stall", "max <= 2x idle's max, p99 <= 1.5x idle's p99")
-def _g(b: Bench) -> tuple[float, bool]:
+def _g(b: Bench) -> tuple[float | str, bool]:
     p99, worst = find(b, "(g) event-loop"), find(b, "(g) ticker lateness: max")
     r_max = statistics.median(
         a / i for a, i in zip(worst.values[AIOKV], worst.values["idle"], strict=False)
@@ -493,11 +494,11 @@ def _g(b: Bench) -> tuple[float, bool]:
     r_p99 = statistics.median(
         a / i for a, i in zip(p99.values[AIOKV], p99.values["idle"], strict=False)
     )
-    return r_max, r_max <= 2 and r_p99 <= 1.5
+    return f"max {fmt(r_max)}x idle, p99 {fmt(r_p99)}x idle", r_max <= 2 and r_p99 <= 1.5
 
 
 @target("(h) memory", "<= 1.5x floor")
-def _h(b: Bench) -> tuple[float, bool]:
+def _h(b: Bench) -> tuple[float | str, bool]:
     r = find(b, "(h)").ratio(AIOKV)
     return r, r <= 1.5
 
@@ -523,6 +524,13 @@ and 20 ns a key. Tried and dropped: 4,096-key slices (same per-key cost, 8x long
 GIL holds), slices built with `zip` or a comprehension (slower). What would meet
 both: re-encoding only the slices whose keys changed, which needs slices that stay
 stable across inserts and deletes; not built.
+
+**(g) loop stall, p99.** The worst lateness stays near the idle loop's (the floor's
+single `orjson.dumps` is 10-20x idle), but the 99th percentile sits at about 1.5x
+idle: while a flush runs (about 35 ms of every 500 ms here), each time the loop
+wakes it may wait for the worker to hand the GIL back after its current slice.
+Slices of 256 keys gave the same p99 (1.50x) and a slower (f) (1.52x), so the
+residue is the GIL hand-off itself, not the slice size; 512 stays.
 
 **(c) file writes.** A loop that only ever yields with `await asyncio.sleep(0)`
 releases and retakes the GIL every few microseconds, and CPython then never hands it
@@ -570,7 +578,8 @@ def render(bench: Bench, command: str, elapsed: float) -> str:
     for workload, goal, check in TARGETS:
         try:
             value, ok = check(bench)
-            lines.append(f"| {workload} | {goal} | {fmt(value)}x | {'yes' if ok else '**no**'} |")
+            shown = value if isinstance(value, str) else f"{fmt(value)}x"
+            lines.append(f"| {workload} | {goal} | {shown} | {'yes' if ok else '**no**'} |")
         except (StopIteration, KeyError, IndexError):
             lines.append(f"| {workload} | {goal} | not measured | - |")
     lines += ["", NOTES, "", "![ratios to the floor](performance.png)", ""]
