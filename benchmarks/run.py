@@ -525,10 +525,11 @@ GIL holds), slices built with `zip` or a comprehension (slower). What would meet
 both: re-encoding only the slices whose keys changed, which needs slices that stay
 stable across inserts and deletes; not built.
 
-**(g) loop stall, p99.** The worst lateness stays near the idle loop's (the floor's
-single `orjson.dumps` is 10-20x idle), but the 99th percentile sits at about 1.5x
-idle: while a flush runs (about 35 ms of every 500 ms here), each time the loop
-wakes it may wait for the worker to hand the GIL back after its current slice.
+**(g) loop stall, p99, is on the edge.** The worst lateness stays near the idle
+loop's (the floor's single `orjson.dumps` is 10-20x idle), but across runs the 99th
+percentile measured 1.45x to 1.55x idle: while a flush runs (about 35 ms of every
+500 ms here), each time the loop wakes it may wait for the worker to hand the GIL
+back after its current slice.
 Slices of 256 keys gave the same p99 (1.50x) and a slower (f) (1.52x), so the
 residue is the GIL hand-off itself, not the slice size; 512 stays.
 
