@@ -73,7 +73,6 @@ class AioKV:
         self._path = os.path.abspath(raw)
         self._data: dict[str, Any] | None = None  # None until open, and after close
         self._base: dict[str, Any] | None = None  # frozen while a write encodes it
-        self._gone: set[str] = set()  # keys marked _GONE in the overlay
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -174,8 +173,8 @@ class AioKV:
         try:
             value = self._data[key]  # type: ignore[index]
         except KeyError:
-            base = self._base
-            if base is None or (value := base.get(key, _MISSING)) is _MISSING:
+            # Not in the overlay: a write in progress may hold it in the base.
+            if (value := self._lookup(key)) is _MISSING:
                 codec.check_key(key)
                 return default
         except TypeError:
@@ -275,7 +274,6 @@ class AioKV:
                 del self._data[key]  # type: ignore[union-attr]
             else:
                 self._data[key] = _GONE  # type: ignore[index]
-                self._gone.add(key)
             self._touch()
         return True
 
@@ -285,7 +283,7 @@ class AioKV:
             return False
         # A write under way keeps encoding the old base; it is simply never
         # folded back in, and the removal queued after it wins.
-        self._data, self._base, self._gone = {}, None, set()
+        self._data, self._base = {}, None
         self._touch()
         try:
             await self.flush()
@@ -384,25 +382,23 @@ class AioKV:
             value = self._base.get(key, _MISSING)
         return _MISSING if value is _GONE else value
 
+    def _fold(self, into: dict[str, Any]) -> dict[str, Any]:
+        # Apply the overlay's changes to into: values set, _GONE keys removed.
+        assert self._data is not None
+        into.update(self._data)
+        for key in [k for k, v in self._data.items() if v is _GONE]:
+            del into[key]
+        return into
+
     def _view(self) -> dict[str, Any]:
         # The whole current state as one dict (a new one while a write runs).
         assert self._data is not None
-        if self._base is None:
-            return self._data
-        view = {**self._base, **self._data}
-        for key in self._gone:
-            if view.get(key) is _GONE:
-                del view[key]
-        return view
+        return self._data if self._base is None else self._fold(dict(self._base))
 
     def _unfreeze(self) -> None:
-        # The write is over: fold the overlay into the base, live again.
+        # The write is over: the base, with the overlay folded in, is live again.
         if self._base is not None and self._data is not None:
-            self._base.update(self._data)
-            for key in self._gone:
-                if self._base.get(key) is _GONE:
-                    del self._base[key]
-            self._data, self._base, self._gone = self._base, None, set()
+            self._data, self._base = self._fold(self._base), None
 
     def _io_done(
         self,
