@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from typing import Any
 
@@ -9,14 +10,19 @@ import orjson
 
 # Values handed out as they are: nothing a caller does to them reaches the store.
 IMMUTABLE: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+_JSON_TYPES = IMMUTABLE | {dict, list}
 
 # The integers orjson reads and writes exactly.
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
+# orjson writes at most 254 levels of nested containers; the state object
+# itself is one of them, so a stored value may nest 253 deep.
+MAX_DEPTH = 253
+
 # orjson raises on these instead of quietly writing a base type (a str
-# subclass, an IntEnum, a datetime, a dataclass): refused, as a reload would
-# not give them back.
+# subclass, a datetime, a dataclass): refused, as a reload would not give
+# them back.
 _STRICT = (
     orjson.OPT_PASSTHROUGH_SUBCLASS
     | orjson.OPT_PASSTHROUGH_DATETIME
@@ -24,8 +30,8 @@ _STRICT = (
 )
 
 
-# Stored containers are tagged the first time get() meets them, so later
-# reads copy them the cheapest way that still isolates them.
+# set() stores containers in these twins (equal, and written as plain JSON),
+# so get() knows the cheapest copy that still isolates them.
 class FlatDict(dict[str, Any]):
     """A stored dict of immutable values: a shallow copy isolates it."""
 
@@ -51,10 +57,14 @@ class DeepList(list[Any]):
 
 
 def check_key(key: object) -> str:
-    """Return key as a plain str if aiokv can store it, else raise TypeError/ValueError."""
+    """Return key as a plain str if aiokv can store it, else raise TypeError/ValueError.
+
+    A str subclass (a StrEnum member, say) is taken as its string value, the
+    way a dict finds it: K.LAST and "last" name the same key.
+    """
     if not isinstance(key, str):
         raise TypeError(f"aiokv keys must be str, not {type(key).__name__}: {key!r}")
-    key = str(key)  # a str subclass comes back from the file as plain str
+    key = str.__str__(key)
     _check_str(key, "key")
     return key
 
@@ -74,23 +84,50 @@ def accept(value: object, key: str) -> Any:
     """Return a private copy of value, or raise if a reload would not give it back."""
     kind = type(value)
     if kind is dict or kind is list:
-        # Fast path: one orjson round trip is the copy, and it equals the
-        # original exactly when the value is faithful. NaN and infinities
-        # (written as null), UUIDs and enums (written as their value) and
-        # tuples (written as lists) compare unequal and take the slow path.
+        # Fast paths for containers of exact JSON types; anything else, or
+        # any doubt, goes to the exact walk below, which also names the fault.
+        # Types are checked, not only equality: IntEnum.X == 1.
+        items = value.values() if kind is dict else value  # type: ignore[attr-defined]
+        types = set(map(type, items))
         try:
-            copy = orjson.loads(orjson.dumps(value, option=_STRICT))
+            if types <= IMMUTABLE:
+                # Flat: a shallow copy isolates it. orjson's encode refuses big
+                # integers, lone surrogates and non-str keys; it writes NaN and
+                # infinities as null, so a float beside a null takes the walk.
+                raw = orjson.dumps(value, option=_STRICT)
+                if float not in types or b"null" not in raw:
+                    return FlatDict(value) if kind is dict else FlatList(value)
+            elif types <= _JSON_TYPES and _plain_below(items):
+                # Nested: one orjson round trip is the deep copy, and it equals
+                # the original exactly when no NaN or infinity became null.
+                copy = orjson.loads(orjson.dumps(value, option=_STRICT))
+                if copy == value:
+                    return DeepDict(copy) if kind is dict else DeepList(copy)
         except orjson.JSONEncodeError:
             pass
-        else:
-            if copy == value:
-                return copy
-    return _walk(value, key)
+    return _walk(value, key, 1, set())
 
 
-def _walk(value: object, key: str) -> Any:
+def _plain_below(items: Any) -> bool:
+    # Whether every object nested below items has an exact JSON type, at most
+    # MAX_DEPTH levels down. Read level by level at C speed: gc.get_referents()
+    # gives a container's items (a dict's keys too, unless all are exact str).
+    # A cycle is caught by the depth bound.
+    level = [c for c in items if type(c) is dict or type(c) is list]
+    for _ in range(MAX_DEPTH - 1):
+        children = gc.get_referents(*level)
+        types = set(map(type, children))
+        if not types <= _JSON_TYPES:
+            return False
+        if dict not in types and list not in types:
+            return True
+        level = [c for c in children if type(c) is dict or type(c) is list]
+    return False
+
+
+def _walk(value: object, key: str, depth: int, path: set[int]) -> Any:
     # The exact check: exact types only, tuples become lists, and the error
-    # says which value is wrong.
+    # says which value is wrong. path holds the containers above this one.
     kind = type(value)
     if kind is str:
         _check_str(value, f"value for key {key!r}:")  # type: ignore[arg-type]
@@ -109,18 +146,30 @@ def _walk(value: object, key: str) -> Any:
                 f"value for key {key!r}: {value} is not finite; JSON has no NaN or infinity"
             )
         return value
-    if kind is dict:
-        out = {}
-        for k, v in value.items():  # type: ignore[attr-defined]
-            if type(k) is not str:
-                raise TypeError(
-                    f"value for key {key!r}: dict keys must be str, not {type(k).__name__} ({k!r})"
-                )
-            _check_str(k, f"value for key {key!r}: dict key")
-            out[k] = _walk(v, key)
-        return out
-    if kind is list or kind is tuple:
-        return [_walk(v, key) for v in value]  # type: ignore[attr-defined]
+    if kind is dict or kind is list or kind is tuple:
+        if id(value) in path:
+            raise ValueError(f"value for key {key!r} contains itself; JSON cannot hold a cycle")
+        if depth > MAX_DEPTH:
+            raise ValueError(
+                f"value for key {key!r} nests containers more than {MAX_DEPTH} levels deep, "
+                "more than aiokv can write to its file"
+            )
+        path.add(id(value))
+        try:
+            if kind is dict:
+                out = {}
+                for k, v in value.items():  # type: ignore[attr-defined]
+                    if type(k) is not str:
+                        raise TypeError(
+                            f"value for key {key!r}: dict keys must be str, "
+                            f"not {type(k).__name__} ({k!r})"
+                        )
+                    _check_str(k, f"value for key {key!r}: dict key")
+                    out[k] = _walk(v, key, depth + 1, path)
+                return out
+            return [_walk(v, key, depth + 1, path) for v in value]  # type: ignore[attr-defined]
+        finally:
+            path.discard(id(value))
     raise TypeError(
         f"value for key {key!r}: {kind.__module__}.{kind.__qualname__} is not a JSON "
         "type aiokv can store faithfully (dict, list, tuple, str, int, float, bool, None)"
@@ -128,7 +177,7 @@ def _walk(value: object, key: str) -> Any:
 
 
 def tag(value: dict[str, Any] | list[Any]) -> Any:
-    """Return a stored plain container as its Flat*/Deep* twin (equal, same JSON)."""
+    """Return a plain container read from the file as its Flat*/Deep* twin."""
     items = value.values() if type(value) is dict else value
     flat = all(type(v) in IMMUTABLE for v in items)
     if type(value) is dict:

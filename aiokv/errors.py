@@ -1,6 +1,12 @@
-"""The exceptions aiokv raises; each message names the state file."""
+"""The exceptions aiokv raises; each message names the state file.
+
+Each one pickles with its attributes (multiprocessing, logging handlers and
+test runners that ship exceptions between processes need that).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class AioKVError(Exception):
@@ -8,27 +14,43 @@ class AioKVError(Exception):
 
 
 class CorruptFileError(AioKVError, ValueError):
-    """The state file is not a JSON object; aiokv refuses it and never touches it."""
+    """The state file cannot be loaded as it is; aiokv refuses it and never touches it."""
 
     def __init__(self, path: str, problem: str) -> None:
+        """path: the state file; problem: what is wrong with it."""
         super().__init__(f"{path}: {problem}; aiokv left the file untouched")
         self.path = path
         self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the arguments that rebuild the message."""
+        return type(self), (self.path, self.problem)
 
 
 class LockedError(AioKVError):
     """Another opener, in this process or another, already owns the state file."""
 
     def __init__(self, path: str, pid: int | None) -> None:
+        """path: the state file; pid: the holder's process id, if it could be read."""
         holder = f"pid {pid}" if pid is not None else "an unknown pid"
         super().__init__(f"{path} is already open in another AioKV ({holder}); one owner per file")
         self.path = path
         self.pid = pid
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the arguments that rebuild the message."""
+        return type(self), (self.path, self.pid)
+
 
 class ClosedError(AioKVError, RuntimeError):
-    """An operation was called on a store after aclose()."""
+    """An operation was called on a store that is closed, or closing."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(f"AioKV({path!r}) is closed")
+    def __init__(self, path: str, why: str = "is closed") -> None:
+        """path: the state file; why: how the store came to refuse operations."""
+        super().__init__(f"AioKV({path!r}) {why}")
         self.path = path
+        self.why = why
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the arguments that rebuild the message."""
+        return type(self), (self.path, self.why)

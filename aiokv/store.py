@@ -1,23 +1,26 @@
-"""AioKV: the in-memory state, the public API and the flush policy.
+"""AioKV: the in-memory state, the public API and its lifecycle.
 
-Reads and writes touch only the dict in memory. A write marks the store dirty
-and arms one timer; when the store has been quiet for flush_delay (or has been
-dirty for max_flush_delay under a write stream that never pauses), one disk
-operation writes a snapshot of the whole state. At most one disk operation
-runs at a time and each writes a snapshot taken when it starts, so a later
-operation always writes a newer state than an earlier one.
+Reads and writes touch only dicts in memory. A write marks the store dirty
+and arms one timer; the flush policy (policy.py) says when the timer should
+start one disk write of the whole state. At most one disk write runs at a
+time and each writes a snapshot taken when it starts, so a later write always
+carries a newer state than an earlier one.
 
-The snapshot is free: when a write starts, the dict itself is frozen and
-handed to the worker thread (_base), and changes made meanwhile go to a fresh
-overlay dict (_data), deletions as _GONE markers. Reads look in the overlay,
-then in the frozen base. When the write ends, the overlay is folded into the
-base, which becomes the live dict again. So the loop never copies the state.
+The snapshot is free. While no write runs, _layer holds the whole state.
+When a write starts, that dict is frozen as _snapshot and handed to a worker
+thread, and a fresh _layer collects the changes made meanwhile (deletions as
+_GONE markers). Reads look in _layer, then in _snapshot. When the write ends,
+_layer is folded into the snapshot, which becomes the whole state again.
+
+A store's life is one State: NEW, OPENING, OPEN, CLOSING, CLOSED; _enter()
+says in one place what every operation does in each of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import enum
 import logging
 import math
 import os
@@ -29,21 +32,30 @@ from typing import Any
 
 from . import codec, lock, storage
 from .errors import AioKVError, ClosedError
+from .policy import FlushPolicy
 
 logger = logging.getLogger("aiokv")
 
 _MISSING: Any = object()
 _NOW: Any = object()
-_GONE: Any = object()  # a key deleted while a write has the base frozen
+_GONE: Any = object()  # a key deleted while a write has the snapshot frozen
 _INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _running_loop = asyncio.get_running_loop
+_loop_of_this_thread = asyncio._get_running_loop  # None where no loop runs
 _monotonic = time.monotonic
 
-# Retry a failing background flush after 0.1 s, 0.2 s, ... up to this.
-_MAX_BACKOFF = 30.0
-
-# Open stores that hold unsaved changes' only copy; the exit hook saves them.
+# Open stores, whose unsaved changes live only in memory; the exit hook saves them.
 _unclosed: set[AioKV] = set()
+
+
+class State(enum.Enum):
+    """Where a store is in its life."""
+
+    NEW = "new"  # described, no I/O done yet
+    OPENING = "opening"  # taking the lock and loading the file
+    OPEN = "open"  # serving every operation
+    CLOSING = "closing"  # writing its final state; reads served, writes refused
+    CLOSED = "closed"  # lock released; every operation refused
 
 
 class AioKV:
@@ -61,9 +73,9 @@ class AioKV:
         raw = os.fspath(path)
         if not isinstance(raw, str):
             raise TypeError(f"path must be str or os.PathLike[str], not {type(raw).__name__}")
-        self._flush_delay = _seconds("flush_delay", flush_delay)
-        self._max_flush_delay = _seconds("max_flush_delay", max_flush_delay)
-        if self._max_flush_delay < self._flush_delay:
+        delay = _seconds("flush_delay", flush_delay)
+        cap = _seconds("max_flush_delay", max_flush_delay)
+        if cap < delay:
             raise ValueError(
                 f"max_flush_delay ({max_flush_delay}) must be >= flush_delay ({flush_delay})"
             )
@@ -71,21 +83,30 @@ class AioKV:
             raise TypeError(f"fsync must be a bool, not {type(fsync).__name__}")
         self._fsync = fsync
         self._path = os.path.abspath(raw)
-        self._data: dict[str, Any] | None = None  # None until open, and after close
-        self._base: dict[str, Any] | None = None  # frozen while a write encodes it
-        self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._state = State.NEW
+        self._closed_because = "is closed"  # finishes ClosedError's message
+        # The state in memory, in two layers (see the module's docstring);
+        # _layer is None unless the store is OPEN or CLOSING.
+        self._layer: dict[str, Any] | None = None
+        self._snapshot: dict[str, Any] | None = None
+        # Odd while the layers are being swapped, so the exit hook, which may
+        # run in another thread than the loop, can copy them consistently.
+        self._swaps = 0
+        self._loop: asyncio.AbstractEventLoop | None = None  # the owner, once open
+        # The owner loop while writes are accepted (OPEN), else None: set()
+        # checks the state and the loop with one comparison.
+        self._writable_on: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[None] | None = None
+        self._open_waiters = 0
+        self._closing_done: asyncio.Event | None = None
         self._lock_fd: int | None = None
         # _version counts changes; _saved is the newest version the file holds.
         self._version = 0
         self._saved = 0
         self._armed_version = 0
-        self._dirty_since = 0.0
-        self._retry_at = 0.0
-        self._failures = 0
+        self._policy = FlushPolicy(delay, cap)
         self._timer: asyncio.TimerHandle | None = None
-        self._io: asyncio.Future[BaseException | None] | None = None
+        self._disk_write: asyncio.Future[BaseException | None] | None = None
 
     @property
     def path(self) -> str:
@@ -93,15 +114,14 @@ class AioKV:
         return self._path
 
     def __repr__(self) -> str:
-        """Show the path and whether the store is open."""
-        state = "closed" if self._closed else "open" if self._data is not None else "new"
-        return f"<AioKV {self._path!r} {state}>"
+        """Show the path and where the store is in its life."""
+        return f"<AioKV {self._path!r} {self._state.value}>"
 
-    # -- opening and closing -------------------------------------------------
+    # -- the lifecycle ---------------------------------------------------------
 
     async def __aenter__(self) -> AioKV:
         """Open the store: take the file's lock and load it."""
-        await self._ready()
+        await self._enter(write=False)
         return self
 
     async def __aexit__(
@@ -113,51 +133,123 @@ class AioKV:
         """Close the store (final flush, lock released)."""
         await self.aclose()
 
-    async def _ready(self) -> None:
-        if self._closed:
-            raise ClosedError(self._path)
+    async def _enter(self, write: bool = True) -> None:
+        # Wait until the store can serve an operation. Per state:
+        #   NEW, OPENING  open it (or wait for the open under way), then as OPEN
+        #   OPEN          serve, from the owner loop only
+        #   CLOSING       reads and flush() are served (memory is intact and the
+        #                 final write covers every change); writes: ClosedError
+        #   CLOSED        ClosedError
+        while True:
+            state = self._state
+            if state is State.OPEN or (state is State.CLOSING and not write):
+                if self._loop is not _running_loop():
+                    raise self._foreign_loop()
+                return
+            if state is State.CLOSING:
+                raise ClosedError(self._path, "is closing: aclose() was called")
+            if state is State.CLOSED:
+                raise ClosedError(self._path, self._closed_because)
+            await self._wait_for_open()
+
+    def _foreign_loop(self) -> RuntimeError:
+        return RuntimeError(
+            f"AioKV({self._path!r}) belongs to the event loop that first used it; "
+            "it cannot be used from another loop (aclose() it and open a new one)"
+        )
+
+    async def _wait_for_open(self) -> None:
+        # Every caller that needs the store open shares one opening task. A
+        # caller cancelled while waiting (a timeout around `async with`, or
+        # around the first operation) leaves; when the last one leaves, the
+        # open is undone, so nothing stays held.
         loop = _running_loop()
-        owner = self._loop or (self._opening and self._opening.get_loop())
-        if owner is not None and owner is not loop:
-            raise RuntimeError(
-                f"AioKV({self._path!r}) belongs to the event loop that first used it; "
-                "it cannot be used from another loop (aclose() it and open a new one)"
-            )
-        if self._data is None:
-            if self._opening is None:
-                self._opening = loop.create_task(self._open())
-            await asyncio.shield(self._opening)
+        if self._opening is None:
+            self._state = State.OPENING
+            self._opening = loop.create_task(self._open())
+        elif self._opening.get_loop() is not loop:
+            raise self._foreign_loop()
+        opening = self._opening
+        self._open_waiters += 1
+        try:
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            if self._open_waiters == 1:  # the last caller waiting for this open
+                if not opening.done():
+                    opening.cancel()
+                elif self._state is State.OPEN and self._saved == self._version:
+                    self._release(State.NEW)  # opened, but for nobody: nothing to lose
+            raise
+        finally:
+            self._open_waiters -= 1
 
     async def _open(self) -> None:
+        loop = _running_loop()
+        fd = None
         try:
-            loop = _running_loop()
-            path, fd = await loop.run_in_executor(None, _take, self._path)
+            taking = loop.run_in_executor(None, _lock_and_sweep, self._path)
             try:
-                data = await storage.load(path)
-            except BaseException:
-                lock.release(fd)
+                path, fd = await asyncio.shield(taking)
+            except asyncio.CancelledError:
+                # The thread may yet take the lock: give it back when it does.
+                taking.add_done_callback(_release_taken)
                 raise
-        finally:
+            state = await storage.load(path)
+        except BaseException:
+            if fd is not None:
+                lock.release(fd)
             self._opening = None
-        self._path, self._lock_fd, self._data, self._loop = path, fd, data, loop
+            self._state = State.NEW  # the next operation tries again
+            raise
+        self._opening = None
+        self._path, self._lock_fd, self._layer, self._loop = path, fd, state, loop
+        self._state, self._writable_on = State.OPEN, loop
         _unclosed.add(self)
 
     async def aclose(self) -> None:
         """Flush, stop background work and release the lock; a second call does nothing.
 
-        If the final flush fails the error is raised and the store stays open,
-        its changes still in memory, so nothing is dropped without a trace.
+        From the moment it is called, writes from other tasks raise ClosedError;
+        every write that returned before is in the final flush. If that flush
+        fails, the error is raised and the store stays open, its changes still
+        in memory, so nothing is dropped without a trace.
         """
-        if self._closed:
-            return
-        if self._data is not None or self._opening is not None:
-            await self.flush()
+        while self._state is not State.OPEN:
+            if self._state is State.CLOSED:
+                return
+            if self._state is State.NEW:
+                self._release(State.CLOSED)
+                return
+            if self._state is State.CLOSING:
+                assert self._closing_done is not None
+                await self._closing_done.wait()
+            else:  # OPENING: let it finish, then close what it opened
+                try:
+                    await self._wait_for_open()
+                except Exception:
+                    pass  # the open failed and holds nothing; its opener was told
+        if self._loop is not _running_loop():
+            raise self._foreign_loop()
+        self._state, self._writable_on = State.CLOSING, None
+        self._closing_done = asyncio.Event()
+        try:
+            await self._flush_to(self._version)
+        except BaseException:
+            self._state, self._writable_on = State.OPEN, self._loop
+            raise
+        finally:
+            self._closing_done.set()
+        self._release(State.CLOSED)
+
+    def _release(self, state: State) -> None:
+        # Drop the memory and the lock (nothing unsaved may be left by now).
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._closed = True
-        self._data = None
-        self._loop = None
+        self._state, self._writable_on = state, None
+        self._layer = self._snapshot = None
+        if state is State.NEW:
+            self._loop = None
         if self._lock_fd is not None:
             lock.release(self._lock_fd)
             self._lock_fd = None
@@ -167,54 +259,55 @@ class AioKV:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """Return the value stored at key (a private copy), or default."""
+        if type(key) is not str:
+            key = codec.check_key(key)
         # The hot path is one dict lookup: a store that is not open has
-        # _data None, so the lookup itself raises and sends us the slow way.
-        # Reads touch no background work, so they need no loop check.
+        # _layer None, so the lookup itself raises and sends us the slow way.
+        # A read starts no background work, so it needs no loop check.
         try:
-            value = self._data[key]  # type: ignore[index]
+            value = self._layer[key]  # type: ignore[index]
         except KeyError:
-            # Not in the overlay: a write in progress may hold it in the base.
+            # Not in the top layer: a write under way may hold it in the snapshot.
             if (value := self._lookup(key)) is _MISSING:
-                codec.check_key(key)
+                codec.check_key(key)  # a key that cannot be stored: say why
                 return default
         except TypeError:
-            if self._data is not None:
-                codec.check_key(key)  # an unhashable key: say what keys must be
-                raise
-            await self._ready()
+            await self._enter(write=False)
             return await self.get(key, default)
         kind = type(value)
         if kind is str:
             return value
         if value is _GONE:
             return default
-        if kind is dict or kind is list:
-            # First read of a container from set() or the file: tag it once.
-            value = self._data[key] = codec.tag(value)  # type: ignore[index]
+        if (kind is dict or kind is list) and self._loop is _loop_of_this_thread():
+            # A container loaded from the file, read for the first time: tag
+            # it for cheaper copies. Only on the owner loop's thread, where no
+            # write can run between this read and this write-back.
+            value = self._layer[key] = codec.tag(value)  # type: ignore[index]
         return codec.copy_out(value)
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
-        await self._ready()
+        await self._enter(write=False)
         return self._lookup(codec.check_key(key)) is not _MISSING
 
     async def keys(self) -> list[str]:
         """Return a list of the stored keys."""
-        await self._ready()
+        await self._enter(write=False)
         return list(self._view())
 
     async def get_all(self) -> dict[str, Any]:
         """Return a copy of the whole state."""
-        await self._ready()
+        await self._enter(write=False)
         return codec.copy_out(self._view())  # type: ignore[no-any-return]
 
     # -- writing -------------------------------------------------------------
 
     async def set(self, key: str, value: Any = _NOW) -> None:
         """Store value at key; with no value, store int(time.time())."""
-        # _loop is None until open and after close: one check covers all three.
-        if self._loop is not _running_loop():
-            await self._ready()
+        # _writable_on is the running loop only when the store is OPEN.
+        if self._writable_on is not _running_loop():
+            await self._enter()
         if type(key) is not str or not key.isascii():
             key = codec.check_key(key)
         # The common scalars are checked inline; codec.accept() does the rest
@@ -230,7 +323,7 @@ class AioKV:
             value = int(time.time())
         else:
             value = codec.accept(value, key)
-        self._data[key] = value  # type: ignore[index]
+        self._layer[key] = value  # type: ignore[index]
         # _touch(), inlined: this is the hottest write path.
         self._version += 1
         if self._timer is None:
@@ -238,17 +331,20 @@ class AioKV:
 
     async def update(self, mapping: Mapping[str, Any]) -> None:
         """Store every key of mapping at once: all of them or, on a bad one, none."""
-        await self._ready()
+        await self._enter()
         if not isinstance(mapping, Mapping):
             raise TypeError(f"update() takes a mapping, not {type(mapping).__name__}")
-        accepted = {codec.check_key(k): codec.accept(v, k) for k, v in mapping.items()}
+        accepted = {}
+        for k, v in mapping.items():
+            key = codec.check_key(k)
+            accepted[key] = codec.accept(v, key)
         if accepted:
-            self._data.update(accepted)  # type: ignore[union-attr]
+            self._layer.update(accepted)  # type: ignore[union-attr]
             self._touch()
 
     async def incr(self, key: str, by: int | float = 1) -> int | float:
         """Add by to the number at key (absent counts as 0) and return the result."""
-        await self._ready()
+        await self._enter()
         key = codec.check_key(key)
         if type(by) is not int and type(by) is not float:
             raise TypeError(f"incr({key!r}): by must be an int or float, not {type(by).__name__}")
@@ -260,30 +356,32 @@ class AioKV:
                 f"incr({key!r}): the stored value is {codec.json_type(current)}, not a number"
             )
         result: int | float = codec.accept(current + by, key)
-        self._data[key] = result  # type: ignore[index]
+        self._layer[key] = result  # type: ignore[index]
         self._touch()
         return result
 
     async def delete(self, key: str) -> bool:
         """Remove key; True whether it was there or not, False if the store failed to open."""
-        if not await self._ready_or_log("delete"):
+        if not await self._enter_or_log("delete"):
             return False
         key = codec.check_key(key)
         if self._lookup(key) is not _MISSING:
-            if self._base is None:
-                del self._data[key]  # type: ignore[union-attr]
+            if self._snapshot is None:
+                del self._layer[key]  # type: ignore[union-attr]
             else:
-                self._data[key] = _GONE  # type: ignore[index]
+                self._layer[key] = _GONE  # type: ignore[index]
             self._touch()
         return True
 
     async def clear(self) -> bool:
         """Empty the store and remove its file; False (logged) on failure."""
-        if not await self._ready_or_log("clear"):
+        if not await self._enter_or_log("clear"):
             return False
-        # A write under way keeps encoding the old base; it is simply never
+        # A write under way keeps encoding the old snapshot; it is simply never
         # folded back in, and the removal queued after it wins.
-        self._data, self._base = {}, None
+        self._swaps += 1
+        self._layer, self._snapshot = {}, None
+        self._swaps += 1
         self._touch()
         try:
             await self.flush()
@@ -292,10 +390,10 @@ class AioKV:
             return False
         return True
 
-    async def _ready_or_log(self, op: str) -> bool:
+    async def _enter_or_log(self, op: str) -> bool:
         # The seed's contract: delete/clear report a failure to load as False.
         try:
-            await self._ready()
+            await self._enter()
         except (OSError, AioKVError) as e:
             if isinstance(e, ClosedError):
                 raise
@@ -307,14 +405,19 @@ class AioKV:
 
     async def flush(self) -> None:
         """Return once every change made before the call is durable on disk."""
-        await self._ready()
-        target = self._version
+        await self._enter(write=False)
+        await self._flush_to(self._version)
+
+    async def _flush_to(self, target: int) -> None:
         while self._saved < target:
-            if self._io is not None:
+            if self._disk_write is not None:
                 # A write already under way: share it (it may already cover us).
-                await asyncio.shield(self._io)
+                await asyncio.shield(self._disk_write)
                 continue
-            error = await asyncio.shield(self._start_io())
+            if self._layer is None:
+                # Closed meanwhile by other means than aclose (which saves first).
+                raise ClosedError(self._path, self._closed_because)
+            error = await asyncio.shield(self._start_write())
             if error is not None:
                 raise error
 
@@ -326,9 +429,8 @@ class AioKV:
     def _schedule(self) -> None:
         # The first change since the file was up to date. (While a write is
         # under way, its completion arms the timer for what came meanwhile.)
-        if self._io is None:
-            self._dirty_since = _monotonic()
-            self._arm(self._flush_delay)
+        if self._disk_write is None:
+            self._arm(self._policy.first_change(_monotonic()))
 
     def _arm(self, after: float) -> None:
         assert self._loop is not None
@@ -339,31 +441,39 @@ class AioKV:
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self._data is None or self._io is not None or self._saved == self._version:
+        if self._layer is None or self._disk_write is not None or self._saved == self._version:
             return
-        now = _monotonic()
-        cap_left = self._dirty_since + self._max_flush_delay - now
-        if self._version != self._armed_version and cap_left > 0:
-            self._arm(min(self._flush_delay, cap_left))  # written to since: not quiet yet
-        elif now < self._retry_at:
-            self._arm(self._retry_at - now)  # backing off after a failed write
+        quiet = self._version == self._armed_version
+        wait = self._policy.timer_fired(_monotonic(), quiet)
+        if wait is None:
+            self._start_write()
         else:
-            self._start_io()
+            self._arm(wait)
 
-    def _start_io(self) -> asyncio.Future[BaseException | None]:
-        assert self._loop is not None and self._data is not None and self._base is None
-        # Freeze the state as the snapshot; changes go to an overlay meanwhile.
-        self._base, self._data = self._data, {}
-        op = self._disk_op(self._base)
+    def _start_write(self) -> asyncio.Future[BaseException | None]:
+        loop = self._loop
+        assert loop is not None and self._layer is not None and self._snapshot is None
+        # Freeze the state as the snapshot; changes go to a new layer meanwhile.
+        self._swaps += 1
+        self._snapshot, self._layer = self._layer, {}
+        self._swaps += 1
         version = self._version
-        self._dirty_since = _monotonic()
+        self._policy.write_started(_monotonic())
         # A plain future, not a task: a framework that cancels every task at
         # shutdown cannot detach us from a thread that is still writing, so
         # two writes never overlap and an older snapshot never lands last.
-        done: asyncio.Future[BaseException | None] = self._loop.create_future()
-        work = self._loop.run_in_executor(None, op)
-        work.add_done_callback(lambda work: self._io_done(work, version, done))
-        self._io = done
+        done: asyncio.Future[BaseException | None] = loop.create_future()
+        try:
+            work = loop.run_in_executor(None, self._disk_op(self._snapshot))
+        except RuntimeError as e:
+            # The loop's executor is shut down (asyncio.run() is returning):
+            # no background write can start any more, and the exit hook
+            # saves what is left. A flush() that needed this write raises.
+            self._unfreeze()
+            done.set_result(e)
+            return done
+        work.add_done_callback(lambda work: self._write_done(work, version, done))
+        self._disk_write = done
         return done
 
     def _disk_op(self, state: dict[str, Any]) -> Callable[[], None]:
@@ -375,32 +485,29 @@ class AioKV:
         return lambda: storage.write(path, state, fsync)
 
     def _lookup(self, key: str) -> Any:
-        # The current value at key, or _MISSING: the overlay, then the base.
-        assert self._data is not None
-        value = self._data.get(key, _MISSING)
-        if value is _MISSING and self._base is not None:
-            value = self._base.get(key, _MISSING)
+        # The current value at key, or _MISSING: the top layer, then the snapshot.
+        assert self._layer is not None
+        value = self._layer.get(key, _MISSING)
+        if value is _MISSING and self._snapshot is not None:
+            value = self._snapshot.get(key, _MISSING)
         return _MISSING if value is _GONE else value
-
-    def _fold(self, into: dict[str, Any]) -> dict[str, Any]:
-        # Apply the overlay's changes to into: values set, _GONE keys removed.
-        assert self._data is not None
-        into.update(self._data)
-        for key in [k for k, v in self._data.items() if v is _GONE]:
-            del into[key]
-        return into
 
     def _view(self) -> dict[str, Any]:
         # The whole current state as one dict (a new one while a write runs).
-        assert self._data is not None
-        return self._data if self._base is None else self._fold(dict(self._base))
+        assert self._layer is not None
+        if self._snapshot is None:
+            return self._layer
+        return _fold(self._layer, dict(self._snapshot))
 
     def _unfreeze(self) -> None:
-        # The write is over: the base, with the overlay folded in, is live again.
-        if self._base is not None and self._data is not None:
-            self._data, self._base = self._fold(self._base), None
+        # The write is over: the snapshot, with the top layer folded in, is
+        # the whole state again.
+        if self._snapshot is not None and self._layer is not None:
+            self._swaps += 1
+            self._layer, self._snapshot = _fold(self._layer, self._snapshot), None
+            self._swaps += 1
 
-    def _io_done(
+    def _write_done(
         self,
         work: asyncio.Future[None],
         version: int,
@@ -409,42 +516,72 @@ class AioKV:
         # The failure is the future's result, not its exception: a background
         # write has no awaiter, and flush() decides itself whether to raise.
         error = work.exception()
-        self._io = None
+        self._disk_write = None
         self._unfreeze()
+        wait = self._policy.write_finished(_monotonic(), ok=error is None)
         if error is None:
             self._saved = max(self._saved, version)
-            self._failures = 0
-            self._retry_at = 0.0
         else:
-            self._failures += 1
-            backoff = min(0.1 * 2 ** (self._failures - 1), _MAX_BACKOFF)
-            self._retry_at = _monotonic() + backoff
             logger.error(
                 "aiokv: flush of %s failed: %s; changes kept in memory, retrying in %.1fs",
                 self._path,
                 error,
-                backoff,
+                self._policy.backoff,
             )
-        if self._data is not None and self._saved < self._version and self._timer is None:
-            now = _monotonic()
-            cap_left = self._dirty_since + self._max_flush_delay - now
-            self._arm(max(self._retry_at - now, min(self._flush_delay, cap_left), 0.0))
+        if self._layer is not None and self._saved < self._version and self._timer is None:
+            self._arm(wait)
         done.set_result(error)
 
-    def _persist_at_exit(self) -> None:
-        if self._data is None or self._saved == self._version:
+    # -- leaving the process ----------------------------------------------------
+
+    def _save_at_exit(self) -> None:
+        # Plain synchronous I/O: the loop is gone by now, or (a loop in a
+        # daemon thread) still running in another thread, so read the state
+        # through a consistent copy and never touch the layers themselves.
+        if self._state is not State.OPEN and self._state is not State.CLOSING:
             return
-        # The loop may have closed before a finished write's callback ran.
-        self._unfreeze()
+        self._writable_on = None  # later writes from a live loop are refused
+        self._state, self._closed_because = State.CLOSED, "was closed at interpreter exit"
+        while True:
+            swaps, version = self._swaps, self._version
+            if swaps % 2 == 0:
+                layer, snapshot = self._layer, self._snapshot
+                if layer is not None and version != self._saved:
+                    # dict() copies a str-keyed dict in one step under the GIL.
+                    state = _fold(dict(layer), dict(snapshot or {}))
+                    if self._swaps == swaps:
+                        break
+                else:
+                    return
+            time.sleep(0.001)
         try:
-            self._disk_op(self._data)()
+            self._disk_op(state)()
         except Exception:  # the last chance to save: report whatever went wrong
             logger.exception("aiokv: could not save %s at exit", self._path)
         else:
-            self._saved = self._version
+            self._saved = version
+
+    def _disown(self) -> None:
+        # In a forked child: the store, its lock and its file are the parent's.
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # the parent's copy keeps the lock
+            self._lock_fd = None
+        self._state, self._writable_on = State.CLOSED, None
+        self._layer = self._snapshot = None
+        self._closed_because = (
+            "belongs to the process that forked this one; open a new AioKV in the child"
+        )
 
 
-def _take(path: str) -> tuple[str, int]:
+def _fold(layer: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
+    # Apply a top layer's changes to into: values set, _GONE keys removed.
+    into.update(layer)
+    for key in [k for k, v in layer.items() if v is _GONE]:
+        del into[key]
+    return into
+
+
+def _lock_and_sweep(path: str) -> tuple[str, int]:
     # Resolve symlinks and relative paths first: every way of naming the
     # file then meets the same lock, and the file's link is kept on writes.
     real = os.path.realpath(path)
@@ -457,6 +594,11 @@ def _take(path: str) -> tuple[str, int]:
     return real, fd
 
 
+def _release_taken(taking: asyncio.Future[tuple[str, int]]) -> None:
+    if not taking.cancelled() and taking.exception() is None:
+        lock.release(taking.result()[1])
+
+
 def _seconds(name: str, value: object) -> float:
     if type(value) is not int and type(value) is not float:
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
@@ -467,7 +609,6 @@ def _seconds(name: str, value: object) -> float:
 
 @atexit.register
 def _save_unclosed() -> None:
-    # The loop is gone by now, so this is plain synchronous I/O.
     for store in list(_unclosed):
         warnings.warn(
             f"AioKV({store.path!r}) was never closed; saving it at exit "
@@ -475,4 +616,15 @@ def _save_unclosed() -> None:
             ResourceWarning,
             stacklevel=1,
         )
-        store._persist_at_exit()
+        store._save_at_exit()
+
+
+def _forget_parent_stores() -> None:
+    # A forked child inherits the parent's open stores; writing them would
+    # roll the parent's file back to the fork-time state.
+    for store in list(_unclosed):
+        store._disown()
+    _unclosed.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_stores)

@@ -1,0 +1,66 @@
+"""When to write: debounce, cap and retry backoff, as a pure policy.
+
+No I/O, no asyncio, no clock of its own: the store feeds it the time and
+what happened, and it answers how long to wait. That keeps the rules small
+enough to read at once and to test as a table, without sleeping.
+"""
+
+from __future__ import annotations
+
+# A failing background write is retried after 0.1 s, 0.2 s, 0.4 s, ... up to 30 s.
+FIRST_BACKOFF = 0.1
+MAX_BACKOFF = 30.0
+
+
+class FlushPolicy:
+    """Decides when the background flush runs, given flush_delay and max_flush_delay."""
+
+    def __init__(self, delay: float, cap: float) -> None:
+        """delay: seconds of quiet before a write; cap: the most a change may wait."""
+        self.delay = delay
+        self.cap = cap
+        self.dirty_since = 0.0  # when the oldest unsaved change began waiting
+        self.retry_at = 0.0  # no write before this, after a failure
+        self.failures = 0  # failed writes in a row
+
+    def first_change(self, now: float) -> float:
+        """The store was saved and is changed at now: seconds until the timer fires."""
+        self.dirty_since = now
+        return self.delay
+
+    def timer_fired(self, now: float, quiet: bool) -> float | None:
+        """None: write now; else seconds to wait before asking again.
+
+        quiet says no change came since the timer was armed. The store arms
+        the timer once and compares versions when it fires, so a write never
+        reads the clock: the write starts one to two delays after the last
+        change, and never later than the cap.
+        """
+        cap_left = self.dirty_since + self.cap - now
+        if not quiet and cap_left > 0:
+            return min(self.delay, cap_left)
+        if now < self.retry_at:
+            return self.retry_at - now
+        return None
+
+    def write_started(self, now: float) -> None:
+        """A write took every change so far; changes from now on wait from now."""
+        self.dirty_since = now
+
+    def write_finished(self, now: float, ok: bool) -> float:
+        """Record a write's outcome; return seconds until changes still unsaved are due."""
+        if ok:
+            self.failures = 0
+            self.retry_at = 0.0
+        else:
+            self.failures += 1
+            self.retry_at = now + self.backoff
+        cap_left = self.dirty_since + self.cap - now
+        return max(self.retry_at - now, min(self.delay, cap_left), 0.0)
+
+    @property
+    def backoff(self) -> float:
+        """The wait after the latest run of failures (0.0 after a success)."""
+        if not self.failures:
+            return 0.0
+        return min(FIRST_BACKOFF * 2 ** (self.failures - 1), MAX_BACKOFF)
