@@ -80,14 +80,14 @@ def _check_str(s: str, what: str) -> None:
             ) from None
 
 
-def accept(value: object, key: str) -> Any:
+def accept(value: Any, key: str) -> Any:
     """Return a private copy of value, or raise if a reload would not give it back."""
     kind = type(value)
     if kind is dict or kind is list:
         # Fast paths for containers of exact JSON types; anything else, or
         # any doubt, goes to the exact walk below, which also names the fault.
         # Types are checked, not only equality: IntEnum.X == 1.
-        items = value.values() if kind is dict else value  # type: ignore[attr-defined]
+        items = value.values() if kind is dict else value
         types = set(map(type, items))
         try:
             if types <= IMMUTABLE:
@@ -105,7 +105,8 @@ def accept(value: object, key: str) -> Any:
                     return DeepDict(copy) if kind is dict else DeepList(copy)
         except orjson.JSONEncodeError:
             pass
-    return _walk(value, key, 1, set())
+    out = _walk(value, key, 1, set())
+    return tag(out) if type(out) is dict or type(out) is list else out
 
 
 def _plain_below(items: Any) -> bool:
@@ -177,7 +178,7 @@ def _walk(value: object, key: str, depth: int, path: set[int]) -> Any:
 
 
 def tag(value: dict[str, Any] | list[Any]) -> Any:
-    """Return a plain container read from the file as its Flat*/Deep* twin."""
+    """Return a plain container of exact JSON types as its Flat*/Deep* twin."""
     items = value.values() if type(value) is dict else value
     flat = all(type(v) in IMMUTABLE for v in items)
     if type(value) is dict:

@@ -63,4 +63,4 @@ class FlushPolicy:
         """The wait after the latest run of failures (0.0 after a success)."""
         if not self.failures:
             return 0.0
-        return min(FIRST_BACKOFF * 2 ** (self.failures - 1), MAX_BACKOFF)
+        return min(FIRST_BACKOFF * 2.0 ** (self.failures - 1), MAX_BACKOFF)

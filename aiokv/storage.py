@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 import os
+import re
 import secrets
 import stat
 from itertools import islice
@@ -24,13 +26,16 @@ from . import codec
 from .errors import CorruptFileError
 
 # orjson keeps the GIL while it encodes, so one call on a large state would
-# freeze the event loop (about 75 ns a key here). A state up to WHOLE keys is
-# encoded in one call; a larger one in slices of SLICE keys, each followed by
-# a writev() that lets the loop's thread take the GIL back.
-WHOLE = 16384
-SLICE = 512
+# freeze the event loop (about 75 ns a key here). A state of up to
+# ONE_CALL_KEYS keys is encoded in one call; a larger one in slices of
+# SLICE_KEYS keys, each followed by a writev() that lets the loop's thread
+# take the GIL back.
+ONE_CALL_KEYS = 16384
+SLICE_KEYS = 512
 
+# Temp files are named .<file>.<12 hex digits>.aiokv-tmp beside the file.
 _TEMP_SUFFIX = ".aiokv-tmp"
+_TEMP_TOKEN_BYTES = 6
 _NEW_FILE_MODE = 0o600
 
 
@@ -56,7 +61,12 @@ async def load(path: str) -> dict[str, Any]:
 
 
 def parse(raw: bytes, path: str) -> dict[str, Any]:
-    """Decode a state file's bytes, or raise CorruptFileError naming path."""
+    """Decode a state file's bytes, or raise CorruptFileError naming path.
+
+    A file that opens can be written back exactly: one aiokv never could
+    (nested deeper than orjson writes, integers beyond 64 bits, which orjson
+    reads as rounded floats) is refused, never rewritten.
+    """
     if not raw:
         raise CorruptFileError(path, "file is empty (0 bytes), expected a JSON object")
     try:
@@ -67,15 +77,78 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
         raise CorruptFileError(
             path, f"top level is {codec.json_type(state)}, expected a JSON object"
         )
+    try:
+        again = codec.encode(state)
+    except orjson.JSONEncodeError:
+        raise CorruptFileError(path, _too_deep(state)) from None
+    # A file aiokv wrote encodes back to the same bytes; only another
+    # writer's file (json.dump, the original library) needs the exact check.
+    if again != raw and (problem := _inexact_integer(raw)):
+        raise CorruptFileError(path, problem)
     return state
 
 
+def _too_deep(state: dict[str, Any]) -> str:
+    key = next((k for k, v in state.items() if not _encodes({k: v})), None)
+    return (
+        f"the value of key {key!r} nests containers more than {codec.MAX_DEPTH} levels "
+        "deep, more than aiokv can write back"
+    )
+
+
+def _encodes(state: dict[str, Any]) -> bool:
+    try:
+        codec.encode(state)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
+# Every digit becomes "0" and every other byte a space, so a run of digits is
+# found by one find() instead of a Python scan.
+_DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+# The shortest integer outside -2**63..2**64-1 has 19 digits.
+_SHORTEST_INEXACT = b"0" * len(str(codec.INT_MIN).lstrip("-"))
+
+
+class _InexactInteger(Exception):
+    pass
+
+
+def _inexact_integer(raw: bytes) -> str | None:
+    # Only a file with a long enough run of digits (anywhere, strings
+    # included) is parsed again, exactly, by the standard library.
+    if raw.translate(_DIGIT_RUNS).find(_SHORTEST_INEXACT) < 0:
+        return None
+
+    def exact(text: str) -> int:
+        number = int(text)
+        if not codec.INT_MIN <= number <= codec.INT_MAX:
+            raise _InexactInteger(text)
+        return number
+
+    try:
+        json.loads(raw, parse_int=exact)
+    except _InexactInteger as e:
+        return (
+            f"integer {e} is outside the 64-bit range aiokv reads exactly "
+            "(it would be rounded at the next write)"
+        )
+    return None
+
+
 def remove_stale_temps(path: str) -> None:
-    """Delete temp files a killed writer left beside path (call with the lock held)."""
-    prefix = temp_prefix(path)
-    head, name_prefix = os.path.split(prefix)
+    """Delete temp files a killed writer left beside path (call with the lock held).
+
+    Only this file's own: a neighbour such as state.json.bak has temp files
+    that start with the same characters, and they may be in use.
+    """
+    head, name_prefix = os.path.split(temp_prefix(path))
+    own = re.compile(
+        re.escape(name_prefix) + f"[0-9a-f]{{{2 * _TEMP_TOKEN_BYTES}}}" + re.escape(_TEMP_SUFFIX)
+    )
     for name in os.listdir(head or "."):
-        if name.startswith(name_prefix) and name.endswith(_TEMP_SUFFIX):
+        if own.fullmatch(name):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(head, name))
 
@@ -142,7 +215,7 @@ def _create_temp(path: str) -> tuple[int, str]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     prefix = temp_prefix(path)
     for _ in range(100):
-        tmp = f"{prefix}{secrets.token_hex(6)}{_TEMP_SUFFIX}"
+        tmp = f"{prefix}{secrets.token_hex(_TEMP_TOKEN_BYTES)}{_TEMP_SUFFIX}"
         try:
             return os.open(tmp, flags, _NEW_FILE_MODE), tmp
         except FileExistsError:
@@ -151,12 +224,12 @@ def _create_temp(path: str) -> tuple[int, str]:
 
 
 def _write_all(fd: int, state: dict[str, Any]) -> None:
-    if len(state) <= WHOLE:
+    if len(state) <= ONE_CALL_KEYS:
         _write_bytes(fd, codec.encode(state))
         return
     items = iter(state.items())
     sep = b"{"
-    while chunk := dict(islice(items, SLICE)):
+    while chunk := dict(islice(items, SLICE_KEYS)):
         body = memoryview(codec.encode(chunk))[1:-1]
         # One writev per slice: the separator and the slice's members.
         written = os.writev(fd, [sep, body])

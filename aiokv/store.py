@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import enum
 import logging
 import math
@@ -224,10 +225,9 @@ class AioKV:
                 assert self._closing_done is not None
                 await self._closing_done.wait()
             else:  # OPENING: let it finish, then close what it opened
-                try:
+                # An open that fails holds nothing, and its opener was told.
+                with contextlib.suppress(Exception):
                     await self._wait_for_open()
-                except Exception:
-                    pass  # the open failed and holds nothing; its opener was told
         if self._loop is not _running_loop():
             raise self._foreign_loop()
         self._state, self._writable_on = State.CLOSING, None

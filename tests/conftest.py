@@ -1,18 +1,13 @@
-"""Shared helpers: state paths in a real temp directory, and child processes."""
+"""Fixtures: a fresh state path, and a check that no test leaves a store open."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from aiokv import store
 
 
 @pytest.fixture
@@ -21,31 +16,13 @@ def state(tmp_path: Path) -> Path:
     return tmp_path / "state.json"
 
 
-def read_json(path: Path) -> Any:
-    """Read a state file with the standard library, independently of aiokv."""
-    return json.loads(path.read_bytes())
-
-
-def temp_files(directory: Path) -> list[str]:
-    """aiokv temp files left in directory."""
-    return sorted(n for n in os.listdir(directory) if n.endswith(".aiokv-tmp"))
-
-
-def child(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    """Start a Python child running code (dedented) with args in sys.argv[1:]."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        **kwargs,
-    )
-
-
-def run_child(code: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run a Python child to the end and return its output."""
-    proc = child(code, *args)
-    out, err = proc.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+@pytest.fixture(autouse=True)
+def no_store_left_open() -> Iterator[None]:
+    """Fail a test that leaves a store open (its lock held, its exit save pending)."""
+    before = set(store._unclosed)
+    yield
+    left = store._unclosed - before
+    for kv in left:  # so that the next test starts clean
+        kv._disown()
+        store._unclosed.discard(kv)
+    assert not left, f"the test left stores open: {sorted(map(repr, left))}"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None:

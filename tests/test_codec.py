@@ -99,34 +99,111 @@ def test_non_str_keys_raise_type_error(key: Any) -> None:
         codec.check_key(key)
 
 
-def test_str_subclass_key_is_stored_as_plain_str() -> None:
-    key = codec.check_key(Name("x"))
-    assert type(key) is str and key == "x"
+def test_str_subclass_key_is_taken_as_its_string_value() -> None:
+    for key, expected in ((Name("x"), "x"), (Flag.ON, "on")):
+        plain = codec.check_key(key)
+        assert type(plain) is str and plain == expected
+
+
+class Flag(str, enum.Enum):
+    ON = "on"
+
+
+# Values orjson writes without complaint (as null, a str, a number), so a
+# comparison with the round-tripped copy alone would let them through.
+HIDDEN_INSIDE: list[Any] = [
+    {"a": float("nan")},
+    {"a": [float("inf")], "b": None},
+    {"u": uuid.UUID(int=1)},
+    {"e": Color.RED},
+    [Color.RED],
+    [uuid.UUID(int=2)],
+    [Level.LOW],
+    {"m": Level.LOW},
+    {"m": Flag.ON},
+    {Flag.ON: 1},
+    {"deep": [[{"x": Level.LOW}]]},
+    [1, [2, [Name("x")]]],
+    {"ok": 1.5, "nan": float("nan")},
+]
+
+
+@pytest.mark.parametrize("value", HIDDEN_INSIDE, ids=repr)
+def test_unfaithful_values_inside_containers_are_refused(value: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match="'k'"):
+        codec.accept(value, "k")
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [({"t": (1, 2)}, {"t": [1, 2]}), ([(1,)], [[1]]), ((1, (2, 3)), [1, [2, 3]])],
+    ids=repr,
+)
+def test_tuples_inside_containers_become_lists(value: Any, stored: Any) -> None:
+    out = codec.accept(value, "k")
+    assert out == stored
+    assert "(" not in repr(codec.copy_out(out))
+
+
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_values_nested_as_deep_as_the_file_can_hold_are_accepted() -> None:
+    out = codec.accept(nested(codec.MAX_DEPTH), "k")
+    # The state object adds one level: that is what orjson must still write.
+    assert codec.encode({"k": out}).startswith(b'{"k":[[')
+
+
+@pytest.mark.parametrize("depth", [codec.MAX_DEPTH + 1, 300, 2000])
+def test_values_nested_deeper_than_the_file_can_hold_are_refused(depth: int) -> None:
+    with pytest.raises(ValueError, match=r"'k' nests containers more than 253 levels"):
+        codec.accept(nested(depth), "k")
+    with pytest.raises(ValueError, match="'k' nests"):
+        codec.accept({"a": nested(depth)}, "k")
+
+
+def test_cycles_are_refused_with_value_error() -> None:
+    loop: list[Any] = [1]
+    loop.append(loop)
+    mapping: dict[str, Any] = {}
+    mapping["self"] = {"again": mapping}
+    for value in (loop, mapping, [[loop]]):
+        with pytest.raises(ValueError, match="'k' contains itself"):
+            codec.accept(value, "k")
+
+
+def test_the_same_object_twice_is_not_a_cycle() -> None:
+    shared = [1, 2]
+    assert codec.accept({"a": shared, "b": shared, "c": [shared, (shared,)]}, "k") == {
+        "a": [1, 2],
+        "b": [1, 2],
+        "c": [[1, 2], [[1, 2]]],
+    }
 
 
 @pytest.mark.parametrize(
     "value",
-    [
-        {"a": float("nan")},
-        {"a": [float("inf")]},
-        {"u": uuid.UUID(int=1)},
-        {"e": Color.RED},
-        {"t": (1, 2)},
-        [Color.RED],
-        [uuid.UUID(int=2)],
-        [(1,)],
-    ],
+    [{"a": 1, "b": "x"}, [1, "x", None, 2.5], {"a": [1], "b": {"c": [None, True]}}, [[1], {}]],
     ids=repr,
 )
-def test_fast_path_never_lets_an_unfaithful_container_through(value: Any) -> None:
-    # orjson writes these without complaint (null, a str, a list); the copy
-    # then differs from the original, and the exact check decides.
-    try:
-        out = codec.accept(value, "k")
-    except (TypeError, ValueError):
-        return
-    assert out == codec.accept(out, "k")
-    assert "(" not in repr(out)  # only tuples are accepted, and they became lists
+def test_containers_are_stored_tagged_for_the_cheapest_isolating_copy(value: Any) -> None:
+    out = codec.accept(value, "k")
+    flat = all(
+        type(v) in codec.IMMUTABLE for v in (value.values() if type(value) is dict else value)
+    )
+    expected = {
+        (dict, True): codec.FlatDict,
+        (dict, False): codec.DeepDict,
+        (list, True): codec.FlatList,
+        (list, False): codec.DeepList,
+    }[(type(value), flat)]
+    assert type(out) is expected and out == value
+    copy = codec.copy_out(out)
+    assert type(copy) is type(value) and copy == value
 
 
 def test_tag_picks_shallow_or_deep_copies_and_keeps_equality() -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, read_json
+from tests.helpers import ROOT, read_json
 
 
 def python_blocks() -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiokv import AioKV, LockedError
-from tests.conftest import child
+from tests.helpers import child
 
 HOLD = """
     import asyncio, sys

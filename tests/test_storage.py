@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiokv import AioKV, CorruptFileError, storage
-from tests.conftest import read_json, temp_files
+from tests.helpers import read_json, temp_files
 
 CORRUPT = {
     "truncated": (b'{"a": 1, "b": [1, 2', "not valid JSON"),
@@ -100,10 +100,17 @@ def test_symlinked_state_file_stays_a_symlink(tmp_path: Path) -> None:
 
 def test_stale_temp_files_are_removed_at_open(state: Path) -> None:
     state.write_bytes(b'{"a": 1}')
-    stale = state.parent / ".state.json.deadbeef.aiokv-tmp"
+    stale = state.parent / ".state.json.0123456789ab.aiokv-tmp"
     stale.write_bytes(b'{"a": ')
-    unrelated = state.parent / ".other.json.deadbeef.aiokv-tmp"
-    unrelated.write_bytes(b"keep")
+    # Only this store's own temp files: not another file's, and not those of
+    # a neighbour whose name starts with this one's (state.json.bak).
+    others = [
+        state.parent / ".other.json.0123456789ab.aiokv-tmp",
+        state.parent / ".state.json.bak.0123456789ab.aiokv-tmp",
+        state.parent / ".state.json.x.aiokv-tmp",
+    ]
+    for other in others:
+        other.write_bytes(b"keep")
 
     async def main() -> None:
         async with AioKV(state) as kv:
@@ -111,7 +118,39 @@ def test_stale_temp_files_are_removed_at_open(state: Path) -> None:
 
     asyncio.run(main())
     assert not stale.exists()
-    assert unrelated.exists()
+    assert all(other.read_bytes() == b"keep" for other in others)
+
+
+def test_opening_a_store_never_breaks_a_neighbours_writes(tmp_path: Path) -> None:
+    # state.json.bak's temp files start with ".state.json."; opening
+    # state.json while the neighbour flushes must not delete them.
+    neighbour = tmp_path / "state.json.bak"
+    failures: list[BaseException] = []
+
+    async def main() -> None:
+        async with AioKV(neighbour, flush_delay=60, max_flush_delay=60) as bak:
+            big = {f"k{i}": "v" * 40 for i in range(30_000)}
+
+            async def flushes() -> None:
+                for i in range(20):
+                    await bak.set("round", i)
+                    try:
+                        await bak.flush()
+                    except OSError as e:
+                        failures.append(e)
+
+            async def opens() -> None:
+                for _ in range(40):
+                    async with AioKV(tmp_path / "state.json"):
+                        pass
+                    await asyncio.sleep(0)
+
+            await bak.update(big)
+            await asyncio.gather(flushes(), opens())
+        assert read_json(neighbour)["round"] == 19
+
+    asyncio.run(main())
+    assert failures == []
 
 
 def test_failed_write_leaves_old_file_and_no_temp(state: Path) -> None:
@@ -125,7 +164,8 @@ def test_failed_write_leaves_old_file_and_no_temp(state: Path) -> None:
 
 def test_large_state_is_written_in_slices_as_one_valid_object(state: Path) -> None:
     big = {
-        f"k{i}": {"i": i, "s": "x" * (i % 7)} for i in range(storage.WHOLE + storage.SLICE * 3 + 5)
+        f"k{i}": {"i": i, "s": "x" * (i % 7)}
+        for i in range(storage.ONE_CALL_KEYS + storage.SLICE_KEYS * 3 + 5)
     }
     storage.write(str(state), big, fsync=False)
     assert read_json(state) == big

@@ -14,7 +14,7 @@ import pytest
 
 import aiokv
 from aiokv import AioKV, ClosedError, storage
-from tests.conftest import read_json, temp_files
+from tests.helpers import read_json, temp_files
 
 EVERY_JSON_TYPE: dict[str, Any] = {
     "str": "ping",
@@ -409,18 +409,24 @@ def test_closed_store_raises_clear_error_and_aclose_is_idempotent(state: Path) -
 
 def test_store_belongs_to_its_first_loop(state: Path) -> None:
     kv = AioKV(state)
-    run(kv.set("a", 1))
-    for op in (lambda: kv.set("a", 2), lambda: kv.delete("a"), kv.flush, kv.get_all):
-        with pytest.raises(RuntimeError, match="another loop"):
-            run(op())
-    # Reads are plain memory lookups with no background work: any loop may read.
-    assert run(kv.get("a")) == 1
-    loop = asyncio.new_event_loop()
+    owner = asyncio.new_event_loop()
     try:
-        with pytest.raises(RuntimeError, match="another loop"):
-            loop.run_until_complete(kv.aclose())
+        owner.run_until_complete(kv.set("a", 1))
+        for op in (
+            lambda: kv.set("a", 2),
+            lambda: kv.delete("a"),
+            kv.flush,
+            kv.get_all,
+            kv.aclose,
+        ):
+            with pytest.raises(RuntimeError, match="another loop"):
+                run(op())
+        # Reads are plain memory lookups with no background work: any loop may read.
+        assert run(kv.get("a")) == 1
+        owner.run_until_complete(kv.aclose())
     finally:
-        loop.close()
+        owner.close()
+    assert read_json(state) == {"a": 1}
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from tests.conftest import child, read_json, run_child
+from tests.helpers import child, read_json, run_child
 
 
 def test_forgotten_aclose_is_saved_at_exit_with_a_resource_warning(state: Path) -> None:

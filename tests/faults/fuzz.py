@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiokv import AioKV, CorruptFileError
-from tests.conftest import ROOT
 from tests.faults.common import LONG, Result, Timer, json_values
+from tests.helpers import ROOT
 
 values = json_values(30, 20)
 

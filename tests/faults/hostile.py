@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiokv import AioKV
-from tests.conftest import temp_files
 from tests.faults.common import Result, Timer
+from tests.helpers import temp_files
 
 
 @contextlib.contextmanager

@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 
 from aiokv import AioKV
-from tests.conftest import ROOT, temp_files
 from tests.faults.common import LONG, Result, Timer
+from tests.helpers import ROOT, temp_files
 
 WRITER = """
 import asyncio, os, sys

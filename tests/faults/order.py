@@ -17,9 +17,9 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from tests.conftest import ROOT
 from tests.faults.common import Result, Timer
 from tests.faults.syscalls import available
+from tests.helpers import ROOT
 
 WRITER = """
     import asyncio, os, sys

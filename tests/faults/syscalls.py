@@ -27,8 +27,8 @@ from typing import Any
 
 import orjson
 
-from tests.conftest import ROOT, temp_files
 from tests.faults.common import LONG, Result, Timer
+from tests.helpers import ROOT, temp_files
 
 # The syscalls of a flush (write op) or of clear() (clear op), the errnos each
 # can really return, and the occurrences to fail from: 1 is the first call of
@@ -38,7 +38,7 @@ MATRIX: list[tuple[str, str, list[str], list[int], int]] = [
     ("write", "newfstatat", ["EACCES", "EIO"], [1], 3),
     ("write", "openat", ["ENOSPC", "EIO", "EACCES", "EROFS", "EDQUOT"], [1, 2], 3),
     ("write", "write", ["ENOSPC", "EIO", "EDQUOT"], [1, 2], 3),
-    # A state over storage.WHOLE keys is written in slices, one writev each.
+    # A state over storage.ONE_CALL_KEYS keys is written in slices, one writev each.
     ("write", "writev", ["ENOSPC", "EIO", "EDQUOT"], [1, 2], 20_000),
     ("write", "fchmod", ["EPERM", "EROFS", "EIO"], [1], 3),
     ("write", "fsync", ["EIO", "ENOSPC", "EDQUOT"], [1, 2], 3),
