@@ -74,6 +74,8 @@ class AioKV:
         raw = os.fspath(path)
         if not isinstance(raw, str):
             raise TypeError(f"path must be str or os.PathLike[str], not {type(raw).__name__}")
+        self._path = os.path.abspath(raw)
+        self._state = State.NEW
         delay = _seconds("flush_delay", flush_delay)
         cap = _seconds("max_flush_delay", max_flush_delay)
         if cap < delay:
@@ -83,8 +85,6 @@ class AioKV:
         if type(fsync) is not bool:
             raise TypeError(f"fsync must be a bool, not {type(fsync).__name__}")
         self._fsync = fsync
-        self._path = os.path.abspath(raw)
-        self._state = State.NEW
         self._closed_because = "is closed"  # finishes ClosedError's message
         # The state in memory, in two layers (see the module's docstring);
         # _layer is None unless the store is OPEN or CLOSING.

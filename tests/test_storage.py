@@ -22,6 +22,14 @@ CORRUPT = {
     "nan": (b'{"a": NaN}', "not valid JSON"),
     "trailing": (b'{"a": 1} x', "not valid JSON"),
     "number": (b"42", "top level is a number"),
+    # Files aiokv could not write back exactly (json.dump writes both).
+    "int above 2**64-1": (b'{"a": 18446744073709551616}', "integer 18446744073709551616"),
+    "int below -2**63": (b'{"a": [1, -9223372036854775809]}', "integer -9223372036854775809"),
+    "huge int, spaced": (b'{\n  "a": {"b": 123456789012345678901234567890}\n}', "64-bit range"),
+    "nested 254 deep": (
+        b'{"ok": 1, "deep": ' + b"[" * 254 + b"]" * 254 + b"}",
+        "key 'deep' nests containers more than 253 levels",
+    ),
 }
 
 
@@ -54,6 +62,27 @@ def test_corrupt_file_is_refused_at_open_and_never_touched(state: Path, name: st
         before.st_mode,
     )
     assert temp_files(state.parent) == []
+
+
+def test_files_at_the_edges_of_what_aiokv_writes_back_open_exactly(state: Path) -> None:
+    # Long digit runs that are not out-of-range integers: in strings, in
+    # floats, and the range's own ends, from another writer (spaces).
+    state.write_bytes(
+        b'{"max": 18446744073709551615, "min": -9223372036854775808, '
+        b'"s": "123456789012345678901234567890", "f": 0.1234567890123456789012, '
+        b'"deep": ' + b"[" * 253 + b"]" * 253 + b"}"
+    )
+
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            everything = await kv.get_all()
+            assert everything["max"] == 2**64 - 1 and everything["min"] == -(2**63)
+            assert everything["s"] == "123456789012345678901234567890"
+            await kv.set("x", 1)  # the whole state is written back
+        again = read_json(state)
+        assert again["max"] == 2**64 - 1 and again["min"] == -(2**63)
+
+    asyncio.run(main())
 
 
 def test_new_file_is_private(state: Path) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 import aiokv
-from aiokv import AioKV, ClosedError, storage
+from aiokv import AioKV, ClosedError, codec, storage
 from tests.helpers import read_json, temp_files
 
 EVERY_JSON_TYPE: dict[str, Any] = {
@@ -644,3 +646,151 @@ def test_reads_and_writes_during_a_write_see_the_current_state(
             assert read_json(state) == expected
 
     run(main())
+
+
+class Command(str, enum.Enum):
+    LAST = "last"
+
+
+class Label(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "key", [Command.LAST, Label("last")], ids=["StrEnum-like", "str subclass"]
+)
+def test_str_subclass_keys_are_their_string_value_in_every_method(state: Path, key: str) -> None:
+    # 0.1 stored Command.LAST as "Command.LAST" through set() but looked it
+    # up raw through get(): read-your-writes broke both ways.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set(key, "ping")
+            assert await kv.get(key) == "ping" and await kv.get("last") == "ping"
+            assert await kv.has(key) and await kv.has("last")
+            keys = await kv.keys()
+            assert keys == ["last"] and type(keys[0]) is str
+            await kv.set("last", "pong")
+            assert await kv.get(key) == "pong"
+            assert await kv.delete(key) is True
+            assert not await kv.has("last")
+            assert await kv.incr(key, 2) == 2 and await kv.get("last") == 2
+            await kv.update({key: {"a": 1}})
+            assert await kv.get("last") == {"a": 1}
+            assert [type(k) for k in await kv.get_all()] == [str]
+            await kv.flush()
+            assert read_json(state) == {"last": {"a": 1}}
+
+    run(main())
+
+
+def test_get_from_another_thread_never_undoes_a_set(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 0.1's get() wrote a tagged copy of a container back into the dict, so
+    # a read in another thread that a set() overtook put the old value back.
+    # The overtaking is forced: tagging, if a foreign thread does it, waits
+    # until the loop has set a new value.
+    state.write_bytes(b'{"k": {"old": 1}}')  # a container from the file: untagged
+    inside, overtaken = threading.Event(), threading.Event()
+    real_tag = codec.tag
+
+    def tag_overtaken(value: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            inside.set()
+            overtaken.wait(5)
+        return real_tag(value)
+
+    monkeypatch.setattr(codec, "tag", tag_overtaken)
+
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            got: list[Any] = []
+
+            def reader() -> None:
+                coro = kv.get("k")  # a memory read: it never suspends
+                try:
+                    coro.send(None)
+                except StopIteration as done:
+                    got.append(done.value)
+
+            thread = threading.Thread(target=reader)
+            thread.start()
+            while not inside.is_set() and thread.is_alive():
+                time.sleep(0.001)
+            await kv.set("k", {"new": 2})
+            overtaken.set()
+            thread.join()
+            assert got == [{"old": 1}]
+            assert await kv.get("k") == {"new": 2}
+            await kv.flush()
+        assert read_json(state) == {"k": {"new": 2}}
+
+    run(main())
+
+
+def test_reads_from_a_thread_without_a_loop_work_and_writes_are_refused(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("k", [1, 2])
+            outcome: dict[str, Any] = {}
+
+            def other_thread() -> None:
+                coro = kv.get("k")
+                try:
+                    coro.send(None)
+                except StopIteration as done:
+                    outcome["get"] = done.value
+                try:
+                    asyncio.run(kv.set("k", 3))
+                except RuntimeError as e:
+                    outcome["set"] = e
+
+            thread = threading.Thread(target=other_thread)
+            thread.start()
+            thread.join()
+            assert outcome["get"] == [1, 2]
+            assert "another loop" in str(outcome["set"])
+            assert await kv.get("k") == [1, 2]
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (lambda: _nested(300), "nests containers more than 253"),
+        (lambda: _cycle(), "contains itself"),
+        (lambda: [enum.IntEnum("L", "A").A], "is not a JSON type"),
+    ],
+    ids=["too deep", "cycle", "IntEnum inside"],
+)
+def test_a_refused_value_never_poisons_later_flushes(state: Path, bad: Any, message: str) -> None:
+    # 0.1 accepted a value nested past orjson's limit; every later flush,
+    # aclose() and exit save then failed and every later write was lost.
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0) as kv:
+            await kv.set("good", 1)
+            with pytest.raises(
+                ValueError if "JSON type" not in message else TypeError, match=message
+            ):
+                await kv.set("bad", bad())
+            with pytest.raises((TypeError, ValueError), match=message):
+                await kv.update({"fine": 2, "bad": bad()})
+            await kv.set("later", 2)
+            await kv.flush()
+        assert read_json(state) == {"good": 1, "later": 2}
+
+    run(main())
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _cycle() -> list[Any]:
+    value: list[Any] = []
+    value.append(value)
+    return value
