@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.faults import fuzz, hostile, kills, model, order, soak, syscalls
+from tests.faults import fuzz, hostile, kills, model, order, races, soak, syscalls, values
 from tests.faults.common import Result
 
 
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         model.run,
         soak.run,
         hostile.run,
+        races.run,
+        values.run,
     ):
         name = campaign.__module__.rsplit(".", 1)[-1]
         print(f"running {name} ...", file=sys.stderr, flush=True)

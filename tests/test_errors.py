@@ -1,0 +1,32 @@
+"""aiokv's exceptions: their messages, their bases, and pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from aiokv import AioKVError, ClosedError, CorruptFileError, LockedError
+
+ERRORS = [
+    CorruptFileError("/d/state.json", "top level is an array, expected a JSON object"),
+    LockedError("/d/state.json", 4242),
+    LockedError("/d/state.json", None),
+    ClosedError("/d/state.json"),
+    ClosedError("/d/state.json", "is closing: aclose() was called"),
+]
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=repr)
+def test_errors_pickle_with_their_message_and_attributes(error: AioKVError) -> None:
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is type(error)
+    assert str(again) == str(error) and "/d/state.json" in str(again)
+    assert vars(again) == vars(error)
+
+
+def test_errors_keep_the_builtin_bases_callers_catch() -> None:
+    assert isinstance(ERRORS[0], ValueError)
+    assert isinstance(ERRORS[3], RuntimeError)
+    assert all(isinstance(e, AioKVError) for e in ERRORS)
+    assert ERRORS[1].pid == 4242 and "pid 4242" in str(ERRORS[1])
