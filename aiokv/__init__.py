@@ -3,7 +3,7 @@
 from .errors import AioKVError, ClosedError, CorruptFileError, LockedError
 from .store import AioKV
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"  # the one place the version is written
 
 aiocache = AioKV  # the library's original name, kept for old call sites
 

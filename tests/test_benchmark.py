@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT
+
+pytestmark = pytest.mark.bench
 
 
 def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None:
