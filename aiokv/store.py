@@ -173,16 +173,23 @@ class AioKV:
         opening = self._opening
         self._open_waiters += 1
         try:
-            await asyncio.shield(opening)
+            # wait(), not shield(): the caller is told of its own
+            # cancellation only, never of the open's (undone by another).
+            await asyncio.wait([opening])
         except asyncio.CancelledError:
             if self._open_waiters == 1:  # the last caller waiting for this open
                 if not opening.done():
                     opening.cancel()
+                    # Let the open undo itself before the caller moves on:
+                    # the next opener must find the file free.
+                    await asyncio.wait([opening])
                 elif self._state is State.OPEN and self._saved == self._version:
                     self._release(State.NEW)  # opened, but for nobody: nothing to lose
             raise
         finally:
             self._open_waiters -= 1
+        if not opening.cancelled() and (error := opening.exception()) is not None:
+            raise error
 
     async def _open(self) -> None:
         loop = _running_loop()
@@ -192,8 +199,10 @@ class AioKV:
             try:
                 path, fd = await asyncio.shield(taking)
             except asyncio.CancelledError:
-                # The thread may yet take the lock: give it back when it does.
+                # The thread may yet take the lock: give it back when it
+                # does (even if this task is cancelled again), and wait.
                 taking.add_done_callback(_release_taken)
+                await asyncio.wait([taking])
                 raise
             state = await storage.load(path)
         except BaseException:
