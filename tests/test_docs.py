@@ -1,10 +1,12 @@
-"""The README's quickstart and examples/bot.py run as written."""
+"""The README's code blocks and examples/bot.py run as written."""
 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.helpers import ROOT, read_json
@@ -46,3 +48,20 @@ def test_example_bot_remembers_across_runs(tmp_path: Path) -> None:
     assert "Run #2" in second
     assert repr(saved["last_command"]) in second
     assert str(saved["seen_ids"]) in second
+
+
+def test_readme_sigterm_pattern_runs_as_written_and_keeps_the_workers_writes(
+    tmp_path: Path,
+) -> None:
+    block = next(b for b in python_blocks() if "SIGTERM" in b)
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", block], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.0)  # the workers have handled a few events each
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    saved = read_json(tmp_path / "state.json")
+    assert sorted(saved) == [f"w{n}:handled" for n in range(4)]
+    assert all(count >= 1 for count in saved.values())

@@ -12,7 +12,6 @@ the model's durable state, and in between it must always equal the live model.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -119,15 +118,10 @@ class StoreMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.pending is None)
     @rule()
     def crash(self) -> None:
-        # As a process death: memory and pending changes gone, the OS drops the lock.
-        kv = self.kv
-        assert kv._lock_fd is not None
-        os.close(kv._lock_fd)
-        kv._lock_fd = None
-        kv._closed = True
-        if kv._timer is not None:
-            kv._timer.cancel()
-        aiokv.store._unclosed.discard(kv)
+        # As a process death: memory and pending changes gone, the OS drops
+        # the lock (what a forked child does with its parent's stores).
+        self.kv._disown()
+        aiokv.store._unclosed.discard(self.kv)
         self.live = dict(self.durable)
         self.kv = self.open()
         assert self.run(self.kv.get_all()) == self.durable

@@ -1,0 +1,97 @@
+"""The targets aiokv's figures are held to, each a check over a finished Bench."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.systems import PickleDBSystem
+from benchmarks.workloads import AIOKV, STREAM_CAP, Bench, Table
+
+
+def fmt(x: float) -> str:
+    """A figure with as many digits as its size deserves."""
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+Check = Callable[["Bench"], tuple[float | str, bool]]
+TARGETS: list[tuple[str, str, Check]] = []
+
+
+def target(workload: str, goal: str) -> Callable[[Check], Any]:
+    """Register a check of aiokv's figure for workload against goal."""
+
+    def register(check: Check) -> Any:
+        TARGETS.append((workload, goal, check))
+        return check
+
+    return register
+
+
+def find(bench: Bench, prefix: str) -> Table:
+    """The table whose title starts with prefix."""
+    return next(t for t in bench.tables if t.title.startswith(prefix))
+
+
+@target("(a) get, str value", "<= 1.5x floor")
+def _a_str(b: Bench) -> tuple[float | str, bool]:
+    r = find(b, "(a) get, str").ratio(AIOKV)
+    return r, r <= 1.5
+
+
+@target("(a) get, small dict value (copy included)", "<= 4x floor")
+def _a_dict(b: Bench) -> tuple[float | str, bool]:
+    r = find(b, "(a) get, small dict").ratio(AIOKV)
+    return r, r <= 4
+
+
+@target("(b) sets + durable flush", "<= 3x floor, faster than pickledb")
+def _b(b: Bench) -> tuple[float | str, bool]:
+    t = find(b, "(b)")
+    r = t.ratio(AIOKV)
+    beats = PickleDBSystem.name not in t.values or t.median(AIOKV) < t.median("pickledb")
+    return r, r <= 3 and beats
+
+
+@target("(c) write stream", ">= 1/3 of floor's sets/s; <= 1 file write per cap period")
+def _c(b: Bench) -> tuple[float | str, bool]:
+    t = find(b, "(c) back-to-back")
+    r = t.ratio(AIOKV)  # floor's rate / aiokv's rate
+    writes = max(find(b, "(c) whole-file writes").values[AIOKV])
+    return r, r <= 3 and writes <= b.sizes.stream_s / STREAM_CAP + 1
+
+
+@target("(d) set + flush p50", "<= 1.2x floor")
+def _d(b: Bench) -> tuple[float | str, bool]:
+    r = find(b, "(d) set one key + flush(), ").ratio(AIOKV)
+    return r, r <= 1.2
+
+
+@target("(e) open the largest store", "<= 1.2x floor")
+def _e(b: Bench) -> tuple[float | str, bool]:
+    r = [t for t in b.tables if t.title.startswith("(e)")][-1].ratio(AIOKV)
+    return r, r <= 1.2
+
+
+@target("(f) flush after one change, the two largest stores", "<= 1.2x floor")
+def _f(b: Bench) -> tuple[float | str, bool]:
+    r = max(t.ratio(AIOKV) for t in [t for t in b.tables if t.title.startswith("(f)")][-2:])
+    return r, r <= 1.2
+
+
+@target("(g) loop stall", "max <= 2x idle's max, p99 <= 1.5x idle's p99")
+def _g(b: Bench) -> tuple[float | str, bool]:
+    p99, worst = find(b, "(g) event-loop"), find(b, "(g) ticker lateness: max")
+    r_max = worst.ratio(AIOKV, "idle")
+    r_p99 = p99.ratio(AIOKV, "idle")
+    return f"max {fmt(r_max)}x idle, p99 {fmt(r_p99)}x idle", r_max <= 2 and r_p99 <= 1.5
+
+
+@target("(h) memory", "<= 1.5x floor")
+def _h(b: Bench) -> tuple[float | str, bool]:
+    r = find(b, "(h)").ratio(AIOKV)
+    return r, r <= 1.5

@@ -1,0 +1,419 @@
+"""The workloads (a) to (h): each system side by side with the floor, interleaved.
+
+Each workload appends Tables to a Bench: one figure per system per repetition.
+What the figures are compared against, and what they mean, is in targets.py
+and report.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.systems import AioKVSystem, FloorSystem, PickleDBSystem, System
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOOR = FloorSystem.name
+AIOKV = AioKVSystem.name
+STREAM_CAP = 0.5  # (c): max_flush_delay, and the period others are flushed at
+
+
+def ratio(
+    mine: Iterable[float], reference: Iterable[float], lower_is_better: bool = True
+) -> float:
+    """The median, over repetitions, of mine / reference (reference / mine for rates)."""
+    pairs = [(m, r) for m, r in zip(mine, reference, strict=False) if m and r]
+    if lower_is_better:
+        return statistics.median(m / r for m, r in pairs)
+    return statistics.median(r / m for m, r in pairs)
+
+
+@dataclass
+class Sizes:
+    """How big each workload is; the defaults are the full run."""
+
+    reps: int = 5
+    get_keys: int = 10_000  # (a), (c), (d) store size
+    gets: int = 200_000  # (a) gets per repetition
+    sets: int = 10_000  # (b)
+    stream_s: float = 2.0  # (c)
+    set_flush: int = 200  # (d) iterations
+    open_sizes: list[int] = field(default_factory=lambda: [1_000, 100_000])  # (e)
+    flush_sizes: list[int] = field(
+        default_factory=lambda: [1_000, 10_000, 100_000, 1_000_000]
+    )  # (f)
+    stall_keys: int = 100_000  # (g)
+    stall_s: float = 3.0  # (g)
+    memory_keys: int = 100_000  # (h)
+    budget_s: float = 0.6  # most time one system may spend on one measurement
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    reps=2,
+    get_keys=1_000,
+    gets=5_000,
+    sets=1_000,
+    stream_s=0.2,
+    set_flush=10,
+    open_sizes=[1_000, 5_000],
+    flush_sizes=[1_000, 5_000],
+    stall_keys=5_000,
+    stall_s=0.3,
+    memory_keys=5_000,
+    budget_s=0.1,
+)
+
+
+def str_value(i: int) -> str:
+    return f"value-{i:08d}"
+
+
+def dict_value(i: int) -> dict[str, Any]:
+    # The shape of typical bot state: a few scalars per key.
+    return {"user": f"user{i}", "count": i, "ts": 1795000000.5 + i}
+
+
+def nested_value(i: int) -> dict[str, Any]:
+    return {"user": f"user{i}", "tags": ["a", "b"], "meta": {"n": i}}
+
+
+def dataset(n: int, make: Callable[[int], Any] = dict_value) -> dict[str, Any]:
+    return {f"k{i}": make(i) for i in range(n)}
+
+
+@dataclass
+class Table:
+    """One workload's figures: per system, one value per repetition."""
+
+    title: str
+    unit: str
+    lower_is_better: bool = True
+    compare: bool = True  # whether a ratio to the reference means anything
+    values: dict[str, list[float]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, system: str, value: float) -> None:
+        self.values.setdefault(system, []).append(value)
+
+    def ratio(self, system: str, reference: str = FLOOR) -> float:
+        """Median over repetitions of system / reference (reference / system for rates)."""
+        return ratio(self.values[system], self.values[reference], self.lower_is_better)
+
+    def median(self, system: str) -> float:
+        return statistics.median(self.values[system])
+
+
+class Bench:
+    """Runs the workloads and collects their tables."""
+
+    def __init__(self, sizes: Sizes, systems: list[type[System]], workdir: Path) -> None:
+        self.sizes = sizes
+        self.systems = systems
+        self.workdir = workdir
+        self.tables: list[Table] = []
+        self.extra: dict[str, Any] = {}
+        self._n = 0
+
+    def fresh_path(self, cls: type[System]) -> str:
+        self._n += 1
+        d = self.workdir / f"{cls.name}-{self._n}"
+        d.mkdir()
+        return str(d / "store")
+
+    def prefilled(self, cls: type[System], data: dict[str, Any]) -> str:
+        path = self.fresh_path(cls)
+        cls.prefill(path, data)
+        return path
+
+    async def timed(self, op: Callable[[], Awaitable[Any]]) -> float:
+        t = time.perf_counter()
+        await op()
+        return time.perf_counter() - t
+
+    async def per_op(self, op: Callable[[Any], Awaitable[Any]], args: list[Any], n: int) -> float:
+        """Seconds per awaited op, over n ops or the time budget, whichever ends first."""
+        done, start = 0, time.perf_counter()
+        deadline = start + self.sizes.budget_s
+        while done < n:
+            chunk = args[done % len(args) : done % len(args) + 1000]
+            for a in chunk:
+                await op(a)
+            done += len(chunk)
+            if time.perf_counter() > deadline:
+                break
+        return (time.perf_counter() - start) / done
+
+    async def opened(self, data: dict[str, Any], flush_every: float = 2.0) -> list[System]:
+        stores = []
+        for cls in self.systems:
+            store = cls(self.prefilled(cls, data), flush_every)
+            await store.open()
+            stores.append(store)
+        return stores
+
+    async def close_all(self, stores: list[System]) -> None:
+        for store in stores:
+            await store.close()
+
+    def rotation(self, stores: list[Any], rep: int) -> list[Any]:
+        k = rep % len(stores)
+        return stores[k:] + stores[:k]
+
+    # -- the workloads --------------------------------------------------------
+
+    async def a_gets(self) -> None:
+        s = self.sizes
+        for label, make in (
+            ("str", str_value),
+            ("small dict", dict_value),
+            ("nested dict", nested_value),
+        ):
+            table = Table(
+                f"(a) get, {label} value: {s.gets:,} awaited gets, {s.get_keys:,}-key store",
+                "ns/get",
+            )
+            stores = await self.opened(dataset(s.get_keys, make))
+            keys = [f"k{(i * 7919) % s.get_keys}" for i in range(s.gets)]
+            for rep in range(s.reps):
+                for store in self.rotation(stores, rep):
+                    table.add(store.name, 1e9 * await self.per_op(store.get, keys, s.gets))
+            await self.close_all(stores)
+            self.tables.append(table)
+
+    async def b_sets_then_flush(self) -> None:
+        s = self.sizes
+        table = Table(f"(b) {s.sets:,} sets then one durable flush, empty store", "ms")
+        data = dataset(s.sets)
+        items = list(data.items())
+        for rep in range(s.reps):
+            for cls in self.rotation(self.systems, rep):
+                store = cls(self.prefilled(cls, {}))
+                await store.open()
+                start = time.perf_counter()
+                done = 0
+                deadline = start + s.budget_s * 2
+                for k, v in items:
+                    await store.set(k, v)
+                    done += 1
+                    if done % 200 == 0 and time.perf_counter() > deadline:
+                        break
+                sets_time = time.perf_counter() - start
+                flush_time = await self.timed(store.flush)
+                if done < len(items):
+                    table.notes[cls.name] = f"extrapolated from {done:,} sets"
+                total = sets_time * len(items) / done + flush_time
+                table.add(cls.name, 1e3 * total)
+                await store.close()
+        self.tables.append(table)
+
+    async def c_stream(self) -> None:
+        s = self.sizes
+        rate = Table(
+            f"(c) back-to-back sets for {s.stream_s} s, {s.get_keys:,}-key store, "
+            f"flushing every {STREAM_CAP} s at most",
+            "sets/s",
+            lower_is_better=False,
+        )
+        writes = Table("(c) whole-file writes during the stream", "writes", compare=False)
+        stores = await self.opened(dataset(s.get_keys), flush_every=STREAM_CAP)
+        keys = [f"k{(i * 7919) % s.get_keys}" for i in range(10_000)]
+        for rep in range(s.reps):
+            for store in self.rotation(stores, rep):
+                driver = None
+                if not store.self_flushing:
+                    driver = asyncio.create_task(self._flush_every(store, STREAM_CAP))
+                before = store.file_writes
+                n, start = 0, time.perf_counter()
+                end = start + s.stream_s
+                while time.perf_counter() < end:
+                    for k in keys[n % 10_000 : n % 10_000 + 100]:
+                        await store.set(k, n)
+                    n += 100
+                    # A real program yields now and then; background work
+                    # (timers, flushes) only runs when it does.
+                    await asyncio.sleep(0)
+                elapsed = time.perf_counter() - start
+                if driver is not None:
+                    driver.cancel()
+                rate.add(store.name, n / elapsed)
+                writes.add(store.name, store.file_writes - before)
+                await store.flush()
+        await self.close_all(stores)
+        self.tables += [rate, writes]
+
+    async def _flush_every(self, store: System, period: float) -> None:
+        while True:
+            await asyncio.sleep(period)
+            await store.flush()
+
+    async def d_set_flush(self) -> None:
+        s = self.sizes
+        p50 = Table(
+            f"(d) set one key + flush(), {s.set_flush} times, {s.get_keys:,}-key store: p50", "ms"
+        )
+        p99 = Table("(d) set one key + flush(): p99", "ms")
+        stores = await self.opened(dataset(s.get_keys))
+        for rep in range(s.reps):
+            for store in self.rotation(stores, rep):
+                lat = []
+                deadline = time.perf_counter() + s.budget_s * 2
+                for i in range(s.set_flush):
+                    t = time.perf_counter()
+                    await store.set(f"k{i % s.get_keys}", i)
+                    await store.flush()
+                    lat.append(time.perf_counter() - t)
+                    if time.perf_counter() > deadline and len(lat) >= 20:
+                        break
+                lat.sort()
+                p50.add(store.name, 1e3 * lat[len(lat) // 2])
+                p99.add(store.name, 1e3 * lat[min(len(lat) - 1, int(len(lat) * 0.99))])
+        await self.close_all(stores)
+        self.tables += [p50, p99]
+
+    async def e_open(self) -> None:
+        s = self.sizes
+        for n in s.open_sizes:
+            table = Table(f"(e) open a {n:,}-key store and read one key", "ms")
+            data = dataset(n)
+            paths = {cls: self.prefilled(cls, data) for cls in self.systems}
+            for rep in range(s.reps):
+                for cls in self.rotation(self.systems, rep):
+                    gc.collect()
+                    store = cls(paths[cls])
+
+                    async def open_and_read(store: System = store) -> None:
+                        await store.open()
+                        await store.get("k1")
+
+                    table.add(cls.name, 1e3 * await self.timed(open_and_read))
+                    await store.close()
+            self.tables.append(table)
+
+    async def f_flush_one_change(self) -> None:
+        s = self.sizes
+        whole_file = [
+            cls for cls in (FloorSystem, AioKVSystem, PickleDBSystem) if cls in self.systems
+        ]
+        for n in s.flush_sizes:
+            table = Table(f"(f) flush after changing one key, {n:,} keys", "ms")
+            data = dataset(n)
+            stores = []
+            for cls in whole_file:
+                store = cls(self.prefilled(cls, data), flush_every=3600)
+                await store.open()
+                stores.append(store)
+            del data
+            for rep in range(s.reps):
+                for store in self.rotation(stores, rep):
+                    await store.set("k1", rep)
+                    gc.collect()
+                    table.add(store.name, 1e3 * await self.timed(store.flush))
+            for store in stores:
+                await store.close()
+            del stores
+            gc.collect()
+            table.notes["ns/key"] = ", ".join(
+                f"{name} {1e6 * statistics.median(v) / n:.0f}" for name, v in table.values.items()
+            )
+            self.tables.append(table)
+
+    async def g_stall(self) -> None:
+        s = self.sizes
+        p99 = Table(
+            f"(g) event-loop stall: a 1 ms ticker's lateness while sets arrive at "
+            f"~10k/s for {s.stall_s} s on a {s.stall_keys:,}-key store, flushing "
+            "every 0.5 s at most: p99",
+            "ms",
+        )
+        worst = Table("(g) ticker lateness: max", "ms")
+        data = dataset(s.stall_keys)
+        stores: dict[str, System | None] = {"idle": None}
+        for cls in (FloorSystem, AioKVSystem):
+            store = cls(self.prefilled(cls, data), flush_every=0.5)
+            await store.open()
+            stores[cls.name] = store
+        del data
+        gc.collect()
+        names = list(stores)
+        for rep in range(s.reps):
+            for name in self.rotation(names, rep):
+                lateness = await self._ticker_under_load(stores[name], s.stall_s)
+                lateness.sort()
+                p99.add(name, 1e3 * lateness[int(len(lateness) * 0.99)])
+                worst.add(name, 1e3 * lateness[-1])
+        for store in stores.values():
+            if store is not None:
+                await store.close()
+        # Against the idle loop, not the floor: the noise floor of the machine.
+        for table in (p99, worst):
+            table.notes["idle"] = "the same driver with no store: the machine's noise floor"
+        self.tables += [p99, worst]
+
+    async def _ticker_under_load(self, store: System | None, seconds: float) -> list[float]:
+        lateness: list[float] = []
+        stop = time.perf_counter() + seconds
+
+        async def ticker() -> None:
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                await asyncio.sleep(0.001)
+                lateness.append(time.perf_counter() - t - 0.001)
+
+        async def driver() -> None:
+            i = 0
+            while time.perf_counter() < stop:
+                for _ in range(10):  # 10 sets per ms: ~10k/s
+                    i += 1
+                    if store is not None:
+                        await store.set(f"k{i % 1000}", i)
+                await asyncio.sleep(0.001)
+
+        await asyncio.gather(ticker(), driver())
+        if store is not None:
+            await store.flush()
+        return lateness
+
+    def h_memory(self) -> None:
+        s = self.sizes
+        table = Table(f"(h) RSS of a fresh process holding a {s.memory_keys:,}-key store", "MiB")
+        data = dataset(s.memory_keys)
+        paths = {cls: self.prefilled(cls, data) for cls in self.systems}
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        for rep in range(s.reps):
+            for cls in self.rotation(self.systems, rep):
+                out = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.memory", cls.name, paths[cls]],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                    timeout=300,
+                )
+                table.add(cls.name, int(out.stdout.split()[-1]) / 2**20)
+        self.tables.append(table)
+
+    async def run_async(self, only: set[str]) -> None:
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("a", self.a_gets),
+            ("b", self.b_sets_then_flush),
+            ("c", self.c_stream),
+            ("d", self.d_set_flush),
+            ("e", self.e_open),
+            ("f", self.f_flush_one_change),
+            ("g", self.g_stall),
+        ]
+        for key, step in steps:
+            if key in only:
+                t = time.perf_counter()
+                await step()
+                print(f"  ({key}) done in {time.perf_counter() - t:.1f} s", file=sys.stderr)
