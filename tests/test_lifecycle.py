@@ -300,3 +300,39 @@ def test_flush_after_a_write_during_aclose_is_done_or_refused(state: Path) -> No
         assert ("during" in read_json(state)) is written
 
     run(main())
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_every_operation_while_opening_waits_for_the_open_and_is_done(
+    state: Path, name: str
+) -> None:
+    state.write_bytes(b'{"a": 1, "n": 1, "pad": "' + b"x" * 1_000_000 + b'"}')
+
+    async def main() -> None:
+        kv = AioKV(state)
+        first = asyncio.create_task(kv.get("a"))  # starts the open
+        await asyncio.sleep(0)
+        assert repr(kv).endswith("opening>")
+        await OPERATIONS[name](kv)
+        assert await first == 1
+        assert repr(kv).endswith("open>")
+        await kv.aclose()
+
+    run(main())
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_every_operation_on_a_new_store_opens_it(state: Path, name: str) -> None:
+    state.write_bytes(b'{"a": 1, "n": 1}')
+
+    async def main() -> None:
+        kv = AioKV(state)
+        assert repr(kv).endswith("new>")
+        await OPERATIONS[name](kv)
+        assert repr(kv).endswith("open>")
+        with pytest.raises(LockedError):
+            await AioKV(state).get("a")
+        await kv.aclose()
+        assert repr(kv).endswith("closed>")
+
+    run(main())
