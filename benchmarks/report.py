@@ -49,7 +49,7 @@ def render(bench: Bench, command: str, elapsed: float) -> str:
             value, ok = check(bench)
             shown = value if isinstance(value, str) else f"{fmt(value)}x"
             lines.append(f"| {workload} | {goal} | {shown} | {'yes' if ok else '**no**'} |")
-        except (StopIteration, KeyError, IndexError):
+        except (StopIteration, KeyError, IndexError, ValueError):
             lines.append(f"| {workload} | {goal} | not measured | - |")
     lines += ["", "![ratios to the floor](performance.png)", ""]
     for table in bench.tables:

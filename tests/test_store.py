@@ -606,9 +606,9 @@ def test_an_empty_store_has_no_file(state: Path) -> None:
 def test_reads_and_writes_during_a_write_see_the_current_state(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # While a write encodes its snapshot, changes go to an overlay; every
-    # operation must see snapshot + overlay, and nothing may leak into the
-    # snapshot being written.
+    # While a write encodes its snapshot of the state, the changes made
+    # meanwhile are kept apart; every operation must see the snapshot with
+    # those changes, and none may leak into the snapshot being written.
     real = storage.write
     started = __import__("threading").Event()
     written: list[dict[str, Any]] = []

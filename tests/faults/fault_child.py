@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -118,6 +119,10 @@ async def main(path: str) -> None:
     memory = Memory()
     logging.getLogger("aiokv").addHandler(memory)
     loop = asyncio.get_running_loop()
+    # One worker thread: strace counts a syscall's occurrences per thread
+    # (per tracee), so a "from the Nth call on" fault only means what it
+    # says when every write runs on the same thread.
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
     kv = None
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         if kv is None or repr(kv).endswith("closed>"):
