@@ -1,12 +1,15 @@
-"""What the tests share: reading files independently of aiokv, and child processes."""
+"""What the tests share: reading files independently of aiokv, child processes, loops."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +44,19 @@ def run_child(code: str, *args: str, timeout: float = 30) -> subprocess.Complete
     proc = child(code, *args)
     out, err = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def loop_in_a_thread() -> Callable[[Coroutine[Any, Any, Any]], Any]:
+    """Run an event loop in a daemon thread, as some bots do; return a runner for it.
+
+    The runner runs a coroutine on that loop and waits for its result. A
+    process whose loop lives in a thread can fork: the child has only the
+    forking thread, so it never runs the parent's loop (asyncio forbids that).
+    """
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    def on_loop(coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    return on_loop

@@ -129,19 +129,14 @@ def test_exit_save_while_a_daemon_thread_loop_keeps_writing(state: Path) -> None
 
 def test_a_forked_child_never_writes_its_parents_store(state: Path) -> None:
     # 0.1: the child inherited the list of unclosed stores, and its normal
-    # exit wrote the fork-time state over the parent's newer file. (The
-    # parent's loop runs in a thread, so the child, which has only the
-    # forking thread, runs no loop of the parent's: asyncio forbids that.)
+    # exit wrote the fork-time state over the parent's newer file.
     result = run_child(
         """
-        import asyncio, os, sys, threading
+        import asyncio, os, sys
         from aiokv import AioKV, ClosedError
+        from tests.helpers import loop_in_a_thread
 
-        loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, daemon=True).start()
-        def on_loop(coro):
-            return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
+        on_loop = loop_in_a_thread()
         kv = AioKV(sys.argv[1], flush_delay=3600, max_flush_delay=3600)
         on_loop(kv.set("a", "at fork"))  # unsaved when the child is forked
         read_end, write_end = os.pipe()
@@ -173,14 +168,11 @@ def test_a_forked_child_can_open_the_file_once_the_parent_has_closed_it(state: P
     # has closed its store, the file is free for whoever still runs.
     result = run_child(
         """
-        import asyncio, os, sys, threading
+        import asyncio, os, sys
         from aiokv import AioKV
+        from tests.helpers import loop_in_a_thread
 
-        loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, daemon=True).start()
-        def on_loop(coro):
-            return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
+        on_loop = loop_in_a_thread()
         kv = AioKV(sys.argv[1])
         on_loop(kv.set("a", 1))
         read_end, write_end = os.pipe()

@@ -203,14 +203,14 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 FORKER = """
-import asyncio, os, random, sys, threading, time
+import asyncio, json, os, random, sys, threading, time
 from aiokv import AioKV, ClosedError
+from tests.helpers import loop_in_a_thread
 
-loop = asyncio.new_event_loop()
-threading.Thread(target=loop.run_forever, daemon=True).start()
+on_loop = loop_in_a_thread()
 kv = AioKV(sys.argv[1], flush_delay=0.001, max_flush_delay=0.005)
 rng = random.Random(int(sys.argv[2]))
-asyncio.run_coroutine_threadsafe(kv.__aenter__(), loop).result()  # open before any fork
+on_loop(kv.__aenter__())  # open before any fork
 state = {}
 
 async def write(n):
@@ -220,7 +220,8 @@ async def write(n):
         if i % 7 == 0:
             await asyncio.sleep(0)
 
-writing = asyncio.run_coroutine_threadsafe(write(5000), loop)
+writing = threading.Thread(target=on_loop, args=(write(5000),), daemon=True)
+writing.start()
 time.sleep(rng.uniform(0, 0.05))
 pid = os.fork()
 if pid == 0:
@@ -231,9 +232,8 @@ if pid == 0:
         pass
     sys.exit(0)
 os.waitpid(pid, 0)
-writing.result()
-asyncio.run_coroutine_threadsafe(kv.aclose(), loop).result()
-import json
+writing.join()
+on_loop(kv.aclose())
 print(json.dumps(state))
 """
 
