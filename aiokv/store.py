@@ -27,9 +27,10 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from . import codec, lock, storage
 from .errors import AioKVError, ClosedError
@@ -44,6 +45,7 @@ _INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _running_loop = asyncio.get_running_loop
 _loop_of_this_thread = asyncio._get_running_loop  # None where no loop runs
 _monotonic = time.monotonic
+_T = TypeVar("_T")
 
 # Open stores, whose unsaved changes live only in memory; the exit hook saves them.
 _unclosed: set[AioKV] = set()
@@ -108,6 +110,9 @@ class AioKV:
         self._policy = FlushPolicy(delay, cap)
         self._timer: asyncio.TimerHandle | None = None
         self._disk_write: asyncio.Future[BaseException | None] | None = None
+        # Keys being edited, each with the turn its edit() holds and the
+        # writes queued behind it wait for (see _turn).
+        self._turns: dict[str, _Turn] = {}
 
     @property
     def path(self) -> str:
@@ -332,6 +337,9 @@ class AioKV:
             value = int(time.time())
         else:
             value = codec.accept(value, key)
+        if self._turns and key in self._turns:
+            await self._after_edits([key], lambda: self._put(key, value))
+            return
         self._layer[key] = value  # type: ignore[index]
         # _touch(), inlined: this is the hottest write path.
         self._version += 1
@@ -348,8 +356,7 @@ class AioKV:
             key = codec.check_key(k)
             accepted[key] = codec.accept(v, key)
         if accepted:
-            self._layer.update(accepted)  # type: ignore[union-attr]
-            self._touch()
+            await self._after_edits(accepted, lambda: self._put_all(accepted))
 
     async def incr(self, key: str, by: int | float = 1) -> int | float:
         """Add by to the number at key (absent counts as 0) and return the result."""
@@ -357,30 +364,113 @@ class AioKV:
         key = codec.check_key(key)
         if type(by) is not int and type(by) is not float:
             raise TypeError(f"incr({key!r}): by must be an int or float, not {type(by).__name__}")
-        current = self._lookup(key)
-        if current is _MISSING:
-            current = 0
-        if type(current) is not int and type(current) is not float:
-            raise TypeError(
-                f"incr({key!r}): the stored value is {codec.json_type(current)}, not a number"
-            )
-        result: int | float = codec.accept(current + by, key)
-        self._layer[key] = result  # type: ignore[index]
-        self._touch()
-        return result
+
+        def add() -> int | float:
+            current = self._lookup(key)
+            if current is _MISSING:
+                current = 0
+            if type(current) is not int and type(current) is not float:
+                raise TypeError(
+                    f"incr({key!r}): the stored value is {codec.json_type(current)}, not a number"
+                )
+            result: int | float = codec.accept(current + by, key)
+            self._put(key, result)
+            return result
+
+        return await self._after_edits([key], add)
 
     async def delete(self, key: str) -> bool:
         """Remove key; True whether it was there or not, False if the store failed to open."""
         if not await self._enter_or_log("delete"):
             return False
         key = codec.check_key(key)
+        await self._after_edits([key], lambda: self._remove(key))
+        return True
+
+    def _remove(self, key: str) -> None:
         if self._lookup(key) is not _MISSING:
             if self._snapshot is None:
                 del self._layer[key]  # type: ignore[union-attr]
             else:
                 self._layer[key] = _GONE  # type: ignore[index]
             self._touch()
-        return True
+
+    def edit(self, key: str, default: Any = _MISSING) -> AbstractAsyncContextManager[Any]:
+        """Change the dict or list at key in place: `async with kv.edit(key, []) as v:`.
+
+        The block gets a private copy of the value (or of default, when key is
+        absent), stored as set() would when the block ends normally; if the
+        block raises, nothing is stored. Edits of one key, and other writes to
+        it, take turns, so no update is lost.
+        """
+        return self._edit(key, default)
+
+    @contextlib.asynccontextmanager
+    async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
+        await self._enter()
+        key = codec.check_key(key)
+        async with self._turn(key):
+            await self._enter()  # it may have begun closing while we waited
+            current = self._lookup(key)
+            if current is _MISSING:
+                if default is _MISSING:
+                    raise KeyError(f"edit({key!r}): the key is absent and no default was given")
+                current = codec.accept(default, key)
+            if not isinstance(current, (dict, list)):
+                raise TypeError(
+                    f"edit({key!r}): the stored value is {codec.json_type(current)}; edit() "
+                    "changes a dict or a list in place (use set() or incr() for others)"
+                )
+            value = codec.copy_out(current)
+            yield value
+            accepted = codec.accept(value, key)
+            await self._enter()
+            self._put(key, accepted)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, key: str) -> AsyncIterator[None]:
+        # Hold key's turn: one edit at a time, and writes queued behind it.
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = _Turn()
+        elif turn.holder is asyncio.current_task():
+            raise RuntimeError(
+                f"{key!r} is being edited by this very task: change the edited value "
+                "instead of writing the key inside its edit() block"
+            )
+        turn.users += 1
+        try:
+            async with turn.lock:
+                turn.holder = asyncio.current_task()
+                try:
+                    yield
+                finally:
+                    turn.holder = None
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._turns[key]
+
+    async def _after_edits(self, keys: Iterable[str], write: Callable[[], _T]) -> _T:
+        # A write to keys being edited takes its turn after those edits, so an
+        # edit never overwrites a write made while it ran. Otherwise: at once.
+        if not self._turns:
+            return write()
+        async with contextlib.AsyncExitStack() as turns:
+            edited = sorted(self._turns.keys() & set(keys))  # one order: no deadlock
+            for key in edited:
+                await turns.enter_async_context(self._turn(key))
+            if edited:
+                await self._enter()  # it may have begun closing while we waited
+            return write()
+
+    def _put(self, key: str, value: Any) -> None:
+        self._layer[key] = value  # type: ignore[index]
+        self._touch()
+
+    def _put_all(self, values: dict[str, Any]) -> None:
+        self._layer.update(values)  # type: ignore[union-attr]
+        self._touch()
 
     async def clear(self) -> bool:
         """Empty the store and remove its file; False (logged) on failure."""
@@ -580,6 +670,16 @@ class AioKV:
         self._closed_because = (
             "belongs to the process that forked this one; open a new AioKV in the child"
         )
+
+
+class _Turn:
+    # The lock an edit() of one key holds, who holds it, and how many wait.
+    __slots__ = ("holder", "lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.holder: asyncio.Task[Any] | None = None
+        self.users = 0
 
 
 def _fold(layer: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Campaign 8: the lifecycle under races, from other threads and forked children.
 
 Part 1, tasks. Many tasks write at random (set, update, incr, delete, clear,
-now and then a hostile value that must be refused) while others call flush()
+edit() blocks that await inside, now and then a hostile value that must be
+refused) while others call flush()
 and aclose() and cancel tasks at random moments. An operation on an open
 store changes memory the moment it is called, so each task logs its call
 just before awaiting it and drops the entry if the call is refused with
@@ -112,6 +113,24 @@ async def one_program(path: Path, seed: int) -> list[str]:
                 entry, call = ("delete", key), kv.delete(key)
             elif r < 0.9:
                 entry, call = ("clear",), kv.clear()
+            elif r < 0.95:
+                # edit() keys are apart: a write to a key being edited waits
+                # for the edit, so logging at the call would misorder it.
+                edit_key = f"e{wrng.randrange(3)}"
+                edited: tuple[Any, ...] | None = None
+                try:
+                    async with kv.edit(edit_key, default=[]) as items:
+                        await asyncio.sleep(wrng.choice([0, 0.0005]))
+                        items.append([n, wrng.randrange(99)])
+                        del items[:-8]
+                        edited = ("set", edit_key, json.loads(json.dumps(items)))
+                        log.append(edited)  # stored as the block ends, at once
+                except ClosedError:
+                    if edited is not None:  # refused as the block ended
+                        assert log[-1] is edited
+                        log.pop()
+                    return
+                continue
             else:
                 bad = hostile(wrng)
                 try:

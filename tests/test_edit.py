@@ -1,0 +1,205 @@
+"""edit(): read-modify-write of one dict or list value that loses no update."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiokv import AioKV, ClosedError
+from tests.helpers import read_json
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_edit_changes_a_private_copy_and_stores_it_at_the_end(state: Path) -> None:
+    async def main() -> None:
+        default: list[int] = []
+        async with AioKV(state) as kv:
+            async with kv.edit("seen", default=default) as seen:
+                seen.append(1)
+                assert await kv.get("seen") is None  # not stored before the end
+            assert default == []  # the default itself is never touched
+            async with kv.edit("seen") as seen:
+                seen.append(2)
+            async with kv.edit("guild", default={}) as guild:
+                guild["prefix"] = "!"
+                guild["mods"] = [7]
+            got = await kv.get("guild")
+            got["mods"].append(8)  # what get() returns is a copy too
+        assert read_json(state) == {"seen": [1, 2], "guild": {"prefix": "!", "mods": [7]}}
+
+    run(main())
+
+
+def test_a_block_that_raises_stores_nothing(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("seen", [1])
+            with pytest.raises(LookupError, match="boom"):
+                async with kv.edit("seen") as seen:
+                    seen.append(2)
+                    raise LookupError("boom")
+            with pytest.raises(LookupError):
+                async with kv.edit("absent", default=[]) as new:
+                    new.append(1)
+                    raise LookupError
+            assert await kv.get_all() == {"seen": [1]}
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"), [(float("nan"), ValueError), ({1, 2}, TypeError), (2**64, ValueError)]
+)
+def test_a_value_set_would_refuse_raises_at_the_end_naming_the_key(
+    state: Path, bad: Any, error: type[Exception]
+) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("k", {"a": 1})
+            with pytest.raises(error, match="'k'"):
+                async with kv.edit("k") as value:
+                    value["a"] = bad
+            assert await kv.get("k") == {"a": 1}
+        assert read_json(state) == {"k": {"a": 1}}
+
+    run(main())
+
+
+def test_scalars_and_absent_keys_are_refused_clearly(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.update({"n": 1, "s": "x"})
+            for key, kind in (("n", "a number"), ("s", "a string")):
+                with pytest.raises(TypeError, match=f"'{key}'.*{kind}.*set\\(\\) or incr\\(\\)"):
+                    async with kv.edit(key):
+                        pass
+            with pytest.raises(KeyError, match=r"'absent'.*no default"):
+                async with kv.edit("absent"):
+                    pass
+            with pytest.raises(TypeError, match="number"):
+                async with kv.edit("absent", default=5):
+                    pass
+
+    run(main())
+
+
+def test_concurrent_edits_of_one_key_lose_no_update(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0) as kv:
+
+            async def appender(n: int) -> None:
+                for i in range(20):
+                    async with kv.edit("log", default=[]) as log:
+                        await asyncio.sleep(0)  # other tasks run mid-edit
+                        log.append((n, i))
+
+            await asyncio.gather(*(appender(n) for n in range(50)))
+            log = await kv.get("log")
+            assert len(log) == 1000 and sorted(map(tuple, log)) == [
+                (n, i) for n in range(50) for i in range(20)
+            ]
+        assert len(read_json(state)["log"]) == 1000
+
+    run(main())
+
+
+def test_edits_of_different_keys_do_not_wait_for_each_other(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            holding = asyncio.Event()
+            release = asyncio.Event()
+
+            async def slow() -> None:
+                async with kv.edit("a", default=[]) as a:
+                    holding.set()
+                    await release.wait()
+                    a.append(1)
+
+            task = asyncio.create_task(slow())
+            await holding.wait()
+            async with kv.edit("b", default=[]) as b:  # would hang if it waited for "a"
+                b.append(2)
+            assert await kv.get("b") == [2]
+            release.set()
+            await task
+            assert await kv.get_all() == {"a": [1], "b": [2]}
+
+    run(main())
+
+
+@pytest.mark.parametrize("write", ["set", "update", "delete", "incr"])
+def test_a_write_during_an_edit_takes_its_turn_after_it(state: Path, write: str) -> None:
+    # The edit read its copy before the write; storing it afterwards would
+    # silently undo the write. So the write waits for the edit, and lands last.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("k", {"from": "start"})
+            inside = asyncio.Event()
+            release = asyncio.Event()
+
+            async def edit() -> None:
+                async with kv.edit("k") as k:
+                    inside.set()
+                    await release.wait()
+                    k["from"] = "edit"
+
+            editing = asyncio.create_task(edit())
+            await inside.wait()
+            writes = {
+                "set": lambda: kv.set("k", {"from": "set"}),
+                "update": lambda: kv.update({"k": {"from": "update"}, "other": 1}),
+                "delete": lambda: kv.delete("k"),
+                "incr": lambda: kv.incr("k"),
+            }
+            writing = asyncio.create_task(writes[write]())
+            await asyncio.sleep(0.01)
+            assert not writing.done()  # waiting for its turn
+            release.set()
+            await editing
+            if write == "incr":
+                with pytest.raises(TypeError, match="an object, not a number"):
+                    await writing  # after the edit, "k" holds the edit's dict
+                assert await kv.get("k") == {"from": "edit"}
+            else:
+                await writing
+                expected = {"set": {"from": "set"}, "update": {"from": "update"}}.get(write)
+                assert await kv.get("k") == expected
+            assert kv._turns == {}  # nothing left behind
+
+    run(main())
+
+
+def test_writing_the_key_inside_its_own_edit_raises_instead_of_hanging(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            async with kv.edit("k", default=[]) as k:
+                k.append(1)
+                with pytest.raises(RuntimeError, match="being edited by this very task"):
+                    await kv.set("k", [9])
+                with pytest.raises(RuntimeError, match="this very task"):
+                    await kv.update({"other": 1, "k": [9]})
+                with pytest.raises(RuntimeError, match="this very task"):
+                    async with kv.edit("k"):
+                        pass
+            assert await kv.get_all() == {"k": [1]}
+
+    run(asyncio.wait_for(main(), 10))  # a hang fails the test instead
+
+
+def test_an_edit_that_ends_after_aclose_began_is_refused(state: Path) -> None:
+    async def main() -> None:
+        kv = AioKV(state)
+        await kv.set("k", [1])
+        with pytest.raises(ClosedError, match="is closed"):
+            async with kv.edit("k") as k:
+                k.append(2)
+                await kv.aclose()  # the close wins; the edit is not acknowledged
+        assert read_json(state) == {"k": [1]}
+
+    run(main())
