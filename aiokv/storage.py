@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from itertools import islice
 from typing import Any
 
@@ -188,6 +189,27 @@ def _replace(path: str, state: dict[str, Any], fsync: bool) -> None:
         raise
     if fsync:
         fsync_dir(path)
+
+
+def move_aside(path: str, fsync: bool) -> str:
+    """Rename a file aiokv refused to <path>.corrupt-<UTC time>[-N]; return the new name.
+
+    An earlier quarantined file keeps its name (call with the lock held: no
+    other aiokv renames files beside path meanwhile).
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    for n in range(1000):
+        aside = f"{path}.corrupt-{stamp}" + (f"-{n}" if n else "")
+        if os.path.lexists(aside):
+            continue
+        try:
+            os.rename(path, aside)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, path) from e
+        if fsync:
+            fsync_dir(path)
+        return aside
+    raise FileExistsError(errno.EEXIST, "no free name to move the file aside", path)
 
 
 def remove(path: str, fsync: bool) -> None:

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import codec, lock, storage
-from .errors import AioKVError, ClosedError
+from .errors import AioKVError, ClosedError, CorruptFileError
 from .policy import FlushPolicy
 
 logger = logging.getLogger("aiokv")
@@ -71,6 +71,7 @@ class AioKV:
         flush_delay: float = 0.5,
         max_flush_delay: float = 2.0,
         fsync: bool = True,
+        on_corrupt: str = "raise",
     ) -> None:
         """Describe the store; no I/O happens until it is opened or first used."""
         raw = os.fspath(path)
@@ -87,6 +88,9 @@ class AioKV:
         if type(fsync) is not bool:
             raise TypeError(f"fsync must be a bool, not {type(fsync).__name__}")
         self._fsync = fsync
+        if on_corrupt not in ("raise", "quarantine"):
+            raise ValueError(f"on_corrupt must be 'raise' or 'quarantine', not {on_corrupt!r}")
+        self._quarantine = on_corrupt == "quarantine"
         self._closed_because = "is closed"  # finishes ClosedError's message
         # The state in memory, in two layers (see the module's docstring);
         # _layer is None unless the store is OPEN or CLOSING.
@@ -209,7 +213,19 @@ class AioKV:
                 taking.add_done_callback(_release_taken)
                 await asyncio.wait([taking])
                 raise
-            state = await storage.load(path)
+            try:
+                state = await storage.load(path)
+            except CorruptFileError as e:
+                if not self._quarantine:
+                    raise
+                aside = await loop.run_in_executor(None, storage.move_aside, path, self._fsync)
+                logger.error(
+                    "aiokv: %s cannot be opened (%s); moved it to %s and opened an empty store",
+                    path,
+                    e.problem,
+                    aside,
+                )
+                state = {}
         except BaseException:
             if fd is not None:
                 lock.release(fd)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -231,3 +233,51 @@ def test_unwritable_directory_fails_at_open(tmp_path: Path) -> None:
                 pass
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPT))
+def test_quarantine_moves_a_refused_file_aside_and_opens_empty(
+    state: Path, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    content, problem = CORRUPT[name]
+    state.write_bytes(content)
+    os.chmod(state, 0o640)
+
+    async def main() -> None:
+        async with AioKV(state, on_corrupt="quarantine") as kv:
+            assert await kv.get_all() == {}
+            await kv.set("fresh", 1)
+
+    with caplog.at_level(logging.ERROR, logger="aiokv"):
+        asyncio.run(main())
+    [aside] = [p for p in state.parent.iterdir() if ".corrupt-" in p.name]
+    assert re.fullmatch(r"state\.json\.corrupt-\d{8}T\d{6}", aside.name)
+    assert aside.read_bytes() == content  # nothing is ever deleted or changed
+    assert stat.S_IMODE(aside.stat().st_mode) == 0o640
+    assert read_json(state) == {"fresh": 1}
+    [record] = [r for r in caplog.records if r.name == "aiokv"]
+    assert record.levelno == logging.ERROR
+    assert str(state) in record.getMessage() and str(aside) in record.getMessage()
+    assert problem in record.getMessage()
+
+
+def test_quarantine_never_overwrites_an_earlier_quarantined_file(state: Path) -> None:
+    async def open_corrupt(content: bytes) -> None:
+        state.write_bytes(content)
+        async with AioKV(state, on_corrupt="quarantine") as kv:
+            assert await kv.get_all() == {}
+
+    for content in (b"first", b"second", b"third"):  # within one second, most likely
+        asyncio.run(open_corrupt(content))
+    asides = sorted(p.read_bytes() for p in state.parent.iterdir() if ".corrupt-" in p.name)
+    assert asides == [b"first", b"second", b"third"]
+    assert not state.exists()  # the empty store had nothing to write
+
+
+def test_default_is_raise_and_a_bad_policy_raises_at_the_constructor(state: Path) -> None:
+    state.write_bytes(b"{")
+    with pytest.raises(CorruptFileError):
+        asyncio.run(AioKV(state).get("a"))
+    assert state.read_bytes() == b"{"
+    with pytest.raises(ValueError, match="on_corrupt"):
+        AioKV(state, on_corrupt="delete")
