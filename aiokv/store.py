@@ -469,15 +469,18 @@ class AioKV:
 
     async def _after_edits(self, keys: Iterable[str], write: Callable[[], _T]) -> _T:
         # A write to keys being edited takes its turn after those edits, so an
-        # edit never overwrites a write made while it ran. Otherwise: at once.
-        if not self._turns:
+        # edit never overwrites a write made while it ran. Otherwise: at once
+        # (no await, so no edit can begin in between).
+        keys = set(keys)
+        if not self._turns.keys() & keys:
             return write()
+        # The turns of all its keys, not only those edited now: an edit that
+        # begins on another of them while this write waits must wait for it.
+        # Taken in one order, so two writes never wait for each other.
         async with contextlib.AsyncExitStack() as turns:
-            edited = sorted(self._turns.keys() & set(keys))  # one order: no deadlock
-            for key in edited:
+            for key in sorted(keys):
                 await turns.enter_async_context(self._turn(key))
-            if edited:
-                await self._enter()  # it may have begun closing while we waited
+            await self._enter()  # it may have begun closing while we waited
             return write()
 
     def _put(self, key: str, value: Any) -> None:

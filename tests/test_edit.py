@@ -203,3 +203,39 @@ def test_an_edit_that_ends_after_aclose_began_is_refused(state: Path) -> None:
         assert read_json(state) == {"k": [1]}
 
     run(main())
+
+
+def test_an_edit_that_begins_while_a_many_key_update_waits_does_not_undo_it(
+    state: Path,
+) -> None:
+    # update({"a", "b"}) waits for the edit of "a"; meanwhile an edit of "b"
+    # begins and is still running when "a" is free. The update must wait for
+    # it too, or that edit would end later and undo the update's "b".
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.update({"a": [0], "b": [0]})
+            inside_a, release_a = asyncio.Event(), asyncio.Event()
+            inside_b, release_b = asyncio.Event(), asyncio.Event()
+
+            async def edit(key: str, inside: asyncio.Event, release: asyncio.Event) -> None:
+                async with kv.edit(key) as value:
+                    inside.set()
+                    await release.wait()
+                    value.append("edit")
+
+            editing_a = asyncio.create_task(edit("a", inside_a, release_a))
+            await inside_a.wait()
+            updating = asyncio.create_task(kv.update({"a": ["update"], "b": ["update"]}))
+            await asyncio.sleep(0.01)
+            editing_b = asyncio.create_task(edit("b", inside_b, release_b))
+            await inside_b.wait()
+            release_a.set()
+            await asyncio.sleep(0.01)
+            assert not updating.done()  # waiting for the edit of "b" now
+            release_b.set()
+            await asyncio.gather(editing_a, updating, editing_b)
+            # The update lands after both edits: nothing it wrote is undone.
+            assert await kv.get_all() == {"a": ["update"], "b": ["update"]}
+            assert kv._turns == {}
+
+    run(main())
