@@ -471,6 +471,8 @@ class AioKV:
         # A write to keys being edited takes its turn after those edits, so an
         # edit never overwrites a write made while it ran. Otherwise: at once
         # (no await, so no edit can begin in between).
+        if not self._turns:
+            return write()  # the common case: no edit anywhere, nothing to build
         keys = set(keys)
         if not self._turns.keys() & keys:
             return write()
