@@ -1,6 +1,8 @@
 """aiokv: an asyncio key-value store kept in memory and persisted to one JSON file."""
 
-from .errors import AioKVError, ClosedError, CorruptFileError, LockedError
+from .errors import AioKVError, ClosedError, CorruptFileError, LockedError, VersionError
+from .namespace import Namespace
+from .protocol import Store
 from .store import AioKV
 
 __version__ = "0.1.1"  # the one place the version is written
@@ -13,6 +15,9 @@ __all__ = [
     "ClosedError",
     "CorruptFileError",
     "LockedError",
+    "Namespace",
+    "Store",
+    "VersionError",
     "__version__",
     "aiocache",
 ]

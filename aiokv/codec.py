@@ -20,6 +20,15 @@ INT_MAX = 2**64 - 1
 # itself is one of them, so a stored value may nest 253 deep.
 MAX_DEPTH = 253
 
+# The key of a versioned file's version record (its first member). Never a
+# key of the state: every method refuses it.
+VERSION_KEY = "__aiokv__"
+
+# Arguments left out: set()'s value (it stores the time of the call) and
+# edit()'s default (the key must then be present).
+NOW: Any = object()
+MISSING: Any = object()
+
 # orjson raises on these instead of quietly writing a base type (a str
 # subclass, a datetime, a dataclass): refused, as a reload would not give
 # them back.
@@ -57,16 +66,25 @@ class DeepList(list[Any]):
 
 
 def check_key(key: object) -> str:
-    """Return key as a plain str if aiokv can store it, else raise TypeError/ValueError.
+    """Return key as a plain str if aiokv can store it, else raise TypeError/ValueError."""
+    key = plain_str(key, "keys")
+    _check_str(key, "key")
+    if key == VERSION_KEY:
+        raise ValueError(f"key {key!r} is reserved for the file's schema version record")
+    return key
+
+
+def plain_str(key: object, what: str) -> str:
+    """Return a key (or a prefix, a name) as a plain str, or raise TypeError.
 
     A str subclass (a StrEnum member, say) is taken as its string value, the
     way a dict finds it: K.LAST and "last" name the same key.
     """
+    if type(key) is str:
+        return key
     if not isinstance(key, str):
-        raise TypeError(f"aiokv keys must be str, not {type(key).__name__}: {key!r}")
-    key = str.__str__(key)
-    _check_str(key, "key")
-    return key
+        raise TypeError(f"aiokv {what} must be str, not {type(key).__name__}: {key!r}")
+    return str.__str__(key)
 
 
 def _check_str(s: str, what: str) -> None:

@@ -54,3 +54,22 @@ class ClosedError(AioKVError, RuntimeError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the arguments that rebuild the message."""
         return type(self), (self.path, self.why)
+
+
+class VersionError(AioKVError):
+    """The state file's schema version is not one this program can open; the file is untouched."""
+
+    def __init__(self, path: str, found: int, wanted: int, why: str) -> None:
+        """path: the state file; found: its version; wanted: the program's; why: the refusal."""
+        super().__init__(
+            f"{path} holds schema version {found}, this program's is {wanted}: {why}; "
+            "aiokv left the file untouched"
+        )
+        self.path = path
+        self.found = found
+        self.wanted = wanted
+        self.why = why
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the arguments that rebuild the message."""
+        return type(self), (self.path, self.found, self.wanted, self.why)

@@ -16,6 +16,7 @@ import re
 import secrets
 import stat
 import time
+from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
@@ -46,19 +47,20 @@ def temp_prefix(path: str) -> str:
     return os.path.join(head, f".{tail}.")
 
 
-async def load(path: str) -> dict[str, Any]:
-    """Read and parse the state file; a missing file is an empty store."""
+async def load(path: str) -> tuple[dict[str, Any], int | None]:
+    """Read and parse the state file: its keys and its schema version (None: no file)."""
     try:
         info = await aiofiles.os.stat(path)
     except FileNotFoundError:
-        return {}
+        return {}, None
     if not stat.S_ISREG(info.st_mode):
         # Opening a FIFO would block forever and a directory cannot be read.
         raise OSError(errno.EINVAL, "not a regular file", path)
     async with aiofiles.open(path, "rb") as f:
         raw = await f.read()
     # Parsing a large file holds the GIL for a while: keep it off the loop.
-    return await asyncio.to_thread(parse, raw, path)
+    state = await asyncio.to_thread(parse, raw, path)
+    return state, pop_version(state, path)
 
 
 def parse(raw: bytes, path: str) -> dict[str, Any]:
@@ -66,7 +68,8 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
 
     A file that opens can be written back exactly: one aiokv never could
     (nested deeper than orjson writes, integers beyond 64 bits, which orjson
-    reads as rounded floats) is refused, never rewritten.
+    reads as rounded floats) is refused, never rewritten. The version record,
+    if any, is still in the result (see pop_version).
     """
     if not raw:
         raise CorruptFileError(path, "file is empty (0 bytes), expected a JSON object")
@@ -87,6 +90,21 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
     if again != raw and (problem := _inexact_integer(raw)):
         raise CorruptFileError(path, problem)
     return state
+
+
+def pop_version(state: dict[str, Any], path: str) -> int:
+    """Remove the version record from a parsed state and return the version (0: none)."""
+    record = state.pop(codec.VERSION_KEY, None)
+    if record is None:
+        return 0
+    version = record.get("version") if type(record) is dict else None
+    if type(record) is not dict or len(record) != 1 or type(version) is not int or version < 1:
+        raise CorruptFileError(
+            path,
+            f"key {codec.VERSION_KEY!r} is aiokv's version record, but holds "
+            f'{orjson.dumps(record).decode()[:80]} instead of {{"version": <int >= 1>}}',
+        )
+    return version
 
 
 def _too_deep(state: dict[str, Any]) -> str:
@@ -154,21 +172,41 @@ def remove_stale_temps(path: str) -> None:
                 os.unlink(os.path.join(head, name))
 
 
-def write(path: str, state: dict[str, Any], fsync: bool) -> None:
+def write(path: str, state: dict[str, Any], fsync: bool, version: int | None = None) -> None:
     """Replace path with state, atomically and (with fsync) durably.
 
     Temp file in the same directory, written and fsynced, renamed over path,
     then the directory fsynced so the rename itself survives a power loss.
     On any failure the temp file is removed and path is left as it was; the
-    OSError raised names path whichever syscall failed.
+    OSError raised names path whichever syscall failed. With a version, the
+    file's first member is the version record.
     """
     try:
-        _replace(path, state, fsync)
+        _replace(path, lambda fd: _write_all(fd, state, version), path, fsync)
     except OSError as e:
         raise OSError(e.errno, e.strerror, path) from e
 
 
-def _replace(path: str, state: dict[str, Any], fsync: bool) -> None:
+def back_up(path: str, version: int, fsync: bool) -> str:
+    """Copy path, atomically and durably, to <path>.v<version>.bak[-N]; return that name.
+
+    A copy, not a rename: path stays whole until its replacement lands. An
+    earlier backup keeps its name (call with the lock held).
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        backup = _free_name(f"{path}.v{version}.bak")
+        _replace(backup, lambda fd: _write_bytes(fd, raw), path, fsync)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from e
+    return backup
+
+
+def _replace(target: str, fill: Callable[[int], None], path: str, fsync: bool) -> None:
+    # Replace target (path or a file beside it) with a temp file filled by
+    # fill(fd). The temp file is named after path, so a killed writer's is
+    # swept at the next open, and gets path's permissions (or private ones).
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
@@ -176,19 +214,19 @@ def _replace(path: str, state: dict[str, Any], fsync: bool) -> None:
     fd, tmp = _create_temp(path)
     try:
         try:
-            _write_all(fd, state)
+            fill(fd)
             os.fchmod(fd, mode)
             if fsync:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     if fsync:
-        fsync_dir(path)
+        fsync_dir(target)
 
 
 def move_aside(path: str, fsync: bool) -> str:
@@ -197,19 +235,23 @@ def move_aside(path: str, fsync: bool) -> str:
     An earlier quarantined file keeps its name (call with the lock held: no
     other aiokv renames files beside path meanwhile).
     """
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    try:
+        aside = _free_name(f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+        os.rename(path, aside)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from e
+    if fsync:
+        fsync_dir(path)
+    return aside
+
+
+def _free_name(name: str) -> str:
+    # name, or name-1, name-2...: the first that names nothing yet.
     for n in range(1000):
-        aside = f"{path}.corrupt-{stamp}" + (f"-{n}" if n else "")
-        if os.path.lexists(aside):
-            continue
-        try:
-            os.rename(path, aside)
-        except OSError as e:
-            raise OSError(e.errno, e.strerror, path) from e
-        if fsync:
-            fsync_dir(path)
-        return aside
-    raise FileExistsError(errno.EEXIST, "no free name to move the file aside", path)
+        free = f"{name}-{n}" if n else name
+        if not os.path.lexists(free):
+            return free
+    raise FileExistsError(errno.EEXIST, "no free name beside it", name)
 
 
 def remove(path: str, fsync: bool) -> None:
@@ -245,20 +287,24 @@ def _create_temp(path: str) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temp file name", prefix)
 
 
-def _write_all(fd: int, state: dict[str, Any]) -> None:
-    if len(state) <= ONE_CALL_KEYS:
+def _write_all(fd: int, state: dict[str, Any], version: int | None) -> None:
+    if version is None and len(state) <= ONE_CALL_KEYS:
         _write_bytes(fd, codec.encode(state))
         return
-    items = iter(state.items())
     sep = b"{"
-    while chunk := dict(islice(items, SLICE_KEYS)):
+    if version is not None:
+        _write_bytes(fd, b"{" + codec.encode({codec.VERSION_KEY: {"version": version}})[1:-1])
+        sep = b","
+    items = iter(state.items())
+    size = ONE_CALL_KEYS if len(state) <= ONE_CALL_KEYS else SLICE_KEYS
+    while chunk := dict(islice(items, size)):
         body = memoryview(codec.encode(chunk))[1:-1]
         # One writev per slice: the separator and the slice's members.
         written = os.writev(fd, [sep, body])
         if written < len(sep) + len(body):
             _write_bytes(fd, (sep + body)[written:])
         sep = b","
-    _write_bytes(fd, b"}")
+    _write_bytes(fd, b"}" if sep == b"," else b"{}")
 
 
 def _write_bytes(fd: int, data: bytes | memoryview) -> None:

@@ -22,30 +22,33 @@ import asyncio
 import atexit
 import contextlib
 import enum
+import inspect
 import logging
 import math
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar
 
 from . import codec, lock, storage
-from .errors import AioKVError, ClosedError, CorruptFileError
+from .errors import AioKVError, ClosedError, CorruptFileError, VersionError
+from .namespace import SEPARATOR, Namespace
 from .policy import FlushPolicy
 
 logger = logging.getLogger("aiokv")
 
-_MISSING: Any = object()
-_NOW: Any = object()
+_MISSING, _NOW, _VERSION_KEY = codec.MISSING, codec.NOW, codec.VERSION_KEY
 _GONE: Any = object()  # a key deleted while a write has the snapshot frozen
 _INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _running_loop = asyncio.get_running_loop
 _loop_of_this_thread = asyncio._get_running_loop  # None where no loop runs
 _monotonic = time.monotonic
 _T = TypeVar("_T")
+# migrate(old_version, state) -> new state, a plain or an async function.
+Migrate = Callable[[int, dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
 # Open stores, whose unsaved changes live only in memory; the exit hook saves them.
 _unclosed: set[AioKV] = set()
@@ -72,6 +75,8 @@ class AioKV:
         max_flush_delay: float = 2.0,
         fsync: bool = True,
         on_corrupt: str = "raise",
+        version: int | None = None,
+        migrate: Migrate | None = None,
     ) -> None:
         """Describe the store; no I/O happens until it is opened or first used."""
         raw = os.fspath(path)
@@ -91,6 +96,14 @@ class AioKV:
         if on_corrupt not in ("raise", "quarantine"):
             raise ValueError(f"on_corrupt must be 'raise' or 'quarantine', not {on_corrupt!r}")
         self._quarantine = on_corrupt == "quarantine"
+        if version is not None and (type(version) is not int or version < 1):
+            raise ValueError(
+                f"version must be an int >= 1 (a file without one is version 0), not {version!r}"
+            )
+        if migrate is not None and (version is None or not callable(migrate)):
+            raise TypeError("migrate must be a function, given together with version=")
+        self._schema = version
+        self._migrate = migrate
         self._closed_because = "is closed"  # finishes ClosedError's message
         # The state in memory, in two layers (see the module's docstring);
         # _layer is None unless the store is OPEN or CLOSING.
@@ -117,6 +130,10 @@ class AioKV:
         # Keys being edited, each with the turn its edit() holds and the
         # writes queued behind it wait for (see _turn).
         self._turns: dict[str, _Turn] = {}
+        # For every prefix ending with SEPARATOR, the keys under it in the
+        # order they were added: a namespace's keys without a scan. Built at
+        # the first listing that needs it, then kept by every write.
+        self._index: dict[str, dict[str, None]] | None = None
 
     @property
     def path(self) -> str:
@@ -214,18 +231,20 @@ class AioKV:
                 await asyncio.wait([taking])
                 raise
             try:
-                state = await storage.load(path)
+                state, found = await storage.load(path)
             except CorruptFileError as e:
                 if not self._quarantine:
                     raise
-                aside = await loop.run_in_executor(None, storage.move_aside, path, self._fsync)
+                aside = await _in_thread(storage.move_aside, path, self._fsync)
                 logger.error(
                     "aiokv: %s cannot be opened (%s); moved it to %s and opened an empty store",
                     path,
                     e.problem,
                     aside,
                 )
-                state = {}
+                state, found = {}, None
+            if found is not None and found != (self._schema or 0):
+                state = await self._upgrade(path, state, found)
         except BaseException:
             if fd is not None:
                 lock.release(fd)
@@ -236,6 +255,31 @@ class AioKV:
         self._path, self._lock_fd, self._layer, self._loop = path, fd, state, loop
         self._state, self._writable_on = State.OPEN, loop
         _unclosed.add(self)
+
+    async def _upgrade(self, path: str, state: dict[str, Any], found: int) -> dict[str, Any]:
+        # Bring a file of another schema version to this program's, durably,
+        # keeping the old file beside it; or refuse it, untouched.
+        wanted = self._schema or 0
+        if found > wanted:
+            raise VersionError(
+                path, found, wanted, "a newer program wrote it; opening it would lose data"
+            )
+        if self._migrate is None:
+            raise VersionError(path, found, wanted, "no migrate= was given to bring it up")
+        result = self._migrate(found, state)
+        if inspect.isawaitable(result):
+            result = await result
+        migrated = _accept_state(result, f"migrate() from version {found} for {path}")
+        backup = await _in_thread(storage.back_up, path, found, self._fsync)
+        await _in_thread(storage.write, path, migrated, self._fsync, wanted)
+        logger.info(
+            "aiokv: migrated %s from version %d to %d; the old file is kept as %s",
+            path,
+            found,
+            wanted,
+            backup,
+        )
+        return migrated
 
     async def aclose(self) -> None:
         """Flush, stop background work and release the lock; a second call does nothing.
@@ -277,7 +321,7 @@ class AioKV:
             self._timer.cancel()
             self._timer = None
         self._state, self._writable_on = state, None
-        self._layer = self._snapshot = None
+        self._layer = self._snapshot = self._index = None
         if state is State.NEW:
             self._loop = None
         if self._lock_fd is not None:
@@ -321,15 +365,22 @@ class AioKV:
         await self._enter(write=False)
         return self._lookup(codec.check_key(key)) is not _MISSING
 
-    async def keys(self) -> list[str]:
-        """Return a list of the stored keys."""
+    async def keys(self, prefix: str = "") -> list[str]:
+        """Return a list of the stored keys (those starting with prefix)."""
         await self._enter(write=False)
-        return list(self._view())
+        return list(self._under(codec.plain_str(prefix, "prefixes")))
 
-    async def get_all(self) -> dict[str, Any]:
-        """Return a copy of the whole state."""
+    async def get_all(self, prefix: str = "") -> dict[str, Any]:
+        """Return a copy of the whole state (of the keys starting with prefix)."""
         await self._enter(write=False)
-        return codec.copy_out(self._view())  # type: ignore[no-any-return]
+        if not prefix:
+            return codec.copy_out(self._view())  # type: ignore[no-any-return]
+        keys = self._under(codec.plain_str(prefix, "prefixes"))
+        return codec.copy_out({key: self._lookup(key) for key in keys})  # type: ignore[no-any-return]
+
+    def namespace(self, name: str) -> Namespace:
+        """Return a view of the keys named "<name>:<key>", with this same API."""
+        return Namespace(self, name)
 
     # -- writing -------------------------------------------------------------
 
@@ -338,7 +389,7 @@ class AioKV:
         # _writable_on is the running loop only when the store is OPEN.
         if self._writable_on is not _running_loop():
             await self._enter()
-        if type(key) is not str or not key.isascii():
+        if type(key) is not str or not key.isascii() or key == _VERSION_KEY:
             key = codec.check_key(key)
         # The common scalars are checked inline; codec.accept() does the rest
         # (and raises for an out-of-range int).
@@ -356,7 +407,10 @@ class AioKV:
         if self._turns and key in self._turns:
             await self._after_edits([key], lambda: self._put(key, value))
             return
-        self._layer[key] = value  # type: ignore[index]
+        layer = self._layer
+        if self._index is not None and key not in layer:  # type: ignore[operator]
+            self._index_add(key)
+        layer[key] = value  # type: ignore[index]
         # _touch(), inlined: this is the hottest write path.
         self._version += 1
         if self._timer is None:
@@ -367,10 +421,7 @@ class AioKV:
         await self._enter()
         if not isinstance(mapping, Mapping):
             raise TypeError(f"update() takes a mapping, not {type(mapping).__name__}")
-        accepted = {}
-        for k, v in mapping.items():
-            key = codec.check_key(k)
-            accepted[key] = codec.accept(v, key)
+        accepted = _accepted(mapping)
         if accepted:
             await self._after_edits(accepted, lambda: self._put_all(accepted))
 
@@ -409,6 +460,8 @@ class AioKV:
                 del self._layer[key]  # type: ignore[union-attr]
             else:
                 self._layer[key] = _GONE  # type: ignore[index]
+            if self._index is not None:
+                self._index_discard(key)
             self._touch()
 
     def edit(self, key: str, default: Any = _MISSING) -> AbstractAsyncContextManager[Any]:
@@ -486,23 +539,44 @@ class AioKV:
             return write()
 
     def _put(self, key: str, value: Any) -> None:
-        self._layer[key] = value  # type: ignore[index]
-        self._touch()
+        self._put_all({key: value})
 
     def _put_all(self, values: dict[str, Any]) -> None:
-        self._layer.update(values)  # type: ignore[union-attr]
+        layer = self._layer
+        assert layer is not None
+        if self._index is not None:
+            for key in values:
+                if key not in layer:
+                    self._index_add(key)
+        layer.update(values)
         self._touch()
 
-    async def clear(self) -> bool:
-        """Empty the store and remove its file; False (logged) on failure."""
+    async def clear(self, prefix: str = "") -> bool:
+        """Remove every key (or those starting with prefix) and flush; False (logged) on failure.
+
+        The file is removed once the store is empty.
+        """
         if not await self._enter_or_log("clear"):
             return False
-        # A write under way keeps encoding the old snapshot; it is simply never
-        # folded back in, and the removal queued after it wins.
-        self._swaps += 1
-        self._layer, self._snapshot = {}, None
-        self._swaps += 1
-        self._touch()
+        prefix = codec.plain_str(prefix, "prefixes")
+        # Edits of the keys under way finish first; then, with no await, no
+        # edit can begin before the keys are gone.
+        while busy := [key for key in self._turns if key.startswith(prefix)]:
+            async with self._turn(busy[0]):
+                pass
+            await self._enter()
+        if prefix:
+            for key in list(self._under(prefix)):
+                self._remove(key)
+        else:
+            # A write under way keeps encoding the old snapshot; it is simply
+            # never folded back in, and the removal queued after it wins.
+            self._swaps += 1
+            self._layer, self._snapshot = {}, None
+            self._swaps += 1
+            if self._index is not None:
+                self._index = {}
+            self._touch()
         try:
             await self.flush()
         except OSError:
@@ -599,10 +673,10 @@ class AioKV:
     def _disk_op(self, state: dict[str, Any]) -> Callable[[], None]:
         # Bring the file to state: an empty store has no file (so clear()
         # removes it), any other is rewritten whole.
-        path, fsync = self._path, self._fsync
+        path, fsync, version = self._path, self._fsync, self._schema
         if not state:
             return lambda: storage.remove(path, fsync)
-        return lambda: storage.write(path, state, fsync)
+        return lambda: storage.write(path, state, fsync, version)
 
     def _lookup(self, key: str) -> Any:
         # The current value at key, or _MISSING: the top layer, then the snapshot.
@@ -611,6 +685,46 @@ class AioKV:
         if value is _MISSING and self._snapshot is not None:
             value = self._snapshot.get(key, _MISSING)
         return _MISSING if value is _GONE else value
+
+    def _under(self, prefix: str) -> Iterable[str]:
+        # The keys starting with prefix. A namespace's prefix (ending with
+        # SEPARATOR) is answered by the index, any other by a scan.
+        if not prefix:
+            return self._view()
+        if not prefix.endswith(SEPARATOR):
+            return [key for key in self._view() if key.startswith(prefix)]
+        if self._index is None:
+            self._index = {}
+            for key in self._view():
+                self._index_add(key)
+        return self._index.get(prefix, ())
+
+    def _index_add(self, key: str) -> None:
+        # Enter key under each prefix of it that ends with SEPARATOR (a key
+        # already entered keeps its place). Writes call it for keys their
+        # top layer lacks: new keys, or any key while a disk write runs.
+        index = self._index
+        assert index is not None
+        end = key.find(SEPARATOR) + len(SEPARATOR)
+        while end:
+            keys = index.get(key[:end])
+            if keys is None:
+                index[key[:end]] = {key: None}
+            else:
+                keys[key] = None
+            end = key.find(SEPARATOR, end) + len(SEPARATOR)
+
+    def _index_discard(self, key: str) -> None:
+        index = self._index
+        assert index is not None
+        end = key.find(SEPARATOR) + len(SEPARATOR)
+        while end:
+            keys = index.get(key[:end])
+            if keys is not None:
+                keys.pop(key, None)
+                if not keys:
+                    del index[key[:end]]
+            end = key.find(SEPARATOR, end) + len(SEPARATOR)
 
     def _view(self) -> dict[str, Any]:
         # The whole current state as one dict (a new one while a write runs).
@@ -687,7 +801,7 @@ class AioKV:
             os.close(self._lock_fd)  # the parent's copy keeps the lock
             self._lock_fd = None
         self._state, self._writable_on = State.CLOSED, None
-        self._layer = self._snapshot = None
+        self._layer = self._snapshot = self._index = None
         self._closed_because = (
             "belongs to the process that forked this one; open a new AioKV in the child"
         )
@@ -709,6 +823,37 @@ def _fold(layer: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
     for key in [k for k, v in layer.items() if v is _GONE]:
         del into[key]
     return into
+
+
+def _accepted(mapping: Mapping[Any, Any]) -> dict[str, Any]:
+    # Every key and value checked and copied as set() would, or an error naming the key.
+    accepted = {}
+    for k, v in mapping.items():
+        key = codec.check_key(k)
+        accepted[key] = codec.accept(v, key)
+    return accepted
+
+
+def _accept_state(state: object, source: str) -> dict[str, Any]:
+    # A whole state from user code, checked and copied as set() would.
+    if type(state) is not dict:
+        raise TypeError(f"{source} returned {type(state).__name__}, not a dict of the new state")
+    try:
+        return _accepted(state)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{source} returned a state aiokv cannot store: {e}") from None
+
+
+async def _in_thread(work: Callable[..., _T], *args: Any) -> _T:
+    # File work at open, in a worker thread. A thread cannot be stopped: if
+    # cancelled, wait for it to end before raising, so the lock is never
+    # released while it still writes.
+    done = _running_loop().run_in_executor(None, work, *args)
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        await asyncio.wait([done])
+        raise
 
 
 def _lock_and_sweep(path: str) -> tuple[str, int]:

@@ -88,9 +88,11 @@ class AioKVSystem(System):
 
         real = storage.write
 
-        def counting(path: str, state: dict[str, Any], fsync: bool) -> None:
+        def counting(
+            path: str, state: dict[str, Any], fsync: bool, version: int | None = None
+        ) -> None:
             self.file_writes += 1
-            real(path, state, fsync)
+            real(path, state, fsync, version)
 
         storage.write = counting
         self._restore = lambda: setattr(storage, "write", real)

@@ -1,0 +1,343 @@
+"""Schema versions: version= records one, migrate= brings older files up, newer are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from aiokv import AioKV, VersionError, lock, storage
+from tests.helpers import read_json, run_child, temp_files
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def write(path: Path, state: dict[str, Any], version: int | None = None) -> None:
+    async def main() -> None:
+        async with AioKV(
+            path, version=version, migrate=(lambda v, s: s) if version else None
+        ) as kv:
+            await kv.update(state)
+
+    run(main())
+
+
+def test_a_store_without_version_writes_the_0_1_format_byte_for_byte(state: Path) -> None:
+    state_dict = {"a": 1, "b": [1, 2], "c": {"d": "é"}}
+    write(state, state_dict)
+    assert state.read_bytes() == orjson.dumps(state_dict)  # a bare object, as 0.1 wrote
+    big = {f"k{i}": i for i in range(storage.ONE_CALL_KEYS + 10)}  # the sliced path
+    state.unlink()
+    write(state, big)
+    assert state.read_bytes() == orjson.dumps(big)
+
+
+@pytest.mark.parametrize("keys", [1, storage.ONE_CALL_KEYS + 10])
+def test_a_versioned_file_records_its_version_first_and_hides_it(state: Path, keys: int) -> None:
+    data = {f"k{i}": i for i in range(keys)}
+    write(state, data, version=3)
+    raw = state.read_bytes()
+    assert raw.startswith(b'{"__aiokv__":{"version":3},"k0":0')
+    assert orjson.loads(raw) == {"__aiokv__": {"version": 3}, **data}
+
+    async def main() -> None:
+        async with AioKV(state, version=3) as kv:  # no migrate needed: same version
+            assert await kv.keys() == list(data)
+            assert await kv.get_all() == data
+            await kv.set("k0", -1)
+        assert read_json(state)["__aiokv__"] == {"version": 3}
+
+    run(main())
+
+
+def test_the_version_record_key_is_refused_by_every_method(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state, version=2) as kv:
+            calls = [
+                kv.get("__aiokv__"),
+                kv.set("__aiokv__", 1),
+                kv.has("__aiokv__"),
+                kv.delete("__aiokv__"),
+                kv.incr("__aiokv__"),
+                kv.update({"a": 1, "__aiokv__": {"version": 9}}),
+            ]
+            for call in calls:
+                with pytest.raises(ValueError, match="'__aiokv__' is reserved"):
+                    await call
+            with pytest.raises(ValueError, match="reserved"):
+                async with kv.edit("__aiokv__", default={}):
+                    pass
+            await kv.set("a", 1)
+        assert read_json(state) == {"__aiokv__": {"version": 2}, "a": 1}
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", ["plain", "async"])
+def test_an_older_file_is_migrated_once_durably_with_a_backup(
+    state: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(state, {"prefix": "!", "admins": [1, 2]})
+    os.chmod(state, 0o640)
+    old_bytes = state.read_bytes()
+    calls: list[tuple[int, dict[str, Any]]] = []
+
+    def change(old: int, data: dict[str, Any]) -> dict[str, Any]:
+        calls.append((old, dict(data)))
+        return {"settings": {"prefix": data.pop("prefix")}, "admins": data["admins"]}
+
+    async def migrate_async(old: int, data: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return change(old, data)
+
+    migrate = change if kind == "plain" else migrate_async
+
+    async def main() -> None:
+        async with AioKV(state, version=2, migrate=migrate) as kv:
+            # Durable before the open returned: the file is already migrated.
+            assert read_json(state) == {
+                "__aiokv__": {"version": 2},
+                "settings": {"prefix": "!"},
+                "admins": [1, 2],
+            }
+            assert await kv.get("settings") == {"prefix": "!"}
+        async with AioKV(state, version=2, migrate=migrate) as kv:  # not again
+            assert await kv.keys() == ["settings", "admins"]
+
+    with caplog.at_level(logging.INFO, logger="aiokv"):
+        run(main())
+    assert calls == [(0, {"prefix": "!", "admins": [1, 2]})]
+    backup = state.parent / "state.json.v0.bak"
+    assert backup.read_bytes() == old_bytes  # the old file, exactly
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o640  # no wider than the file
+    assert temp_files(state.parent) == []
+    assert any(str(backup) in r.getMessage() for r in caplog.records)
+
+
+def test_an_earlier_backup_is_never_overwritten(state: Path) -> None:
+    backup = state.parent / "state.json.v1.bak"
+    backup.write_bytes(b"an earlier backup")
+    write(state, {"a": 1}, version=1)
+
+    async def main() -> None:
+        async with AioKV(state, version=2, migrate=lambda old, data: data) as kv:
+            assert await kv.get("a") == 1
+
+    run(main())
+    assert backup.read_bytes() == b"an earlier backup"
+    assert read_json(state.parent / "state.json.v1.bak-1") == {"__aiokv__": {"version": 1}, "a": 1}
+
+
+def test_a_migration_to_an_empty_state_keeps_the_version(state: Path) -> None:
+    write(state, {"a": 1})
+
+    async def main() -> None:
+        async with AioKV(state, version=1, migrate=lambda old, data: {}) as kv:
+            assert await kv.get_all() == {}
+        async with AioKV(state, version=1) as kv:  # version 1 now: nothing to migrate
+            assert await kv.get_all() == {}
+
+    run(main())
+    assert read_json(state) == {"__aiokv__": {"version": 1}}
+
+
+def test_a_missing_file_is_a_new_store_at_the_programs_version(state: Path) -> None:
+    def never(old: int, data: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("nothing to migrate")
+
+    write(state, {"a": 1}, version=4)
+    assert read_json(state)["__aiokv__"] == {"version": 4}
+
+    async def main() -> None:
+        async with AioKV(state, version=4, migrate=never) as kv:
+            await kv.clear()  # empty: the file goes, and a new one starts at 4 again
+        async with AioKV(state, version=4, migrate=never) as kv:
+            await kv.set("b", 2)
+
+    run(main())
+    assert read_json(state) == {"__aiokv__": {"version": 4}, "b": 2}
+
+
+def refused(state: Path, store: AioKV) -> BaseException:
+    """Open store expecting a refusal: the file untouched, nothing beside it, the lock free."""
+    before = (state.read_bytes(), state.stat().st_mtime_ns)
+
+    async def main() -> BaseException:
+        with pytest.raises(Exception) as info:
+            async with store:
+                pass
+        return info.value
+
+    error = run(main())
+    assert (state.read_bytes(), state.stat().st_mtime_ns) == before
+    assert sorted(os.listdir(state.parent)) == ["state.json", "state.json.lock"]
+    lock.release(lock.acquire(str(state)))  # raises LockedError if still held
+    return error
+
+
+def test_a_newer_file_is_refused_naming_both_versions(state: Path) -> None:
+    write(state, {"a": 1}, version=3)
+    error = refused(state, AioKV(state, version=2, migrate=lambda old, data: data))
+    assert isinstance(error, VersionError)
+    assert (error.found, error.wanted) == (3, 2)
+    assert "holds schema version 3, this program's is 2" in str(error)
+    assert "newer program" in str(error) and str(state) in str(error)
+    # A program that knows nothing of versions is version 0: refused too.
+    error = refused(state, AioKV(state))
+    assert isinstance(error, VersionError) and (error.found, error.wanted) == (3, 0)
+
+
+def test_an_older_file_without_migrate_is_refused(state: Path) -> None:
+    write(state, {"a": 1})
+    error = refused(state, AioKV(state, version=1))
+    assert isinstance(error, VersionError) and "no migrate= was given" in str(error)
+
+
+def boom(old: int, data: dict[str, Any]) -> dict[str, Any]:
+    data.clear()  # whatever it did to the state it was given is discarded
+    raise KeyError("boom")
+
+
+async def boom_async(old: int, data: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.sleep(0)
+    return boom(old, data)
+
+
+@pytest.mark.parametrize(
+    ("migrate", "error", "match"),
+    [
+        (boom, KeyError, "boom"),
+        (boom_async, KeyError, "boom"),
+        (lambda old, data: [data], TypeError, "returned list, not a dict"),
+        (lambda old, data: {"a": float("nan")}, ValueError, "value for key 'a'"),
+        (lambda old, data: {1: "x"}, TypeError, "keys must be str"),
+        (lambda old, data: {"__aiokv__": 1}, ValueError, "reserved"),
+        (lambda old, data: {"a": {1, 2}}, TypeError, "migrate() from version 0 for"),
+    ],
+)
+def test_a_failed_migration_leaves_the_file_untouched_and_the_lock_free(
+    state: Path, migrate: Any, error: type[Exception], match: str
+) -> None:
+    write(state, {"a": 1})
+    raised = refused(state, AioKV(state, version=1, migrate=migrate))
+    assert isinstance(raised, error) and match in str(raised)
+
+
+def test_a_cancelled_migration_leaves_the_file_untouched_and_the_lock_free(state: Path) -> None:
+    write(state, {"a": 1})
+
+    async def slow(old: int, data: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return data
+
+    async def open_it() -> None:
+        async with AioKV(state, version=1, migrate=slow):
+            pass
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(open_it(), 0.1)
+
+    before = state.read_bytes()
+    run(main())
+    assert state.read_bytes() == before
+    assert sorted(os.listdir(state.parent)) == ["state.json", "state.json.lock"]
+    lock.release(lock.acquire(str(state)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"version": 0}, ValueError, "int >= 1"),
+        ({"version": -1}, ValueError, "int >= 1"),
+        ({"version": True}, ValueError, "int >= 1"),
+        ({"version": "2"}, ValueError, "int >= 1"),
+        ({"migrate": lambda old, data: data}, TypeError, "together with version="),
+        ({"version": 2, "migrate": "not a function"}, TypeError, "must be a function"),
+    ],
+)
+def test_bad_version_arguments_raise_at_the_constructor(
+    state: Path, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        AioKV(state, **kwargs)
+
+
+PROGRAM = """
+import asyncio, sys
+from aiokv import AioKV
+
+release = int(sys.argv[2])
+version = {1: None, 2: 1, 3: 2}[release]  # release 1 knew nothing of versions
+
+def to_1(state):  # release 2 moved the prefix into settings
+    return {"settings": {"prefix": state.pop("prefix")}, **state}
+
+def to_2(state):  # release 3 counts commands instead of logging them
+    state["commands"] = len(state.pop("command_log", []))
+    return state
+
+def migrate(old, state):
+    for step in [to_1, to_2][old:version]:
+        state = step(state)
+    return state
+
+async def main():
+    async with AioKV(sys.argv[1], version=version, migrate=migrate if version else None) as kv:
+        if release == 1:
+            await kv.update({"prefix": "!", "command_log": ["ping", "help"]})
+        elif release == 2:
+            async with kv.edit("command_log", default=[]) as log:
+                log.append("stats")
+        print(sorted((await kv.get_all()).items()))
+
+asyncio.run(main())
+"""
+
+
+def test_each_release_of_a_program_opens_the_file_the_previous_one_wrote(state: Path) -> None:
+    # Three releases of one program, each a real process on the same file.
+    first = run_child(PROGRAM, str(state), "1")
+    assert first.returncode == 0, first.stderr
+    assert read_json(state) == {"prefix": "!", "command_log": ["ping", "help"]}
+
+    second = run_child(PROGRAM, str(state), "2")
+    assert second.returncode == 0, second.stderr
+    assert read_json(state) == {
+        "__aiokv__": {"version": 1},
+        "settings": {"prefix": "!"},
+        "command_log": ["ping", "help", "stats"],
+    }
+    assert read_json(state.parent / "state.json.v0.bak") == {
+        "prefix": "!",
+        "command_log": ["ping", "help"],
+    }
+
+    downgrade = run_child(PROGRAM, str(state), "1")  # the old release again: refused
+    assert downgrade.returncode != 0
+    assert "VersionError" in downgrade.stderr and "schema version 1" in downgrade.stderr
+
+    third = run_child(PROGRAM, str(state), "3")
+    assert third.returncode == 0, third.stderr
+    assert read_json(state) == {
+        "__aiokv__": {"version": 2},
+        "settings": {"prefix": "!"},
+        "commands": 3,
+    }
+    assert read_json(state.parent / "state.json.v1.bak")["__aiokv__"] == {"version": 1}
+    assert run_child(PROGRAM, str(state), "2").returncode != 0  # and a downgrade by one
+
+
+def test_a_newer_file_is_never_quarantined(state: Path) -> None:
+    # A newer file is not damaged: on_corrupt="quarantine" leaves it in place.
+    write(state, {"a": 1}, version=2)
+    error = refused(state, AioKV(state, version=1, on_corrupt="quarantine"))
+    assert isinstance(error, VersionError)
