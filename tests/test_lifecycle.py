@@ -28,8 +28,30 @@ OPERATIONS: dict[str, Any] = {
     "delete": lambda kv: kv.delete("a"),
     "clear": lambda kv: kv.clear(),
     "flush": lambda kv: kv.flush(),
+    "edit": lambda kv: append(kv, "l"),
+    "keys(prefix)": lambda kv: kv.keys("ns:"),
+    "get_all(prefix)": lambda kv: kv.get_all("ns:"),
+    "clear(prefix)": lambda kv: kv.clear("ns:"),
+    "namespace.get_all": lambda kv: kv.namespace("ns").get_all(),
+    "namespace.set": lambda kv: kv.namespace("ns").set("a", 1),
+    "namespace.edit": lambda kv: append(kv.namespace("ns"), "l"),
 }
-WRITES = {"set", "update", "incr", "delete", "clear"}
+WRITES = {
+    "set",
+    "update",
+    "incr",
+    "delete",
+    "clear",
+    "edit",
+    "clear(prefix)",
+    "namespace.set",
+    "namespace.edit",
+}
+
+
+async def append(kv: Any, key: str) -> None:
+    async with kv.edit(key, default=[]) as value:
+        value.append(1)
 
 
 def run(coro: Any) -> Any:

@@ -1,6 +1,7 @@
 """Campaign 5: a Hypothesis state machine with restarts and crashes, against a dict.
 
-Rules drive set / delete / update / incr / clear / flush / reopen / crash on a
+Rules drive set / delete / update / incr / edit / clear, of the whole store
+or of one namespace / flush / reopen / crash on a
 real store, and a flush left running in the background while other rules go
 on (so reads and writes meet a write in progress, with its frozen snapshot).
 The model keeps the in-memory state and the durable state (as of the last
@@ -25,7 +26,12 @@ import aiokv.store
 from aiokv import AioKV
 from tests.faults.common import LONG, Result, Timer, json_values
 
-keys = st.sampled_from([f"k{i}" for i in range(8)])
+# Plain keys, and keys of nested namespaces with neighbours a prefix test
+# would confuse ("g:1" and "g:12").
+keys = st.sampled_from(
+    [f"k{i}" for i in range(8)] + ["g:1:a", "g:1:b", "g:2:a", "g:12:a", "g:1:x:y", "g:1"]
+)
+NAMESPACES = ["g", "g:1", "g:2", "g:1:x"]
 values = json_values(8, 6)
 
 
@@ -76,6 +82,26 @@ class StoreMachine(RuleBasedStateMachine):
             return  # incr refuses these; test_store covers the refusals
         assert self.run(self.kv.incr(key, by)) == current + by
         self.live[key] = current + by
+
+    @rule(key=keys, item=values)
+    def edit(self, key: str, item: Any) -> None:
+        current = self.live.get(key, [])
+        if type(current) is not list:
+            return  # edit() refuses scalars; test_edit covers the refusals
+
+        async def append() -> None:
+            async with self.kv.edit(key, default=[]) as value:
+                value.append(item)
+
+        self.run(append())
+        self.live[key] = [*current, item]
+
+    @rule(name=st.sampled_from(NAMESPACES))
+    def clear_namespace(self, name: str) -> None:
+        assert self.run(self.kv.namespace(name).clear()) is True
+        self.live = {k: v for k, v in self.live.items() if not k.startswith(name + ":")}
+        self.durable = dict(self.live)  # clear() flushes
+        self.pending_state = None
 
     @rule()
     def clear(self) -> None:
@@ -130,6 +156,13 @@ class StoreMachine(RuleBasedStateMachine):
     def matches_the_model(self) -> None:
         StoreMachine.steps += 1
         assert self.run(self.kv.get_all()) == self.live
+        for name in NAMESPACES:
+            prefix = name + ":"
+            expected = {k[len(prefix) :]: v for k, v in self.live.items() if k.startswith(prefix)}
+            assert self.run(self.kv.namespace(name).get_all()) == expected
+            assert sorted(self.run(self.kv.keys(prefix))) == sorted(
+                k for k in self.live if k.startswith(prefix)
+            )
 
     def teardown(self) -> None:
         if self.pending is not None:
