@@ -53,11 +53,11 @@ def render(bench: Bench, command: str, elapsed: float) -> str:
             lines.append(f"| {workload} | {goal} | not measured | - |")
     lines += ["", "![ratios to the floor](performance.png)", ""]
     for table in bench.tables:
-        ref = "idle" if "idle" in table.values else FLOOR
+        ref = table.reference
         lines += [f"## {table.title}", ""]
         col = (
-            "x idle"
-            if ref == "idle"
+            f"x {ref}"
+            if ref != FLOOR
             else ("floor's rate / this" if not table.lower_is_better else "x floor")
         )
         lines += [f"| system | median ({table.unit}) | {col} | note |", "|---|---|---|---|"]
@@ -86,7 +86,9 @@ def chart(bench: Bench, path: Path) -> None:
         and "p99" not in t.title
         and FLOOR in t.values
     ]
-    tables.append(find(bench, "(c) back-to-back"))
+    tables += [t for t in bench.tables if t.title.startswith("(c) back-to-back")]
+    if not tables:
+        return  # a run --only of workloads the chart does not show
     names = [cls.name for cls in bench.systems if cls.name != FLOOR]
     fig, ax = plt.subplots(figsize=(12, 5.5))
     width = 0.8 / len(names)

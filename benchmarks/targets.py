@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.systems import PickleDBSystem
-from benchmarks.workloads import AIOKV, STREAM_CAP, Bench, Table
+from benchmarks.workloads import AIOKV, NAMESPACE_GET_ALL, STREAM_CAP, Bench, Table
 
 
 def fmt(x: float) -> str:
@@ -95,3 +95,9 @@ def _g(b: Bench) -> tuple[float | str, bool]:
 def _h(b: Bench) -> tuple[float | str, bool]:
     r = find(b, "(h)").ratio(AIOKV)
     return r, r <= 1.5
+
+
+@target("(i) namespace get_all() in a big store", "<= 2x get_all() of a store of its size")
+def _i(b: Bench) -> tuple[float | str, bool]:
+    r = find(b, "(i)").ratio(NAMESPACE_GET_ALL)
+    return r, r <= 2

@@ -1,4 +1,4 @@
-"""The workloads (a) to (h): each system side by side with the floor, interleaved.
+"""The workloads (a) to (i): each system side by side with the floor, interleaved.
 
 Each workload appends Tables to a Bench: one figure per system per repetition.
 What the figures are compared against, and what they mean, is in targets.py
@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOOR = FloorSystem.name
 AIOKV = AioKVSystem.name
 STREAM_CAP = 0.5  # (c): max_flush_delay, and the period others are flushed at
+PLAIN_GET_ALL = "get_all(), the small store"  # (i)'s reference
+NAMESPACE_GET_ALL = "ns.get_all()"
 
 
 def ratio(
@@ -54,6 +56,8 @@ class Sizes:
     stall_keys: int = 100_000  # (g)
     stall_s: float = 3.0  # (g)
     memory_keys: int = 100_000  # (h)
+    namespaces: int = 1_000  # (i): namespaces of namespace_keys keys each
+    namespace_keys: int = 100
     budget_s: float = 0.6  # most time one system may spend on one measurement
 
 
@@ -70,6 +74,8 @@ QUICK = Sizes(
     stall_keys=5_000,
     stall_s=0.3,
     memory_keys=5_000,
+    namespaces=50,
+    namespace_keys=20,
     budget_s=0.1,
 )
 
@@ -99,14 +105,16 @@ class Table:
     unit: str
     lower_is_better: bool = True
     compare: bool = True  # whether a ratio to the reference means anything
+    reference: str = FLOOR  # the row every ratio is to
     values: dict[str, list[float]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
 
     def add(self, system: str, value: float) -> None:
         self.values.setdefault(system, []).append(value)
 
-    def ratio(self, system: str, reference: str = FLOOR) -> float:
+    def ratio(self, system: str, reference: str | None = None) -> float:
         """Median over repetitions of system / reference (reference / system for rates)."""
+        reference = reference or self.reference
         return ratio(self.values[system], self.values[reference], self.lower_is_better)
 
     def median(self, system: str) -> float:
@@ -334,8 +342,9 @@ class Bench:
             f"~10k/s for {s.stall_s} s on a {s.stall_keys:,}-key store, flushing "
             "every 0.5 s at most: p99",
             "ms",
+            reference="idle",
         )
-        worst = Table("(g) ticker lateness: max", "ms")
+        worst = Table("(g) ticker lateness: max", "ms", reference="idle")
         data = dataset(s.stall_keys)
         stores: dict[str, System | None] = {"idle": None}
         for cls in (FloorSystem, AioKVSystem):
@@ -358,6 +367,49 @@ class Bench:
         for table in (p99, worst):
             table.notes["idle"] = "the same driver with no store: the machine's noise floor"
         self.tables += [p99, worst]
+
+    async def i_namespaces(self) -> None:
+        # aiokv only: a namespace's listing in a big store beside the same
+        # listing of a store that holds only those keys.
+        s = self.sizes
+        total = s.namespaces * s.namespace_keys
+        table = Table(
+            f"(i) get_all() of a {s.namespace_keys}-key namespace in a {total:,}-key store "
+            f"({s.namespaces:,} namespaces), beside get_all() of a {s.namespace_keys}-key store",
+            "µs",
+            reference=PLAIN_GET_ALL,
+        )
+        values = [dict_value(i) for i in range(s.namespace_keys)]
+        big = {f"guild:{g}:k{i}": v for g in range(s.namespaces) for i, v in enumerate(values)}
+        small = {f"k{i}": v for i, v in enumerate(values)}
+        systems = []
+        for data in (big, small):
+            system = AioKVSystem(self.prefilled(AioKVSystem, data), flush_every=3600)
+            await system.open()
+            systems.append(system)
+        del big
+        kv, small_kv = (system.kv for system in systems)
+        first = await self.timed(lambda: kv.namespace("guild:0").keys())
+        table.notes[NAMESPACE_GET_ALL] = (
+            f"the first listing indexes the store once: {1e3 * first:.1f} ms"
+        )
+        spaces = [kv.namespace(f"guild:{g}") for g in range(s.namespaces)]
+        rows: dict[str, tuple[Callable[[Any], Awaitable[Any]], list[Any]]] = {
+            PLAIN_GET_ALL: (lambda store: store.get_all(), [small_kv]),
+            NAMESPACE_GET_ALL: (lambda ns: ns.get_all(), spaces),
+            "ns.keys()": (lambda ns: ns.keys(), spaces),
+            "get_all(prefix) that is no namespace: a scan": (
+                lambda g: kv.get_all(f"guild:{g}"),
+                list(range(s.namespaces)),
+            ),
+        }
+        for rep in range(s.reps):
+            for name in self.rotation(list(rows), rep):
+                op, args = rows[name]
+                table.add(name, 1e6 * await self.per_op(op, args, len(args)))
+        for system in reversed(systems):  # each undoes its own patch of storage.write
+            await system.close()
+        self.tables.append(table)
 
     async def _ticker_under_load(self, store: System | None, seconds: float) -> list[float]:
         lateness: list[float] = []
@@ -411,6 +463,7 @@ class Bench:
             ("e", self.e_open),
             ("f", self.f_flush_one_change),
             ("g", self.g_stall),
+            ("i", self.i_namespaces),
         ]
         for key, step in steps:
             if key in only:
