@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import ROOT, read_json
 
@@ -65,3 +69,87 @@ def test_readme_sigterm_pattern_runs_as_written_and_keeps_the_workers_writes(
     saved = read_json(tmp_path / "state.json")
     assert sorted(saved) == [f"w{n}:handled" for n in range(4)]
     assert all(count >= 1 for count in saved.values())
+
+
+def in_a_store(block: str, path: str = "state.json") -> str:
+    """A program running a README block inside `async with AioKV(path) as kv:`."""
+    body = textwrap.indent(block, " " * 8)
+    return (
+        "import asyncio\nfrom aiokv import AioKV\n\n"
+        f"async def main():\n    async with AioKV({path!r}) as kv:\n        msg_id = 1\n{body}\n"
+        "asyncio.run(main())\n"
+    )
+
+
+def test_readme_edit_and_namespace_blocks_run_as_written(tmp_path: Path) -> None:
+    edit = next(b for b in python_blocks() if b.startswith("async with kv.edit"))
+    namespaces = next(b for b in python_blocks() if 'kv.namespace("guild:42")' in b)
+    # The results the block shows in comments are checked.
+    namespaces, shown = re.subn(
+        r"^(await .*?)  # ([\[{].*[\]}])$", r"assert (\1) == \2", namespaces, flags=re.M
+    )
+    assert shown == 2
+    checks = (
+        "assert await kv.get('seen_ids') == [1]\n"
+        "assert await guild.keys() == []\n"  # the block ends with guild.clear()
+        "await kv.namespace('guild:42').set('kept', 1)\n"
+    )
+    run(["-c", in_a_store(edit + namespaces + checks)], tmp_path)
+    assert read_json(tmp_path / "state.json") == {"seen_ids": [1], "guild:42:kept": 1}
+
+
+def test_readme_migration_block_runs_as_written_on_a_release_1_file(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "def migrate(" in b)
+    (tmp_path / "state.json").write_text('{"prefix": "?", "command_log": ["ping", "help"]}')
+    program = "import asyncio\nfrom aiokv import AioKV\n\nasync def main():\n"
+    program += textwrap.indent(block, "    ") + "\nasyncio.run(main())\n"
+    run(["-c", program], tmp_path)
+    assert read_json(tmp_path / "state.json") == {
+        "__aiokv__": {"version": 2},
+        "settings": {"prefix": "?"},
+        "commands": 2,
+    }
+    assert read_json(tmp_path / "state.json.v0.bak") == {
+        "prefix": "?",
+        "command_log": ["ping", "help"],
+    }
+
+
+def test_readme_version_record_example_is_what_aiokv_writes(tmp_path: Path) -> None:
+    [example] = re.findall(r"```json\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+    state = json.loads(example)
+    del state["__aiokv__"]
+    program = in_a_store(f"await kv.update({state!r})").replace(
+        "AioKV('state.json')", "AioKV('state.json', version=2)"
+    )
+    run(["-c", program], tmp_path)
+    assert (tmp_path / "state.json").read_text() == example
+
+
+def test_example_guilds_keeps_every_update_across_runs(tmp_path: Path) -> None:
+    guilds = str(ROOT / "examples" / "guilds.py")
+    for n in (1, 2):
+        out = run([guilds], tmp_path)
+        assert f"Run #{n}: handled 60 messages" in out
+        saved = read_json(tmp_path / "guilds-state.json")
+        counts = {k: v for k, v in saved.items() if k.endswith(":commands")}
+        assert sum(counts.values()) == 60 * n  # concurrent handlers lost no message
+        for key, count in counts.items():
+            history = saved[key.replace(":commands", ":history")]
+            assert len(history) == min(5, count)  # and no edit of a history was lost
+
+
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+
+@pytest.mark.parametrize(
+    ("page", "n"),
+    [
+        (page.name, n)
+        for page in DOCS
+        for n, _ in enumerate(re.findall(r"```python\n.*?```", page.read_text(), re.S))
+    ],
+)
+def test_every_python_block_in_docs_runs_as_written(tmp_path: Path, page: str, n: int) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / page).read_text(), re.S)
+    run(["-c", blocks[n]], tmp_path)
