@@ -373,9 +373,10 @@ class AioKV:
     async def get_all(self, prefix: str = "") -> dict[str, Any]:
         """Return a copy of the whole state (of the keys starting with prefix)."""
         await self._enter(write=False)
+        prefix = codec.plain_str(prefix, "prefixes")
         if not prefix:
             return codec.copy_out(self._view())  # type: ignore[no-any-return]
-        keys = self._under(codec.plain_str(prefix, "prefixes"))
+        keys = self._under(prefix)
         return codec.copy_out({key: self._lookup(key) for key in keys})  # type: ignore[no-any-return]
 
     def namespace(self, name: str) -> Namespace:

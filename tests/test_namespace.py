@@ -268,3 +268,15 @@ def test_the_store_and_its_namespaces_satisfy_the_store_protocol(tmp_path: Path)
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert isinstance(AioKV(tmp_path / "s.json").namespace("a"), Namespace)
+
+
+def test_a_prefix_that_is_not_a_str_is_refused_by_every_listing(state: Path) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("a:b", 1)
+            for call in (kv.keys(0), kv.get_all(0), kv.clear(0)):  # type: ignore[arg-type]
+                with pytest.raises(TypeError, match="prefixes must be str, not int"):
+                    await call
+            assert await kv.get_all() == {"a:b": 1}
+
+    run(main())

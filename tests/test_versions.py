@@ -341,3 +341,22 @@ def test_a_newer_file_is_never_quarantined(state: Path) -> None:
     write(state, {"a": 1}, version=2)
     error = refused(state, AioKV(state, version=1, on_corrupt="quarantine"))
     assert isinstance(error, VersionError)
+
+
+def test_the_exit_save_of_a_versioned_store_keeps_its_version(state: Path) -> None:
+    forgot = run_child(
+        """
+        import asyncio, sys, warnings
+        from aiokv import AioKV
+        warnings.simplefilter("ignore", ResourceWarning)
+
+        async def main():
+            kv = AioKV(sys.argv[1], version=5, flush_delay=60, max_flush_delay=60)
+            await kv.set("a", 1)  # never closed: saved by the exit hook
+
+        asyncio.run(main())
+        """,
+        str(state),
+    )
+    assert forgot.returncode == 0, forgot.stderr
+    assert state.read_bytes() == b'{"__aiokv__":{"version":5},"a":1}'
