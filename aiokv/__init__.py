@@ -3,7 +3,7 @@
 from .errors import AioKVError, ClosedError, CorruptFileError, LockedError, VersionError
 from .namespace import Namespace
 from .protocol import Store
-from .store import AioKV
+from .store import AioKV, Stats
 
 __version__ = "0.1.1"  # the one place the version is written
 
@@ -16,6 +16,7 @@ __all__ = [
     "CorruptFileError",
     "LockedError",
     "Namespace",
+    "Stats",
     "Store",
     "VersionError",
     "__version__",

@@ -172,17 +172,17 @@ def remove_stale_temps(path: str) -> None:
                 os.unlink(os.path.join(head, name))
 
 
-def write(path: str, state: dict[str, Any], fsync: bool, version: int | None = None) -> None:
+def write(path: str, state: dict[str, Any], fsync: bool, version: int | None = None) -> int:
     """Replace path with state, atomically and (with fsync) durably.
 
     Temp file in the same directory, written and fsynced, renamed over path,
     then the directory fsynced so the rename itself survives a power loss.
     On any failure the temp file is removed and path is left as it was; the
     OSError raised names path whichever syscall failed. With a version, the
-    file's first member is the version record.
+    file's first member is the version record. Returns the file's size.
     """
     try:
-        _replace(path, lambda fd: _write_all(fd, state, version), path, fsync)
+        return _replace(path, lambda fd: _write_all(fd, state, version), path, fsync)
     except OSError as e:
         raise OSError(e.errno, e.strerror, path) from e
 
@@ -203,10 +203,11 @@ def back_up(path: str, version: int, fsync: bool) -> str:
     return backup
 
 
-def _replace(target: str, fill: Callable[[int], None], path: str, fsync: bool) -> None:
+def _replace(target: str, fill: Callable[[int], int], path: str, fsync: bool) -> int:
     # Replace target (path or a file beside it) with a temp file filled by
-    # fill(fd). The temp file is named after path, so a killed writer's is
-    # swept at the next open, and gets path's permissions (or private ones).
+    # fill(fd), and return the bytes fill wrote. The temp file is named after
+    # path, so a killed writer's is swept at the next open, and gets path's
+    # permissions (or private ones).
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
@@ -214,7 +215,7 @@ def _replace(target: str, fill: Callable[[int], None], path: str, fsync: bool) -
     fd, tmp = _create_temp(path)
     try:
         try:
-            fill(fd)
+            size = fill(fd)
             os.fchmod(fd, mode)
             if fsync:
                 os.fsync(fd)
@@ -227,6 +228,7 @@ def _replace(target: str, fill: Callable[[int], None], path: str, fsync: bool) -
         raise
     if fsync:
         fsync_dir(target)
+    return size
 
 
 def move_aside(path: str, fsync: bool) -> str:
@@ -287,13 +289,14 @@ def _create_temp(path: str) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temp file name", prefix)
 
 
-def _write_all(fd: int, state: dict[str, Any], version: int | None) -> None:
+def _write_all(fd: int, state: dict[str, Any], version: int | None) -> int:
     if version is None and len(state) <= ONE_CALL_KEYS:
-        _write_bytes(fd, codec.encode(state))
-        return
+        return _write_bytes(fd, codec.encode(state))
     sep = b"{"
+    size = 0
     if version is not None:
-        _write_bytes(fd, b"{" + codec.encode({codec.VERSION_KEY: {"version": version}})[1:-1])
+        record = codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]
+        size += _write_bytes(fd, record)
         sep = b","
     items = iter(state.items())
     size = ONE_CALL_KEYS if len(state) <= ONE_CALL_KEYS else SLICE_KEYS
@@ -303,11 +306,13 @@ def _write_all(fd: int, state: dict[str, Any], version: int | None) -> None:
         written = os.writev(fd, [sep, body])
         if written < len(sep) + len(body):
             _write_bytes(fd, (sep + body)[written:])
+        size += len(sep) + len(body)
         sep = b","
-    _write_bytes(fd, b"}" if sep == b"," else b"{}")
+    return size + _write_bytes(fd, b"}" if sep == b"," else b"{}")
 
 
-def _write_bytes(fd: int, data: bytes | memoryview) -> None:
+def _write_bytes(fd: int, data: bytes | memoryview) -> int:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+    return len(data)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import dataclasses
 import enum
 import inspect
 import logging
@@ -62,6 +63,21 @@ class State(enum.Enum):
     OPEN = "open"  # serving every operation
     CLOSING = "closing"  # writing its final state; reads served, writes refused
     CLOSED = "closed"  # lock released; every operation refused
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """A store's health at one instant, from kv.stats()."""
+
+    state: str  # "new", "opening", "open", "closing" or "closed"
+    keys: int  # stored keys (0 unless open or closing)
+    dirty: bool  # whether some change is not on disk yet
+    unsaved_for: float  # seconds the oldest change not on disk has waited (0.0 if none)
+    flushes: int  # disk writes that succeeded since the store opened
+    last_flush_at: float | None  # when the latest successful write ended (time.time())
+    last_flush_seconds: float | None  # how long it took
+    last_flush_bytes: int | None  # the file's size it wrote (0: it removed the empty file)
+    last_error: BaseException | None  # why the latest write failed; None once one succeeds
 
 
 class AioKV:
@@ -127,6 +143,10 @@ class AioKV:
         self._policy = FlushPolicy(delay, cap)
         self._timer: asyncio.TimerHandle | None = None
         self._disk_write: asyncio.Future[BaseException | None] | None = None
+        # For stats(): the successful writes, the latest one, the latest failure.
+        self._flushes = 0
+        self._last_flush: tuple[float, float, int] | None = None  # at, seconds, bytes
+        self._last_error: BaseException | None = None
         # Keys being edited, each with the turn its edit() holds and the
         # writes queued behind it wait for (see _turn).
         self._turns: dict[str, _Turn] = {}
@@ -141,8 +161,27 @@ class AioKV:
         return self._path
 
     def __repr__(self) -> str:
-        """Show the path and where the store is in its life."""
-        return f"<AioKV {self._path!r} {self._state.value}>"
+        """Show the path, where the store is in its life, and (open) its keys and dirt."""
+        if self._layer is None:
+            return f"<AioKV {self._path!r} {self._state.value}>"
+        dirty = "dirty" if self._saved < self._version else "saved"
+        return f"<AioKV {self._path!r} {self._state.value}, {self._key_count()} keys, {dirty}>"
+
+    def stats(self) -> Stats:
+        """Return the store's health now: no I/O and no copy of the state, cheap per request."""
+        dirty = self._saved < self._version
+        at, seconds, size = self._last_flush or (None, None, None)
+        return Stats(
+            state=self._state.value,
+            keys=self._key_count() if self._layer is not None else 0,
+            dirty=dirty,
+            unsaved_for=_monotonic() - self._policy.dirty_since if dirty else 0.0,
+            flushes=self._flushes,
+            last_flush_at=at,
+            last_flush_seconds=seconds,
+            last_flush_bytes=size,
+            last_error=self._last_error,
+        )
 
     # -- the lifecycle ---------------------------------------------------------
 
@@ -653,7 +692,8 @@ class AioKV:
         self._snapshot, self._layer = self._layer, {}
         self._swaps += 1
         version = self._version
-        self._policy.write_started(_monotonic())
+        started = _monotonic()
+        self._policy.write_started(started)
         # A plain future, not a task: a framework that cancels every task at
         # shutdown cannot detach us from a thread that is still writing, so
         # two writes never overlap and an older snapshot never lands last.
@@ -667,11 +707,11 @@ class AioKV:
             self._unfreeze()
             done.set_result(e)
             return done
-        work.add_done_callback(lambda work: self._write_done(work, version, done))
+        work.add_done_callback(lambda work: self._write_done(work, version, started, done))
         self._disk_write = done
         return done
 
-    def _disk_op(self, state: dict[str, Any]) -> Callable[[], None]:
+    def _disk_op(self, state: dict[str, Any]) -> Callable[[], int | None]:
         # Bring the file to state: an empty store has no file (so clear()
         # removes it), any other is rewritten whole.
         path, fsync, version = self._path, self._fsync, self._schema
@@ -727,6 +767,21 @@ class AioKV:
                     del index[key[:end]]
             end = key.find(SEPARATOR, end) + len(SEPARATOR)
 
+    def _key_count(self) -> int:
+        # len(_view()) without building it: the snapshot's keys, plus the top
+        # layer's new ones, less its deletions.
+        assert self._layer is not None
+        if self._snapshot is None:
+            return len(self._layer)
+        snapshot = self._snapshot
+        count = len(snapshot)
+        for key, value in self._layer.items():
+            if value is _GONE:
+                count -= key in snapshot
+            else:
+                count += key not in snapshot
+        return count
+
     def _view(self) -> dict[str, Any]:
         # The whole current state as one dict (a new one while a write runs).
         assert self._layer is not None
@@ -744,8 +799,9 @@ class AioKV:
 
     def _write_done(
         self,
-        work: asyncio.Future[None],
+        work: asyncio.Future[int | None],
         version: int,
+        started: float,
         done: asyncio.Future[BaseException | None],
     ) -> None:
         # The failure is the future's result, not its exception: a background
@@ -753,9 +809,13 @@ class AioKV:
         error = work.exception()
         self._disk_write = None
         self._unfreeze()
-        wait = self._policy.write_finished(_monotonic(), ok=error is None)
+        now = _monotonic()
+        wait = self._policy.write_finished(now, ok=error is None)
+        self._last_error = error
         if error is None:
             self._saved = max(self._saved, version)
+            self._flushes += 1
+            self._last_flush = (time.time(), now - started, work.result() or 0)
         else:
             logger.error(
                 "aiokv: flush of %s failed: %s; changes kept in memory, retrying in %.1fs",

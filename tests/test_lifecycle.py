@@ -171,7 +171,7 @@ def test_concurrent_acloses_share_one_close(state: Path) -> None:
         kv = AioKV(state)
         await kv.set("a", 1)
         await asyncio.gather(*(kv.aclose() for _ in range(5)))
-        assert repr(kv).endswith("closed>")
+        assert kv.stats().state == "closed"
 
     run(main())
     assert read_json(state) == {"a": 1}
@@ -334,10 +334,10 @@ def test_every_operation_while_opening_waits_for_the_open_and_is_done(
         kv = AioKV(state)
         first = asyncio.create_task(kv.get("a"))  # starts the open
         await asyncio.sleep(0)
-        assert repr(kv).endswith("opening>")
+        assert kv.stats().state == "opening"
         await OPERATIONS[name](kv)
         assert await first == 1
-        assert repr(kv).endswith("open>")
+        assert kv.stats().state == "open"
         await kv.aclose()
 
     run(main())
@@ -349,12 +349,12 @@ def test_every_operation_on_a_new_store_opens_it(state: Path, name: str) -> None
 
     async def main() -> None:
         kv = AioKV(state)
-        assert repr(kv).endswith("new>")
+        assert kv.stats().state == "new"
         await OPERATIONS[name](kv)
-        assert repr(kv).endswith("open>")
+        assert kv.stats().state == "open"
         with pytest.raises(LockedError):
             await AioKV(state).get("a")
         await kv.aclose()
-        assert repr(kv).endswith("closed>")
+        assert kv.stats().state == "closed"
 
     run(main())

@@ -125,7 +125,7 @@ async def main(path: str) -> None:
     loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
     kv = None
     while line := await loop.run_in_executor(None, sys.stdin.readline):
-        if kv is None or repr(kv).endswith("closed>"):
+        if kv is None or kv.stats().state == "closed":
             # aclose() succeeded under the fault (it came later): a new opener.
             kv = await AioKV(path, flush_delay=0.005, max_flush_delay=0.02).__aenter__()
         result = await run_case(kv, memory, orjson.loads(line))
