@@ -87,7 +87,7 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
         raise CorruptFileError(path, _too_deep(state)) from None
     # A file aiokv wrote encodes back to the same bytes; only another
     # writer's file (json.dump, the original library) needs the exact check.
-    if again != raw and (problem := _inexact_integer(raw)):
+    if again != raw and (problem := inexact_integer(raw)):
         raise CorruptFileError(path, problem)
     return state
 
@@ -134,8 +134,9 @@ class _InexactInteger(Exception):
     pass
 
 
-def _inexact_integer(raw: bytes) -> str | None:
-    # Only a file with a long enough run of digits (anywhere, strings
+def inexact_integer(raw: bytes) -> str | None:
+    """Say which integer of the JSON text raw orjson would read inexactly, if any."""
+    # Only a text with a long enough run of digits (anywhere, strings
     # included) is parsed again, exactly, by the standard library.
     if raw.translate(_DIGIT_RUNS).find(_SHORTEST_INEXACT) < 0:
         return None
@@ -156,20 +157,24 @@ def _inexact_integer(raw: bytes) -> str | None:
     return None
 
 
-def remove_stale_temps(path: str) -> None:
-    """Delete temp files a killed writer left beside path (call with the lock held).
+def temp_files(path: str) -> list[str]:
+    """The paths of path's own temp files: a write in progress, or a killed writer's.
 
-    Only this file's own: a neighbour such as state.json.bak has temp files
-    that start with the same characters, and they may be in use.
+    Only this file's: a neighbour such as state.json.bak has temp files that
+    start with the same characters.
     """
     head, name_prefix = os.path.split(temp_prefix(path))
     own = re.compile(
         re.escape(name_prefix) + f"[0-9a-f]{{{2 * _TEMP_TOKEN_BYTES}}}" + re.escape(_TEMP_SUFFIX)
     )
-    for name in os.listdir(head or "."):
-        if own.fullmatch(name):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(head, name))
+    return [os.path.join(head, name) for name in os.listdir(head or ".") if own.fullmatch(name)]
+
+
+def remove_stale_temps(path: str) -> None:
+    """Delete temp files a killed writer left beside path (call with the lock held)."""
+    for temp in temp_files(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
 
 
 def write(path: str, state: dict[str, Any], fsync: bool, version: int | None = None) -> int:

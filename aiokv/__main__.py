@@ -1,0 +1,5 @@
+"""python -m aiokv: the aiokv command."""
+
+from aiokv.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,327 @@
+"""The `aiokv` command: read, change and check a state file from a shell.
+
+Reads parse the file without the owner's lock (the file is always whole), so
+they work while a bot runs and show its last flushed state. Writes go through
+AioKV itself, so they are atomic and durable, and are refused while another
+process owns the file. Exit codes are the EXIT_* constants (docs/cli.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, BinaryIO
+
+import orjson
+
+from . import __version__, codec, lock, storage
+from .errors import CorruptFileError, LockedError, VersionError
+from .store import AioKV
+
+EXIT_OK = 0
+EXIT_ABSENT = 1  # get, delete: the key is not in the file
+EXIT_USAGE = 2  # a bad argument or value (argparse uses 2 as well); nothing changed
+EXIT_OWNED = 3  # another process owns the file: a write was refused
+EXIT_UNREADABLE = 4  # the file is corrupt, or of a schema version this aiokv cannot open
+EXIT_OS = 5  # the file is missing (for a read) or the OS refused an operation
+
+
+class Failure(Exception):
+    """An expected error: printed on one line, exit with its code, no traceback."""
+
+    def __init__(self, code: int, message: str) -> None:
+        """code: the exit code; message: the line printed on stderr."""
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except Failure as e:
+        print(f"aiokv: {e}", file=sys.stderr)
+        return e.code
+    except BrokenPipeError:  # `aiokv dump big.json | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiokv",
+        description="Read, change and check an aiokv state file.",
+        epilog="Exit codes: 0 ok, 1 key absent, 2 bad argument or value, 3 file owned by "
+        "another process, 4 file corrupt or of an unknown schema version, 5 OS error "
+        "(missing file, permissions). See docs/cli.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"aiokv {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], help: str) -> Any:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("file", metavar="FILE", help="the state file")
+        sub.set_defaults(run=run)
+        return sub
+
+    get = command("get", _get, "print the value of KEY as JSON (exit 1 if absent)")
+    get.add_argument("key", metavar="KEY")
+    keys = command("keys", _keys, "print the keys, one a line, in the file's order")
+    keys.add_argument("--prefix", default="", help="only the keys that start with P")
+    dump = command("dump", _dump, "print the whole state as JSON, keys sorted (for diffs)")
+    dump.add_argument(
+        "--indent", type=int, default=2, metavar="N", help="N spaces (default 2; 0: one line)"
+    )
+    check = command("check", _check, "report the file's health (exit 0 if healthy)")
+    del check
+
+    set_ = command("set", _set, "store VALUE at KEY (a JSON value; omitted: the unix time)")
+    set_.add_argument("key", metavar="KEY")
+    set_.add_argument("value", metavar="VALUE", nargs="?", help="JSON, e.g. 42, '\"text\"', '[1]'")
+    set_.add_argument("--string", action="store_true", help="store VALUE verbatim as a string")
+    delete = command("delete", _delete, "remove KEY (exit 1 if it was absent)")
+    delete.add_argument("key", metavar="KEY")
+    load = command("load", _load, "import a JSON object's keys: all of them, or none")
+    load.add_argument("source", metavar="SOURCE", nargs="?", help="a JSON file (default: stdin)")
+    load.add_argument(
+        "--replace", action="store_true", help="replace the whole state with the object"
+    )
+    for writer in (set_, delete, load):
+        writer.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="if another process owns the file, wait up to SECONDS for it (default: 0)",
+        )
+    return parser
+
+
+# -- reading: the file as last flushed, without the lock --------------------------
+
+
+def _read(path: str) -> tuple[dict[str, Any], int]:
+    # The file's state and schema version; a note on stderr if a process owns it.
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        state = storage.parse(raw, path)
+    except FileNotFoundError:
+        raise Failure(EXIT_OS, f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise Failure(EXIT_OS, f"{path}: is a directory") from None
+    except OSError as e:
+        raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
+    except CorruptFileError as e:
+        raise Failure(EXIT_UNREADABLE, str(e)) from None
+    try:
+        version = storage.pop_version(state, path)
+    except CorruptFileError as e:
+        raise Failure(EXIT_UNREADABLE, str(e)) from None
+    pid = lock.holder(os.path.realpath(path))
+    if pid is not None:
+        who = f"pid {pid}" if pid else "another process"
+        print(f"aiokv: note: {who} owns {path}; shown is its last flushed state", file=sys.stderr)
+    return state, version
+
+
+def _get(args: argparse.Namespace) -> int:
+    state, _ = _read(args.file)
+    if args.key not in state:
+        raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}")
+    sys.stdout.buffer.write(orjson.dumps(state[args.key]) + b"\n")
+    return EXIT_OK
+
+
+def _keys(args: argparse.Namespace) -> int:
+    state, _ = _read(args.file)
+    lines = (key.encode() + b"\n" for key in state if key.startswith(args.prefix))
+    sys.stdout.buffer.writelines(lines)
+    return EXIT_OK
+
+
+def _dump(args: argparse.Namespace) -> int:
+    if args.indent < 0:
+        raise Failure(EXIT_USAGE, f"--indent must be >= 0, not {args.indent}")
+    state, _ = _read(args.file)
+    _write_json(state, sys.stdout.buffer, args.indent)
+    return EXIT_OK
+
+
+def _write_json(state: dict[str, Any], out: BinaryIO, indent: int) -> None:
+    """Write state as one JSON object, keys sorted, a member at a time (no copy of the whole)."""
+    if not state:
+        out.write(b"{}\n")
+        return
+    if indent:
+        pad = " " * indent
+        sep, opening, closing = b",\n", b"{\n", b"\n}\n"
+
+        def member(key: str) -> bytes:
+            value = json.dumps(state[key], indent=indent, ensure_ascii=False)
+            return (
+                f"{pad}{json.dumps(key, ensure_ascii=False)}: ".encode()
+                + value.replace("\n", "\n" + pad).encode()
+            )
+    else:
+        sep, opening, closing = b",", b"{", b"}\n"
+
+        def member(key: str) -> bytes:
+            return orjson.dumps(key) + b":" + orjson.dumps(state[key])
+
+    out.write(opening)
+    for n, key in enumerate(sorted(state)):
+        if n:
+            out.write(sep)
+        out.write(member(key))
+    out.write(closing)
+
+
+def _check(args: argparse.Namespace) -> int:
+    path = args.file
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
+    modified = datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc)
+    temps = storage.temp_files(os.path.realpath(path))
+    report = [
+        f"file: {path}",
+        f"bytes: {info.st_size}",
+        f"modified: {modified.isoformat(timespec='seconds')}",
+    ]
+    try:
+        state, version = _read(path)
+    except Failure as e:
+        print("\n".join([*report, f"status: unhealthy: {e}"]))
+        raise
+    pid = lock.holder(os.path.realpath(path))
+    report += [
+        f"keys: {len(state)}",
+        f"schema version: {version}" + (" (no version record)" if not version else ""),
+        f"temp files: {len(temps)}"
+        + (
+            " (a write in progress)"
+            if temps and pid is not None
+            else " (left by a killed writer; removed at the next open)"
+            if temps
+            else ""
+        ),
+        "lock: " + ("free" if pid is None else f"held by pid {pid}" if pid else "held"),
+        "status: healthy",
+    ]
+    print("\n".join(report))
+    return EXIT_OK
+
+
+# -- writing: through AioKV, as the file's one owner --------------------------------
+
+
+def _set(args: argparse.Namespace) -> int:
+    if args.value is None:
+        if args.string:
+            raise Failure(EXIT_USAGE, "--string needs a VALUE")
+        value: Any = codec.NOW
+    elif args.string:
+        value = args.value
+    else:
+        value = _parse_json(args.value.encode(), "VALUE", " (for text, add --string)")
+
+    async def change(kv: AioKV) -> int:
+        if value is codec.NOW:
+            await kv.set(args.key)
+        else:
+            await kv.set(args.key, value)
+        return EXIT_OK
+
+    return _write(args, change)
+
+
+def _delete(args: argparse.Namespace) -> int:
+    async def change(kv: AioKV) -> int:
+        if not await kv.has(args.key):
+            raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}; nothing changed")
+        await kv.delete(args.key)
+        return EXIT_OK
+
+    return _write(args, change)
+
+
+def _load(args: argparse.Namespace) -> int:
+    where = args.source or "stdin"
+    try:
+        if args.source:
+            with open(args.source, "rb") as f:
+                raw = f.read()
+        else:
+            raw = sys.stdin.buffer.read()
+    except OSError as e:
+        raise Failure(EXIT_OS, f"{where}: {e.strerror}") from None
+    new = _parse_json(raw, where, "")
+    del raw
+    if type(new) is not dict:
+        raise Failure(EXIT_USAGE, f"{where}: expected a JSON object, not {codec.json_type(new)}")
+
+    async def change(kv: AioKV) -> int:
+        await kv.update(new)  # every key and value checked first: all or none
+        if args.replace:
+            for key in set(await kv.keys()) - new.keys():
+                await kv.delete(key)
+        # One write of the result when the store closes: the file goes from
+        # the old state to the new one at once.
+        return EXIT_OK
+
+    return _write(args, change)
+
+
+def _parse_json(raw: bytes, what: str, hint: str) -> Any:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise Failure(EXIT_USAGE, f"{what} is not valid JSON: {e}{hint}") from None
+    if problem := storage.inexact_integer(raw):  # orjson would round it: refuse, as the store
+        raise Failure(EXIT_USAGE, f"{what}: {problem}")
+    return value
+
+
+def _write(args: argparse.Namespace, change: Callable[[AioKV], Coroutine[Any, Any, int]]) -> int:
+    # Open the file as its owner (waiting up to --wait for another owner to
+    # go), make the change, and close: the close writes it, atomically.
+    if args.wait < 0:
+        raise Failure(EXIT_USAGE, f"--wait must be >= 0, not {args.wait}")
+    path = args.file
+    deadline = time.monotonic() + args.wait
+
+    async def run() -> int:
+        version = None
+        while True:
+            kv = AioKV(path, version=version, flush_delay=3600, max_flush_delay=3600)
+            try:
+                async with kv:
+                    return await change(kv)
+            except LockedError as e:
+                if time.monotonic() >= deadline:
+                    waited = f" (waited {args.wait:g} s)" if args.wait else " (see --wait)"
+                    holder = f"pid {e.pid}" if e.pid else "another process"
+                    raise Failure(EXIT_OWNED, f"{path} is owned by {holder}{waited}") from None
+                await asyncio.sleep(0.05)
+            except VersionError as e:
+                if version is None and e.found > 0:
+                    version = e.found  # keep the file at the version it records
+                    continue
+                raise Failure(EXIT_UNREADABLE, str(e)) from None
+            except CorruptFileError as e:
+                raise Failure(EXIT_UNREADABLE, str(e)) from None
+            except (TypeError, ValueError) as e:  # a value or key the store refused
+                raise Failure(EXIT_USAGE, f"{e}; {path} unchanged") from None
+            except OSError as e:
+                raise Failure(EXIT_OS, f"{e.filename or path}: {e.strerror}") from None
+
+    return asyncio.run(run())
