@@ -200,7 +200,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         state, version = _read(path)
     except Failure as e:
-        print("\n".join([*report, f"status: unhealthy: {e}"]))
+        # Flushed before the error line, so a pipe shows them in a terminal's order.
+        print("\n".join([*report, f"status: unhealthy: {e}"]), flush=True)
         raise
     pid = lock.holder(os.path.realpath(path))
     report += [

@@ -153,3 +153,68 @@ DOCS = sorted((ROOT / "docs").glob("*.md"))
 def test_every_python_block_in_docs_runs_as_written(tmp_path: Path, page: str, n: int) -> None:
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / page).read_text(), re.S)
     run(["-c", blocks[n]], tmp_path)
+
+
+def console_blocks(page: Path) -> list[list[tuple[str, list[str]]]]:
+    """Each ```console block of page as (command, expected output lines) pairs."""
+    blocks = []
+    for text in re.findall(r"```console\n(.*?)```", page.read_text(), re.S):
+        steps: list[tuple[str, list[str]]] = []
+        for line in text.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            elif line.startswith("> ") and steps:  # a continued command
+                steps[-1] = (steps[-1][0] + "\n" + line[2:], steps[-1][1])
+            else:
+                steps[-1][1].append(line)
+        blocks.append(steps)
+    return blocks
+
+
+def matches(expected: str, got: str) -> bool:
+    """Whether an output line matches its documented form ("..." stands for anything)."""
+    return re.fullmatch(".*".join(map(re.escape, expected.split("..."))), got) is not None
+
+
+def test_every_console_example_in_the_cli_guide_runs_as_shown(tmp_path: Path) -> None:
+    # Each block runs in one bash (so $? and background jobs work), in order,
+    # in one directory; stderr is shown with stdout, as in a terminal.
+    mark = "<<<aiokv-docs-step>>>"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    for steps in console_blocks(ROOT / "docs" / "cli.md"):
+        script = "exec 2>&1\n" + "".join(
+            f"{command}\n__rc=$?; echo '{mark}'; (exit $__rc)\n" for command, _ in steps
+        )
+        result = subprocess.run(
+            ["bash", "-c", script + "wait\n"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        *outputs, rest = result.stdout.split(mark + "\n")
+        assert len(outputs) == len(steps) and rest == "", result.stdout  # every step ran
+        for (command, expected), got in zip(steps, outputs, strict=True):
+            lines = got.splitlines()
+            assert len(lines) == len(expected) and all(map(matches, expected, lines)), (
+                f"$ {command}\nexpected:\n" + "\n".join(expected) + "\ngot:\n" + got
+            )
+
+
+def test_readme_aiokv_command_block_runs_as_written(tmp_path: Path) -> None:
+    [block] = [
+        b
+        for b in re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+        if "aiokv get" in b
+    ]
+    (tmp_path / "state.json").write_text('{"last_command": "ping", "guild:42:prefix": "?"}')
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        ["bash", "-e", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('"ping"\nguild:42:prefix\n')
+    assert "status: healthy" in result.stdout
+    # The backup taken before the set and delete was loaded back over them.
+    assert read_json(tmp_path / "state.json") == {"last_command": "ping", "guild:42:prefix": "?"}
