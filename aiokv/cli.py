@@ -13,6 +13,7 @@ import asyncio
 import datetime
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -79,8 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     dump.add_argument(
         "--indent", type=int, default=2, metavar="N", help="N spaces (default 2; 0: one line)"
     )
-    check = command("check", _check, "report the file's health (exit 0 if healthy)")
-    del check
+    command("check", _check, "report the file's health (exit 0 if healthy)")
 
     set_ = command("set", _set, "store VALUE at KEY (a JSON value; omitted: the unix time)")
     set_.add_argument("key", metavar="KEY")
@@ -110,19 +110,14 @@ def _parser() -> argparse.ArgumentParser:
 def _read(path: str) -> tuple[dict[str, Any], int]:
     # The file's state and schema version; a note on stderr if a process owns it.
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
+            raise Failure(EXIT_OS, f"{path}: not a regular file")
         with open(path, "rb") as f:
             raw = f.read()
         state = storage.parse(raw, path)
-    except FileNotFoundError:
-        raise Failure(EXIT_OS, f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise Failure(EXIT_OS, f"{path}: is a directory") from None
+        version = storage.pop_version(state, path)
     except OSError as e:
         raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
-    except CorruptFileError as e:
-        raise Failure(EXIT_UNREADABLE, str(e)) from None
-    try:
-        version = storage.pop_version(state, path)
     except CorruptFileError as e:
         raise Failure(EXIT_UNREADABLE, str(e)) from None
     pid = lock.holder(os.path.realpath(path))

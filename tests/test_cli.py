@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,11 @@ def test_corrupt_and_missing_files_are_one_line_errors_and_never_touched(tmp_pat
     expected_error(aiokv("delete", str(missing), "a"), 1)  # an empty store: absent
     assert not missing.exists()
     expected_error(aiokv("set", str(tmp_path / "no" / "dir.json"), "a", "1"), 5, "dir.json")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)  # a read would block forever: refused at once
+    for target in (fifo, tmp_path):
+        for args in (["get", "a"], ["dump"], ["check"], ["set", "a", "1"]):
+            expected_error(aiokv(args[0], str(target), *args[1:]), 5, "not a regular file")
 
 
 HOLDER = """
