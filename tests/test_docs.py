@@ -218,3 +218,13 @@ def test_readme_aiokv_command_block_runs_as_written(tmp_path: Path) -> None:
     assert "status: healthy" in result.stdout
     # The backup taken before the set and delete was loaded back over them.
     assert read_json(tmp_path / "state.json") == {"last_command": "ping", "guild:42:prefix": "?"}
+
+
+def test_every_code_block_in_docs_is_of_a_kind_the_tests_run() -> None:
+    # python blocks run as programs, console blocks step by step: any other
+    # kind of block would be a promise no test keeps.
+    for page in DOCS:
+        kinds = set(re.findall(r"^```(\w*)\n.*?^```$", page.read_text(), re.M | re.S))
+        assert kinds <= {"python", "console"}, (page.name, kinds)
+        if "console" in kinds:
+            assert page.name == "cli.md", f"{page.name}: console blocks run only in cli.md"
