@@ -228,3 +228,13 @@ def test_every_code_block_in_docs_is_of_a_kind_the_tests_run() -> None:
         assert kinds <= {"python", "console"}, (page.name, kinds)
         if "console" in kinds:
             assert page.name == "cli.md", f"{page.name}: console blocks run only in cli.md"
+
+
+def test_readme_frameworks_block_runs(tmp_path: Path) -> None:
+    block = next(b for b in python_blocks() if "AioKVStorage(" in b)
+    prelude = (
+        "from aiogram import Dispatcher\n"
+        "from telegram.ext import ApplicationBuilder\n"
+        "TOKEN = '123456:offline'\n"
+    )
+    run(["-c", prelude + block + "assert app.persistence is not None\n"], tmp_path)
