@@ -24,14 +24,13 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def offline_app(persistence: AioKVPersistence) -> tuple[Any, TelegramRequest]:
+def offline_app(builder: Any) -> tuple[Any, TelegramRequest]:
+    """The example's application from builder, its requests answered locally."""
     request = TelegramRequest()
     app = (
-        Application.builder()
-        .token("4242:TEST")
+        builder.token("4242:TEST")
         .request(request)
         .get_updates_request(TelegramRequest())
-        .persistence(persistence)
         .updater(None)
         .build()
     )
@@ -47,11 +46,11 @@ async def feed(app: Any, texts: list[str], user_id: int = 42) -> None:
 STEP = """
 import asyncio, sys
 sys.path[:0] = [sys.argv[2], sys.argv[3]]
-from aiokv.integrations.telegram import AioKVPersistence
+import telegram_bot
 from tests.integrations.test_telegram import feed, offline_app
 
 async def main():
-    app, request = offline_app(AioKVPersistence(sys.argv[1]))
+    app, request = offline_app(telegram_bot.builder(sys.argv[1]))
     async with app:  # initialize() loads the persistence; shutdown() hands over and flushes
         await feed(app, sys.argv[4:])
     print(request.sent)
@@ -143,7 +142,7 @@ def test_store_data_is_honoured_by_the_application(state: Path) -> None:
     # PTB asks a persistence for, and hands it, only what store_data enables.
     async def main() -> None:
         p = AioKVPersistence(state, store_data=PersistenceInput(user_data=False))
-        app, _ = offline_app(p)
+        app, _ = offline_app(Application.builder().persistence(p))
         async with app:
             await feed(app, ["/start", "Ada"])
 
