@@ -29,7 +29,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -746,26 +746,22 @@ class AioKV:
         # top layer lacks: new keys, or any key while a disk write runs.
         index = self._index
         assert index is not None
-        end = key.find(SEPARATOR) + len(SEPARATOR)
-        while end:
-            keys = index.get(key[:end])
+        for prefix in _prefixes(key):
+            keys = index.get(prefix)
             if keys is None:
-                index[key[:end]] = {key: None}
+                index[prefix] = {key: None}
             else:
                 keys[key] = None
-            end = key.find(SEPARATOR, end) + len(SEPARATOR)
 
     def _index_discard(self, key: str) -> None:
         index = self._index
         assert index is not None
-        end = key.find(SEPARATOR) + len(SEPARATOR)
-        while end:
-            keys = index.get(key[:end])
+        for prefix in _prefixes(key):
+            keys = index.get(prefix)
             if keys is not None:
                 keys.pop(key, None)
                 if not keys:
-                    del index[key[:end]]
-            end = key.find(SEPARATOR, end) + len(SEPARATOR)
+                    del index[prefix]
 
     def _key_count(self) -> int:
         # len(_view()) without building it: the snapshot's keys, plus the top
@@ -876,6 +872,14 @@ class _Turn:
         self.lock = asyncio.Lock()
         self.holder: asyncio.Task[Any] | None = None
         self.users = 0
+
+
+def _prefixes(key: str) -> Iterator[str]:
+    # Every prefix of key that ends with SEPARATOR: the namespaces key is in.
+    end = key.find(SEPARATOR) + len(SEPARATOR)
+    while end:
+        yield key[:end]
+        end = key.find(SEPARATOR, end) + len(SEPARATOR)
 
 
 def _fold(layer: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:

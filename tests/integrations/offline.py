@@ -10,6 +10,7 @@ import datetime
 import json
 import time
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
@@ -17,6 +18,8 @@ from aiogram.client.session.base import BaseSession
 from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.types import Chat, Message, Update, User
 from telegram.request import BaseRequest, RequestData
+
+from tests.helpers import ROOT, run_child
 
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "aiokv test bot", "username": "aiokv_bot"}
 
@@ -117,3 +120,10 @@ def telegram_update(n: int, text: str, user_id: int = 42) -> dict[str, Any]:
     if text.startswith("/"):
         message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
     return {"update_id": n, "message": message}
+
+
+def run_step(program: str, state: Path, *texts: str) -> str:
+    """Run one process of a bot (program) on state, fed texts; return what it printed."""
+    result = run_child(program, str(state), str(ROOT), str(ROOT / "examples"), *texts)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

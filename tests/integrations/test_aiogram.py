@@ -14,8 +14,8 @@ from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 
 from aiokv import AioKV, ClosedError
 from aiokv.integrations.aiogram import AioKVStorage
-from tests.helpers import ROOT, read_json, run_child
-from tests.integrations.offline import AiogramSession, aiogram_update
+from tests.helpers import ROOT, read_json
+from tests.integrations.offline import AiogramSession, aiogram_update, run_step
 
 sys.path.insert(0, str(ROOT / "examples"))
 import aiogram_bot  # the example, driven offline
@@ -53,9 +53,7 @@ asyncio.run(main())
 
 def test_a_form_survives_a_restart_of_the_process_in_the_middle(state: Path) -> None:
     def step(*texts: str) -> str:
-        result = run_child(STEP, str(state), str(ROOT), str(ROOT / "examples"), *texts)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
+        return run_step(STEP, state, *texts)
 
     assert step("/start", "Ada") == "['What is your name?', 'Which city do you live in?']"
     # Between the two processes the file says where the conversation is.

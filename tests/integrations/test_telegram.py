@@ -13,8 +13,8 @@ from telegram.ext import Application, PersistenceInput
 
 from aiokv import AioKV
 from aiokv.integrations.telegram import AioKVPersistence
-from tests.helpers import ROOT, read_json, run_child
-from tests.integrations.offline import TelegramRequest, telegram_update
+from tests.helpers import ROOT, read_json
+from tests.integrations.offline import TelegramRequest, run_step, telegram_update
 
 sys.path.insert(0, str(ROOT / "examples"))
 import telegram_bot  # the example, driven offline
@@ -61,9 +61,7 @@ asyncio.run(main())
 
 def test_a_conversation_resumes_after_a_restart_of_the_process(state: Path) -> None:
     def step(*texts: str) -> str:
-        result = run_child(STEP, str(state), str(ROOT), str(ROOT / "examples"), *texts)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
+        return run_step(STEP, state, *texts)
 
     assert step("/start", "Ada") == "['What is your name?', 'Which city do you live in?']"
     saved = read_json(state)
