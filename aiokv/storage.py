@@ -94,9 +94,9 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
 
 def pop_version(state: dict[str, Any], path: str) -> int:
     """Remove the version record from a parsed state and return the version (0: none)."""
-    record = state.pop(codec.VERSION_KEY, None)
-    if record is None:
+    if codec.VERSION_KEY not in state:
         return 0
+    record = state.pop(codec.VERSION_KEY)
     version = record.get("version") if type(record) is dict else None
     if type(record) is not dict or len(record) != 1 or type(version) is not int or version < 1:
         raise CorruptFileError(

@@ -34,6 +34,7 @@ CORRUPT = {
     ),
     # A version record aiokv did not write.
     "version record a number": (b'{"__aiokv__": 3, "a": 1}', "aiokv's version record"),
+    "version record null": (b'{"a": 1, "__aiokv__": null}', "aiokv's version record"),
     "version 0 recorded": (b'{"__aiokv__": {"version": 0}}', 'instead of {"version": <int >= 1>}'),
     "version a string": (b'{"__aiokv__": {"version": "2"}}', "aiokv's version record"),
     "version record extra": (b'{"__aiokv__": {"version": 2, "x": 1}}', "aiokv's version record"),
