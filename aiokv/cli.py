@@ -231,10 +231,7 @@ def _set(args: argparse.Namespace) -> int:
         value = _parse_json(args.value.encode(), "VALUE", " (for text, add --string)")
 
     async def change(kv: AioKV) -> int:
-        if value is codec.NOW:
-            await kv.set(args.key)
-        else:
-            await kv.set(args.key, value)
+        await kv.set(args.key, value)  # codec.NOW is set()'s own "no value given"
         return EXIT_OK
 
     return _write(args, change)
