@@ -168,7 +168,11 @@ class AioKV:
         return f"<AioKV {self._path!r} {self._state.value}, {self._key_count()} keys, {dirty}>"
 
     def stats(self) -> Stats:
-        """Return the store's health now: no I/O and no copy of the state, cheap per request."""
+        """Return the store's health now: no I/O and no copy of the state, cheap per request.
+
+        Call it from the thread of the store's event loop: while a write is under
+        way, its key count walks the changes made meanwhile.
+        """
         dirty = self._saved < self._version
         at, seconds, size = self._last_flush or (None, None, None)
         return Stats(
