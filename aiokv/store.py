@@ -452,7 +452,7 @@ class AioKV:
             await self._after_edits([key], lambda: self._put(key, value))
             return
         layer = self._layer
-        if self._index is not None and key not in layer:  # type: ignore[operator]
+        if self._index is not None and layer.get(key, _GONE) is _GONE:  # type: ignore[union-attr]
             self._index_add(key)
         layer[key] = value  # type: ignore[index]
         # _touch(), inlined: this is the hottest write path.
@@ -590,7 +590,7 @@ class AioKV:
         assert layer is not None
         if self._index is not None:
             for key in values:
-                if key not in layer:
+                if layer.get(key, _GONE) is _GONE:
                     self._index_add(key)
         layer.update(values)
         self._touch()
@@ -746,8 +746,9 @@ class AioKV:
 
     def _index_add(self, key: str) -> None:
         # Enter key under each prefix of it that ends with SEPARATOR (a key
-        # already entered keeps its place). Writes call it for keys their
-        # top layer lacks: new keys, or any key while a disk write runs.
+        # already entered keeps its place). Writes call it for keys their top
+        # layer lacks or holds as deleted: new keys, or any key while a disk
+        # write runs.
         index = self._index
         assert index is not None
         for prefix in _prefixes(key):

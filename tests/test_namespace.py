@@ -6,6 +6,8 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiokv import AioKV, ClosedError, Namespace
+from aiokv import AioKV, ClosedError, Namespace, storage
 from tests.helpers import ROOT, read_json
 
 
@@ -279,4 +281,45 @@ def test_a_prefix_that_is_not_a_str_is_refused_by_every_listing(state: Path) -> 
                     await call
             assert await kv.get_all() == {"a:b": 1}
 
+    run(main())
+
+
+@pytest.mark.parametrize("write", ["set", "update", "incr", "edit"])
+def test_a_key_deleted_and_written_again_during_a_disk_write_is_listed(
+    state: Path, monkeypatch: pytest.MonkeyPatch, write: str
+) -> None:
+    # Found by the deep model campaign: the deletion leaves a marker in the
+    # top layer, and the write after it must still enter the key in the index.
+    real = storage.write
+    writing = threading.Event()
+
+    def slow_write(
+        path: str, snapshot: dict[str, Any], fsync: bool, version: int | None = None
+    ) -> int:
+        writing.set()
+        time.sleep(0.2)
+        return real(path, snapshot, fsync, version)
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
+            await kv.set("g:1:b", [0])
+            assert await kv.keys("g:1:") == ["g:1:b"]  # the index is built
+            flushing = asyncio.create_task(kv.flush())
+            await asyncio.to_thread(writing.wait)  # the snapshot holds g:1:b
+            await kv.delete("g:1:b")
+            if write == "set":
+                await kv.set("g:1:b", [1])
+            elif write == "update":
+                await kv.update({"g:1:b": [1]})
+            elif write == "incr":
+                await kv.delete("g:1:b")
+                await kv.incr("g:1:b")
+            else:
+                async with kv.edit("g:1:b", default=[]) as value:
+                    value.append(1)
+            assert await kv.keys("g:1:") == ["g:1:b"]
+            assert await kv.namespace("g").keys() == ["1:b"]
+            await flushing
+
+    monkeypatch.setattr(storage, "write", slow_write)
     run(main())
