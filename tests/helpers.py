@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,25 @@ def loop_in_a_thread() -> Callable[[Coroutine[Any, Any, Any]], Any]:
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     return on_loop
+
+
+def slow_disk_writes(monkeypatch: Any, seconds: float = 0.2) -> threading.Event:
+    """Make every disk write of a store take seconds; the event is set when one starts.
+
+    The real write still happens: this only holds a write under way (its
+    snapshot frozen) long enough for a test to act meanwhile.
+    """
+    from aiokv import storage
+
+    real = storage.write
+    writing = threading.Event()
+
+    def slow_write(
+        path: str, snapshot: dict[str, Any], fsync: bool, version: int | None = None
+    ) -> int:
+        writing.set()
+        time.sleep(seconds)
+        return real(path, snapshot, fsync, version)
+
+    monkeypatch.setattr(storage, "write", slow_write)
+    return writing

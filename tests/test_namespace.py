@@ -6,8 +6,6 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiokv import AioKV, ClosedError, Namespace, storage
-from tests.helpers import ROOT, read_json
+from aiokv import AioKV, ClosedError, Namespace
+from tests.helpers import ROOT, read_json, slow_disk_writes
 
 
 def run(coro: Any) -> Any:
@@ -290,15 +288,7 @@ def test_a_key_deleted_and_written_again_during_a_disk_write_is_listed(
 ) -> None:
     # Found by the deep model campaign: the deletion leaves a marker in the
     # top layer, and the write after it must still enter the key in the index.
-    real = storage.write
-    writing = threading.Event()
-
-    def slow_write(
-        path: str, snapshot: dict[str, Any], fsync: bool, version: int | None = None
-    ) -> int:
-        writing.set()
-        time.sleep(0.2)
-        return real(path, snapshot, fsync, version)
+    writing = slow_disk_writes(monkeypatch)
 
     async def main() -> None:
         async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
@@ -321,5 +311,4 @@ def test_a_key_deleted_and_written_again_during_a_disk_write_is_listed(
             assert await kv.namespace("g").keys() == ["1:b"]
             await flushing
 
-    monkeypatch.setattr(storage, "write", slow_write)
     run(main())

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aiokv import AioKV, Stats, storage
+from aiokv import AioKV, Stats
+from tests.helpers import slow_disk_writes
 
 
 def run(coro: Any) -> Any:
@@ -70,15 +70,7 @@ def test_stats_report_a_failed_flush_until_one_succeeds(tmp_path: Path) -> None:
 def test_the_key_count_is_right_while_a_write_runs(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = storage.write
-    writing = threading.Event()
-
-    def slow_write(
-        path: str, snapshot: dict[str, Any], fsync: bool, version: int | None = None
-    ) -> int:
-        writing.set()
-        time.sleep(0.2)
-        return real(path, snapshot, fsync, version)
+    writing = slow_disk_writes(monkeypatch)
 
     async def main() -> None:
         async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
@@ -93,5 +85,4 @@ def test_the_key_count_is_right_while_a_write_runs(
             assert kv.stats().keys == len(await kv.get_all()) == 3
             await flushing
 
-    monkeypatch.setattr(storage, "write", slow_write)
     run(main())
