@@ -29,7 +29,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -150,10 +150,12 @@ class AioKV:
         # Keys being edited, each with the turn its edit() holds and the
         # writes queued behind it wait for (see _turn).
         self._turns: dict[str, _Turn] = {}
-        # For every prefix ending with SEPARATOR, the keys under it in the
-        # order they were added: a namespace's keys without a scan. Built at
-        # the first listing that needs it, then kept by every write.
-        self._index: dict[str, dict[str, None]] | None = None
+        # A namespace's keys without a scan. For each depth (the number of
+        # SEPARATORs in a namespace's prefix) a listing has asked for, every
+        # prefix of that depth with the keys under it, in the order they were
+        # added. A depth is indexed by one pass over the keys at its first
+        # listing, then kept by every write; None until the first.
+        self._index: dict[int, dict[str, dict[str, None]]] | None = None
 
     @property
     def path(self) -> str:
@@ -619,7 +621,7 @@ class AioKV:
             self._layer, self._snapshot = {}, None
             self._swaps += 1
             if self._index is not None:
-                self._index = {}
+                self._index = {depth: {} for depth in self._index}
             self._touch()
         try:
             await self.flush()
@@ -740,33 +742,31 @@ class AioKV:
             return [key for key in self._view() if key.startswith(prefix)]
         if self._index is None:
             self._index = {}
+        depth = prefix.count(SEPARATOR)
+        level = self._index.get(depth)
+        if level is None:
+            level = self._index[depth] = {}
             for key in self._view():
-                self._index_add(key)
-        return self._index.get(prefix, ())
+                _enter(level, key, depth)
+        return level.get(prefix, ())
 
     def _index_add(self, key: str) -> None:
-        # Enter key under each prefix of it that ends with SEPARATOR (a key
-        # already entered keeps its place). Writes call it for keys their top
-        # layer lacks or holds as deleted: new keys, or any key while a disk
-        # write runs.
-        index = self._index
-        assert index is not None
-        for prefix in _prefixes(key):
-            keys = index.get(prefix)
-            if keys is None:
-                index[prefix] = {key: None}
-            else:
-                keys[key] = None
+        # Enter key under its prefix of each indexed depth. Writes call it for
+        # keys their top layer lacks or holds as deleted: new keys, or any key
+        # while a disk write runs.
+        assert self._index is not None
+        for depth, level in self._index.items():
+            _enter(level, key, depth)
 
     def _index_discard(self, key: str) -> None:
-        index = self._index
-        assert index is not None
-        for prefix in _prefixes(key):
-            keys = index.get(prefix)
+        assert self._index is not None
+        for depth, level in self._index.items():
+            prefix = _prefix_at(key, depth)
+            keys = level.get(prefix) if prefix is not None else None
             if keys is not None:
                 keys.pop(key, None)
                 if not keys:
-                    del index[prefix]
+                    del level[prefix]  # type: ignore[arg-type]
 
     def _key_count(self) -> int:
         # len(_view()) without building it: the snapshot's keys, plus the top
@@ -879,12 +879,26 @@ class _Turn:
         self.users = 0
 
 
-def _prefixes(key: str) -> Iterator[str]:
-    # Every prefix of key that ends with SEPARATOR: the namespaces key is in.
-    end = key.find(SEPARATOR) + len(SEPARATOR)
-    while end:
-        yield key[:end]
+def _prefix_at(key: str, depth: int) -> str | None:
+    # key up to and including its depth-th SEPARATOR: its namespace of that
+    # depth (None: it has fewer separators).
+    end = 0
+    for _ in range(depth):
         end = key.find(SEPARATOR, end) + len(SEPARATOR)
+        if not end:
+            return None
+    return key[:end]
+
+
+def _enter(level: dict[str, dict[str, None]], key: str, depth: int) -> None:
+    # Enter key under its prefix of this depth (a key already there keeps its place).
+    prefix = _prefix_at(key, depth)
+    if prefix is not None:
+        keys = level.get(prefix)
+        if keys is None:
+            level[prefix] = {key: None}
+        else:
+            keys[key] = None
 
 
 def _fold(layer: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
