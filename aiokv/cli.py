@@ -107,8 +107,9 @@ def _parser() -> argparse.ArgumentParser:
 # -- reading: the file as last flushed, without the lock --------------------------
 
 
-def _read(path: str) -> tuple[dict[str, Any], int]:
-    # The file's state and schema version; a note on stderr if a process owns it.
+def _read(path: str) -> tuple[dict[str, Any], int, int | None]:
+    # The file's state, its schema version and the pid holding its lock (0:
+    # unknown, None: free); a note on stderr if a process owns it.
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
             raise Failure(EXIT_OS, f"{path}: not a regular file")
@@ -124,11 +125,11 @@ def _read(path: str) -> tuple[dict[str, Any], int]:
     if pid is not None:
         who = f"pid {pid}" if pid else "another process"
         print(f"aiokv: note: {who} owns {path}; shown is its last flushed state", file=sys.stderr)
-    return state, version
+    return state, version, pid
 
 
 def _get(args: argparse.Namespace) -> int:
-    state, _ = _read(args.file)
+    state, _, _ = _read(args.file)
     if args.key not in state:
         raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}")
     sys.stdout.buffer.write(orjson.dumps(state[args.key]) + b"\n")
@@ -136,7 +137,7 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    state, _ = _read(args.file)
+    state, _, _ = _read(args.file)
     lines = (key.encode() + b"\n" for key in state if key.startswith(args.prefix))
     sys.stdout.buffer.writelines(lines)
     return EXIT_OK
@@ -145,7 +146,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _dump(args: argparse.Namespace) -> int:
     if args.indent < 0:
         raise Failure(EXIT_USAGE, f"--indent must be >= 0, not {args.indent}")
-    state, _ = _read(args.file)
+    state, _, _ = _read(args.file)
     _write_json(state, sys.stdout.buffer, args.indent)
     return EXIT_OK
 
@@ -193,12 +194,11 @@ def _check(args: argparse.Namespace) -> int:
         f"modified: {modified.isoformat(timespec='seconds')}",
     ]
     try:
-        state, version = _read(path)
+        state, version, pid = _read(path)
     except Failure as e:
         # Flushed before the error line, so a pipe shows them in a terminal's order.
         print("\n".join([*report, f"status: unhealthy: {e}"]), flush=True)
         raise
-    pid = lock.holder(os.path.realpath(path))
     report += [
         f"keys: {len(state)}",
         f"schema version: {version}" + (" (no version record)" if not version else ""),
