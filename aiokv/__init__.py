@@ -1,6 +1,13 @@
 """aiokv: an asyncio key-value store kept in memory and persisted to one JSON file."""
 
-from .errors import AioKVError, ClosedError, CorruptFileError, LockedError, VersionError
+from .errors import (
+    AioKVError,
+    ClosedError,
+    CorruptFileError,
+    LockedError,
+    UnavailableError,
+    VersionError,
+)
 from .namespace import Namespace
 from .protocol import Store
 from .store import AioKV, Stats
@@ -18,6 +25,7 @@ __all__ = [
     "Namespace",
     "Stats",
     "Store",
+    "UnavailableError",
     "VersionError",
     "__version__",
     "aiocache",

@@ -45,15 +45,16 @@ class LockedError(AioKVError):
 class ClosedError(AioKVError, RuntimeError):
     """An operation was called on a store that is closed, or closing."""
 
-    def __init__(self, path: str, why: str = "is closed") -> None:
-        """path: the state file; why: how the store came to refuse operations."""
-        super().__init__(f"AioKV({path!r}) {why}")
+    def __init__(self, path: str, why: str = "is closed", kind: str = "AioKV") -> None:
+        """path: the file (or server and hash); why: how it came to refuse; kind: its class."""
+        super().__init__(f"{kind}({path!r}) {why}")
         self.path = path
         self.why = why
+        self.kind = kind
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the arguments that rebuild the message."""
-        return type(self), (self.path, self.why)
+        return type(self), (self.path, self.why, self.kind)
 
 
 class VersionError(AioKVError):
@@ -73,3 +74,22 @@ class VersionError(AioKVError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the arguments that rebuild the message."""
         return type(self), (self.path, self.found, self.wanted, self.why)
+
+
+class UnavailableError(AioKVError, ConnectionError):
+    """The Redis server could not be reached, or did not answer within the timeout.
+
+    A read changed nothing. A write that raised it was not applied if the
+    server could not be reached; if the connection was lost while the write
+    was on its way, the server may have applied it (no one can know which).
+    """
+
+    def __init__(self, where: str, problem: str) -> None:
+        """where: the server's URL (never its password) and the hash; problem: what failed."""
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the arguments that rebuild the message."""
+        return type(self), (self.where, self.problem)

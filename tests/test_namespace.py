@@ -241,13 +241,14 @@ def test_prefix_listings_always_equal_a_scan_of_the_store(tmp_path: Path, ops: l
     asyncio.run(main())
 
 
-def test_the_store_and_its_namespaces_satisfy_the_store_protocol(tmp_path: Path) -> None:
-    # Integrations take a Store: both kinds of store must fit it, for mypy.
+def test_the_stores_and_their_namespaces_satisfy_the_store_protocol(tmp_path: Path) -> None:
+    # Integrations take a Store: every kind of store must fit it, for mypy.
     program = tmp_path / "uses_store.py"
     program.write_text(
         textwrap.dedent(
             """
             from aiokv import AioKV, Namespace, Store
+            from aiokv.redis import RedisKV
 
             def takes(store: Store) -> Store:
                 return store.namespace("x")
@@ -257,6 +258,9 @@ def test_the_store_and_its_namespaces_satisfy_the_store_protocol(tmp_path: Path)
             takes(kv)
             takes(ns)
             takes(ns.namespace("b"))
+            shared = RedisKV("redis://127.0.0.1:6379/0", name="bot")
+            takes(shared)
+            takes(shared.namespace("a"))
             """
         )
     )

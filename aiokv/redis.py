@@ -1,0 +1,539 @@
+"""RedisKV: the store's API on a Redis hash, shared by any number of processes.
+
+Every operation is a round trip to the server: there is no local copy, so
+no stale read, and no owner lock. A store is one hash (its name); each key a
+field, each value its JSON text (`redis-cli HGETALL mybot` is readable).
+
+Every write is one Lua script, so it is atomic, and each first checks the
+edit leases of its keys: an edit() holds its key with a lease (a token and a
+deadline on the server's clock, kept in a second hash and renewed while the
+block runs), and a write to a leased key waits until the edit ends, so an
+edit never overwrites what another process wrote meanwhile. A lease left by
+a process that died ends at its deadline.
+
+Lua numbers are doubles, so no script does arithmetic on a value: incr()
+uses HINCRBY (exact 64-bit) and otherwise a compare-and-set of the result
+Python computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import orjson
+
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
+
+from . import codec
+from .errors import AioKVError, ClosedError, CorruptFileError, UnavailableError
+from .namespace import Namespace
+
+_T = TypeVar("_T")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
+_CONNECTIONS = 32  # a client's connections to the server, at most
+_SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
+_EDITS = "aiokv-edits:"  # + name: the hash of the edit leases under way
+
+# Shared by every script. KEYS[1] is the store's hash, KEYS[2] its leases;
+# a lease is "<token> <deadline in ms on the server's clock>".
+_PRELUDE = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- ms until the last live lease of another edit on ARGV[first], ARGV[first+step]...
+-- up to ARGV[last] ends; 0: none, the write may go ahead.
+local function wait_ms(first, last, step, token)
+  if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+  local now, wait = now_ms(), 0
+  for i = first, last, step do
+    local lease = redis.call('HGET', KEYS[2], ARGV[i])
+    if lease then
+      local holder, deadline = string.match(lease, '^(%S+) (%d+)$')
+      if holder ~= token then wait = math.max(wait, tonumber(deadline) - now) end
+    end
+  end
+  return wait
+end
+"""
+# Each returns {ms to wait before trying again} or {0, results...}.
+_SET = """
+local wait = wait_ms(1, 1, 1, '')
+if wait > 0 then return {wait} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {0}
+"""
+_UPDATE = """
+local wait = wait_ms(1, #ARGV, 2, '')
+if wait > 0 then return {wait} end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return {0}
+"""
+_DELETE = """
+local wait = wait_ms(1, 1, 1, '')
+if wait > 0 then return {wait} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return {0}
+"""
+# {0, 1, new value} if HINCRBY added ARGV[2]; {0, 0, value} if it could not
+# (not an integer, or the result outside 64 bits): the caller computes.
+_INCR = """
+local wait = wait_ms(1, 1, 1, '')
+if wait > 0 then return {wait} end
+local added = redis.pcall('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+local ok = 1
+if type(added) == 'table' and added.err then ok = 0 end
+return {0, ok, redis.call('HGET', KEYS[1], ARGV[1])}
+"""
+# Store ARGV[2] at ARGV[1] if the value there is still ARGV[3] (absent if no ARGV[3]).
+_SWAP = """
+local wait = wait_ms(1, 1, 1, '')
+if wait > 0 then return {wait} end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= (ARGV[3] or false) then return {0, 0} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {0, 1}
+"""
+# Lease ARGV[1] to token ARGV[2] for ARGV[3] ms; {0, value or nil}.
+_BEGIN_EDIT = """
+local wait = wait_ms(1, 1, 1, ARGV[2])
+if wait > 0 then return {wait} end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now_ms() + tonumber(ARGV[3])))
+return {0, redis.call('HGET', KEYS[1], ARGV[1])}
+"""
+# Extend token ARGV[2]'s live lease of ARGV[1] by ARGV[3] ms; {0, 1} or {0, 0}.
+_RENEW_EDIT = """
+local lease = redis.call('HGET', KEYS[2], ARGV[1])
+if not lease then return {0, 0} end
+local holder, deadline = string.match(lease, '^(%S+) (%d+)$')
+local now = now_ms()
+if holder ~= ARGV[2] or tonumber(deadline) <= now then return {0, 0} end
+redis.call('HSET', KEYS[2], ARGV[1], holder .. ' ' .. (now + tonumber(ARGV[3])))
+return {0, 1}
+"""
+# End token ARGV[2]'s lease of ARGV[1], storing ARGV[3] if given and the
+# lease was still live; {0, 1} if stored (or nothing to store), {0, 0} if not.
+_END_EDIT = """
+local lease = redis.call('HGET', KEYS[2], ARGV[1])
+if not lease then return {0, 0} end
+local holder, deadline = string.match(lease, '^(%S+) (%d+)$')
+if holder ~= ARGV[2] then return {0, 0} end
+redis.call('HDEL', KEYS[2], ARGV[1])
+if tonumber(deadline) <= now_ms() then return {0, 0} end
+if ARGV[3] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return {0, 1}
+"""
+# Remove every field starting with ARGV[1] ('' : the whole hash), once no
+# live lease holds one of them.
+_CLEAR = """
+local prefix, n = ARGV[1], #ARGV[1]
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local now, wait = now_ms(), 0
+  local leases = redis.call('HGETALL', KEYS[2])
+  for i = 1, #leases, 2 do
+    if string.sub(leases[i], 1, n) == prefix then
+      wait = math.max(wait, tonumber(string.match(leases[i + 1], ' (%d+)$')) - now)
+    end
+  end
+  if wait > 0 then return {wait} end
+end
+if n == 0 then
+  redis.call('UNLINK', KEYS[1])
+else
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(field, 1, n) == prefix then redis.call('HDEL', KEYS[1], field) end
+  end
+end
+return {0}
+"""
+
+
+class RedisKV:
+    """The store's async API on one Redis hash, shared by every process that names it."""
+
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        *,
+        timeout: float = 5.0,
+        edit_lease: float = 10.0,
+    ) -> None:
+        """url: redis:// or rediss:// (a password in it is never shown); name: the hash.
+
+        timeout: seconds an unanswered connect or command waits before the
+        operation raises UnavailableError. edit_lease: seconds an edit()
+        holds its key without a renewal (renewed every third of it while
+        the block runs), so a process that dies mid-edit blocks that key's
+        writes this long at most.
+        """
+        name = codec.plain_str(name, "store names")
+        if not name:
+            raise ValueError("a RedisKV name cannot be empty")
+        for what, value in (("timeout", timeout), ("edit_lease", edit_lease)):
+            if type(value) not in (int, float) or not 0 < value < float("inf"):
+                raise ValueError(f"RedisKV {what} must be a positive number, not {value!r}")
+        self._url = url
+        self._where = f"{_shown(url)} (hash {name!r})"
+        self._name = name
+        self._keys = [name, _EDITS + name]
+        self._timeout = float(timeout)
+        self._lease_ms = max(1, round(edit_lease * 1000))
+        self._client: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._closed = False
+        # Writes under way, which flush() and aclose() wait for.
+        self._writing: dict[int, asyncio.Future[None]] = {}
+        self._writes = 0
+        # The keys this process's edits hold, and the task holding each.
+        self._editing: dict[str, asyncio.Task[Any] | None] = {}
+
+    @property
+    def name(self) -> str:
+        """The Redis hash that holds the store."""
+        return self._name
+
+    @property
+    def url(self) -> str:
+        """The server's URL without its password."""
+        return _shown(self._url)
+
+    def __repr__(self) -> str:
+        """Show the server (no password), the hash and whether the store is closed."""
+        state = "closed" if self._closed else "open"
+        return f"<RedisKV {self.url} name={self._name!r} {state}>"
+
+    async def __aenter__(self) -> RedisKV:
+        """Connect (raising UnavailableError now if the server cannot be reached)."""
+        await self._call(self._connection().ping())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close: see aclose()."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Wait for this client's writes under way, then close its connections."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._acknowledged()
+        if self._client is not None:
+            await self._client.aclose()
+
+    # -- reading --------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """Return the value stored at key, or default."""
+        key = codec.check_key(key)
+        raw = await self._call(self._connection().hget(self._name, key))
+        return default if raw is None else self._decode(key, raw)
+
+    async def has(self, key: str) -> bool:
+        """Return whether key is stored."""
+        key = codec.check_key(key)
+        return bool(await self._call(self._connection().hexists(self._name, key)))
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        """Return the stored keys that start with prefix, in the hash's order."""
+        return list(await self._scan(prefix))
+
+    async def get_all(self, prefix: str = "") -> dict[str, Any]:
+        """Return the keys that start with prefix and their values.
+
+        Read by HSCAN, a bounded slice at a time: a hash of up to
+        hash-max-listpack-entries fields (128 by default) comes in one reply,
+        a snapshot; a bigger one is not a snapshot of one instant.
+        """
+        return {key: self._decode(key, raw) for key, raw in (await self._scan(prefix)).items()}
+
+    def namespace(self, name: str) -> Namespace:
+        """Return a view of the keys named "<name>:<key>", with this same API."""
+        return Namespace(self, name)
+
+    async def _scan(self, prefix: str) -> dict[str, bytes]:
+        prefix = codec.plain_str(prefix, "prefixes")
+        client = self._connection()
+        match = _glob_escape(prefix) + "*"
+        found: dict[str, bytes] = {}
+        cursor = 0
+        while True:
+            cursor, page = await self._call(
+                client.hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
+            )
+            for field, raw in cast("dict[bytes, bytes]", page).items():
+                found[field.decode()] = raw  # a field may come twice: once here
+            if cursor == 0:
+                return found
+
+    # -- writing --------------------------------------------------------------
+
+    async def set(self, key: str, value: Any = codec.NOW) -> None:
+        """Store value at key; with no value, store int(time.time())."""
+        key = codec.check_key(key)
+        value = int(time.time()) if value is codec.NOW else codec.accept(value, key)
+        await self._write([key], "set", key, orjson.dumps(value))
+
+    async def update(self, mapping: Mapping[str, Any]) -> None:
+        """Store every key of mapping at once: all of them or, on a bad one, none."""
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"update() takes a mapping, not {type(mapping).__name__}")
+        keys: list[str] = []
+        args: list[str | bytes] = []
+        for k, v in mapping.items():
+            key = codec.check_key(k)
+            keys.append(key)
+            args += (key, orjson.dumps(codec.accept(v, key)))
+        if keys:
+            await self._write(keys, "update", *args)
+
+    async def incr(self, key: str, by: int | float = 1) -> int | float:
+        """Add by to the number at key (absent counts as 0) and return the result.
+
+        Exact, as AioKV.incr: integers to 64 bits, floats as Python adds them.
+        """
+        key = codec.check_key(key)
+        if type(by) is not int and type(by) is not float:
+            raise TypeError(f"incr({key!r}): by must be an int or float, not {type(by).__name__}")
+        while True:
+            if type(by) is int and _INT64_MIN <= by <= _INT64_MAX:
+                _, added, raw = await self._write([key], "incr", key, str(by))
+                if added:
+                    return int(raw)
+            else:
+                raw = await self._call(self._connection().hget(self._name, key))
+            current = 0 if raw is None else self._decode(key, raw)
+            if type(current) is not int and type(current) is not float:
+                raise TypeError(
+                    f"incr({key!r}): the stored value is {codec.json_type(current)}, not a number"
+                )
+            result: int | float = codec.accept(current + by, key)
+            expected = () if raw is None else (raw,)
+            _, swapped = await self._write([key], "swap", key, orjson.dumps(result), *expected)
+            if swapped:
+                return result
+            # Another process changed the value between the read and the swap.
+
+    async def delete(self, key: str) -> bool:
+        """Remove key (present or not); True."""
+        key = codec.check_key(key)
+        await self._write([key], "delete", key)
+        return True
+
+    async def clear(self, prefix: str = "") -> bool:
+        """Remove every key that starts with prefix (every key by default) at once; True.
+
+        Edits under way of those keys finish first. One script: the server
+        spends a pass over the hash on a prefix (the whole hash is unlinked).
+        """
+        prefix = codec.plain_str(prefix, "prefixes")
+        task = asyncio.current_task()
+        if any(k.startswith(prefix) and t is task for k, t in self._editing.items()):
+            raise RuntimeError(
+                f"clear({prefix!r}) inside an edit() of one of its keys by this very task"
+            )
+        await self._write([], "clear", prefix)
+        return True
+
+    def edit(self, key: str, default: Any = codec.MISSING) -> AbstractAsyncContextManager[Any]:
+        """Change the dict or list at key in place: `async with kv.edit(key, []) as v:`.
+
+        The block gets a copy of the value (or of default, when key is
+        absent), stored when the block ends normally; if it raises, nothing
+        is stored. While it runs, writes to key from any process wait, so no
+        update is lost. If the block outlives its lease (this process lost
+        the server for edit_lease seconds), nothing is stored and AioKVError
+        says so.
+        """
+        return self._edit(key, default)
+
+    @contextlib.asynccontextmanager
+    async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
+        key = codec.check_key(key)
+        token = secrets.token_hex(8)
+        _, raw = await self._write([key], "begin_edit", key, token, str(self._lease_ms))
+        task = self._editing[key] = asyncio.current_task()
+        renewing = asyncio.ensure_future(self._renew(key, token))
+        stored = False
+        try:
+            if raw is None:
+                if default is codec.MISSING:
+                    raise KeyError(f"edit({key!r}): the key is absent and no default was given")
+                current = codec.copy_out(codec.accept(default, key))
+            else:
+                current = self._decode(key, raw)
+            if not isinstance(current, (dict, list)):
+                raise TypeError(
+                    f"edit({key!r}): the stored value is {codec.json_type(current)}; edit() "
+                    "changes a dict or a list in place (use set() or incr() for others)"
+                )
+            yield current
+            value = orjson.dumps(codec.accept(current, key))
+            _, stored = await self._write([], "end_edit", key, token, value)
+            if not stored:
+                raise AioKVError(
+                    f"{self._where}: edit({key!r}) outlived its lease of {self._lease_ms} ms "
+                    "(the server was out of reach); nothing was stored"
+                )
+        finally:
+            renewing.cancel()
+            # The next edit of key in this process may have begun already.
+            if self._editing.get(key) is task:
+                del self._editing[key]
+            if not stored:
+                # Free the key now; if the server is out of reach, the lease ends by itself.
+                with contextlib.suppress(AioKVError):
+                    await self._script("end_edit", key, token)
+
+    async def _renew(self, key: str, token: str) -> None:
+        # A lost renewal is not an error here: end_edit finds the lease expired.
+        with contextlib.suppress(AioKVError):
+            while True:
+                await asyncio.sleep(self._lease_ms / 3000)
+                await self._script("renew_edit", key, token, str(self._lease_ms))
+
+    async def flush(self) -> None:
+        """Return once every write this client began before the call is acknowledged.
+
+        The server then holds them; how durably is its persistence setting's
+        say (appendfsync always: on disk; everysec: within about a second).
+        """
+        self._connection()  # a closed store refuses, as AioKV's does
+        await self._acknowledged()
+
+    async def _acknowledged(self) -> None:
+        # Wait for the writes under way now (they raise to their own callers).
+        if self._writing:
+            await asyncio.wait(list(self._writing.values()))
+
+    # -- the server -----------------------------------------------------------
+
+    async def _write(self, keys: list[str], script: str, *args: str | bytes) -> list[Any]:
+        # A write script, run until no edit of another task holds its keys.
+        if self._editing:
+            task = asyncio.current_task()
+            if busy := [k for k in keys if self._editing.get(k, False) is task]:
+                raise RuntimeError(
+                    f"{busy[0]!r} is being edited by this very task: change the edited value "
+                    "instead of writing the key inside its edit() block"
+                )
+        number = self._writes = self._writes + 1
+        done = self._writing[number] = asyncio.get_running_loop().create_future()
+        try:
+            pause = 0.001
+            while True:
+                reply = await self._script(script, *args)
+                if not reply[0]:
+                    return reply
+                # An edit holds a key: wait for it, at most until its lease ends.
+                await asyncio.sleep(min(pause, reply[0] / 1000))
+                pause = min(pause * 2, 0.05)
+        finally:
+            del self._writing[number]
+            done.set_result(None)
+
+    async def _script(self, script: str, *args: str | bytes) -> list[Any]:
+        self._connection()
+        reply: list[Any] = await self._call(self._scripts[script](keys=self._keys, args=args))
+        return reply
+
+    def _connection(self) -> aioredis.Redis:
+        if self._closed:
+            raise ClosedError(self._where, "is closed", kind="RedisKV")
+        if self._client is None:
+            # No retries: a command whose answer was lost may have been
+            # applied (an incr twice), so a failure is the caller's to see.
+            # At most _CONNECTIONS at once, a call waiting up to the timeout
+            # for one: a gather() of a thousand writes does not open a
+            # thousand sockets.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._url,
+                max_connections=_CONNECTIONS,
+                timeout=self._timeout,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+            self._client = aioredis.Redis.from_pool(pool)
+            self._scripts = {
+                name: self._client.register_script(_PRELUDE + body)
+                for name, body in _SCRIPTS.items()
+            }
+        return self._client
+
+    async def _call(self, command: Awaitable[_T]) -> _T:
+        try:
+            return await command
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            raise UnavailableError(self._where, _reason(e)) from e
+        except RedisError as e:
+            raise AioKVError(f"{self._where}: the server refused: {e}") from e
+
+    def _decode(self, key: str, raw: bytes | str) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise CorruptFileError(
+                self._where, f"the value of key {key!r} is not JSON: {raw[:60]!r}"
+            ) from None
+
+
+_SCRIPTS = {
+    "set": _SET,
+    "update": _UPDATE,
+    "delete": _DELETE,
+    "incr": _INCR,
+    "swap": _SWAP,
+    "begin_edit": _BEGIN_EDIT,
+    "renew_edit": _RENEW_EDIT,
+    "end_edit": _END_EDIT,
+    "clear": _CLEAR,
+}
+
+
+def _shown(url: str) -> str:
+    # The URL as errors show it: scheme, host, port and database, never the
+    # user, password or query (which may hold a password too).
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _glob_escape(prefix: str) -> str:
+    # HSCAN MATCH takes a glob: its special characters match themselves escaped.
+    return "".join("\\" + c if c in "*?[]\\" else c for c in prefix)
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    if isinstance(e, (RedisTimeoutError, TimeoutError)):
+        return f"no answer in time ({text})"
+    return f"unreachable ({text})"
