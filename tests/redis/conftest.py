@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,13 +14,17 @@ from tests.redis.server import INSTALL, RedisServer, available, require_redis
 _names = itertools.count()
 
 
-def need_redis_server() -> None:
-    """Skip (fail, under CI) a test when redis-server is not installed."""
+def need_redis_server(*programs: str) -> None:
+    """Skip (fail, under CI) a test when redis-server, or one of programs, is not installed."""
     if not available():
-        message = f"redis-server is not installed: {INSTALL}"
-        if require_redis():
-            pytest.fail(message + " (AIOKV_REQUIRE_REDIS=1: CI does not skip)")
-        pytest.skip(message)
+        missing = f"redis-server is not installed: {INSTALL}"
+    elif absent := [p for p in programs if shutil.which(p) is None]:
+        missing = f"{absent[0]} is not installed: apt-get install {absent[0]}"
+    else:
+        return
+    if require_redis():
+        pytest.fail(missing + " (AIOKV_REQUIRE_REDIS=1: CI does not skip)")
+    pytest.skip(missing)
 
 
 @pytest.fixture(scope="session")

@@ -171,7 +171,7 @@ def test_a_password_protected_server(name: str, tmp_path: Path) -> None:
 
 
 def test_rediss_a_tls_server(name: str, tmp_path: Path) -> None:
-    need_redis_server()
+    need_redis_server("openssl")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
