@@ -16,21 +16,28 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, BinaryIO
+import urllib.parse
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import orjson
 
 from . import __version__, codec, lock, storage
-from .errors import CorruptFileError, LockedError, VersionError
+from .errors import AioKVError, CorruptFileError, LockedError, UnavailableError, VersionError
+from .protocol import Store
 from .store import AioKV
+
+if TYPE_CHECKING:
+    from .redis import RedisKV
+
+_T = TypeVar("_T")
 
 EXIT_OK = 0
 EXIT_ABSENT = 1  # get, delete: the key is not in the file
 EXIT_USAGE = 2  # a bad argument or value (argparse uses 2 as well); nothing changed
 EXIT_OWNED = 3  # another process owns the file: a write was refused
 EXIT_UNREADABLE = 4  # the file is corrupt, or of a schema version this aiokv cannot open
-EXIT_OS = 5  # the file is missing (for a read) or the OS refused an operation
+EXIT_OS = 5  # the file is missing (for a read), the OS refused, or a Redis server is unreachable
 
 
 class Failure(Exception):
@@ -61,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Read, change and check an aiokv state file.",
         epilog="Exit codes: 0 ok, 1 key absent, 2 bad argument or value, 3 file owned by "
         "another process, 4 file corrupt or of an unknown schema version, 5 OS error "
-        "(missing file, permissions). See docs/cli.md.",
+        "(missing file, permissions) or Redis server unreachable. See docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"aiokv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -93,7 +100,27 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--replace", action="store_true", help="replace the whole state with the object"
     )
-    for writer in (set_, delete, load):
+    copy = commands.add_parser(
+        "copy",
+        help="copy a whole store to another: file or Redis, all keys or none",
+        description="Copy every key of SOURCE into DEST, all of them or none. Either is a "
+        "state file or a Redis store written redis://HOST:PORT/DB?name=NAME (rediss:// for "
+        "TLS; a password as redis://:PASSWORD@HOST...). DEST must be empty unless --replace.",
+    )
+    copy.add_argument("source", metavar="SOURCE", help="a state file or redis://...?name=NAME")
+    copy.add_argument("dest", metavar="DEST", help="a state file or redis://...?name=NAME")
+    copy.add_argument(
+        "--replace", action="store_true", help="replace what DEST holds (default: refuse)"
+    )
+    copy.add_argument(
+        "--version",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the schema version a file DEST records (default: SOURCE's; Redis has none)",
+    )
+    copy.set_defaults(run=_copy)
+    for writer in (set_, delete, load, copy):
         writer.add_argument(
             "--wait",
             type=float,
@@ -234,7 +261,7 @@ def _set(args: argparse.Namespace) -> int:
         await kv.set(args.key, value)  # codec.NOW is set()'s own "no value given"
         return EXIT_OK
 
-    return _write(args, change)
+    return _write(args.file, args.wait, change)
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -244,7 +271,7 @@ def _delete(args: argparse.Namespace) -> int:
         await kv.delete(args.key)
         return EXIT_OK
 
-    return _write(args, change)
+    return _write(args.file, args.wait, change)
 
 
 def _load(args: argparse.Namespace) -> int:
@@ -271,7 +298,45 @@ def _load(args: argparse.Namespace) -> int:
         # the old state to the new one at once.
         return EXIT_OK
 
-    return _write(args, change)
+    return _write(args.file, args.wait, change)
+
+
+def _copy(args: argparse.Namespace) -> int:
+    source, dest = _location(args.source), _location(args.dest)
+    if isinstance(source, str):
+        state, version, _ = _read(source)
+    else:
+        state, version = _run_redis(source, lambda kv: kv.get_all()), 0
+    if args.version is not None:
+        if args.version < 0:
+            raise Failure(EXIT_USAGE, f"--version must be >= 0, not {args.version}")
+        version = args.version
+    shown, where = _shown(args.source), _shown(args.dest)
+
+    async def change(kv: Store) -> int:
+        if not args.replace and (held := len(await kv.keys())):
+            raise Failure(
+                EXIT_USAGE,
+                f"{where} is not empty ({held} keys); nothing copied (--replace replaces it)",
+            )
+        await kv.update(state)  # every key and value checked first: all or none
+        if args.replace:
+            for key in set(await kv.keys()) - state.keys():
+                await kv.delete(key)
+        return EXIT_OK
+
+    if isinstance(dest, str):
+        code = _write(dest, args.wait, change, version)
+    else:
+        if version:
+            print(
+                f"aiokv: note: {shown} records schema version {version}; "
+                "a Redis store records none",
+                file=sys.stderr,
+            )
+        code = _run_redis(dest, change)
+    print(f"copied {len(state)} keys from {shown} to {where}")
+    return code
 
 
 def _parse_json(raw: bytes, what: str, hint: str) -> Any:
@@ -284,30 +349,36 @@ def _parse_json(raw: bytes, what: str, hint: str) -> Any:
     return value
 
 
-def _write(args: argparse.Namespace, change: Callable[[AioKV], Coroutine[Any, Any, int]]) -> int:
+def _write(
+    path: str,
+    wait: float,
+    change: Callable[[AioKV], Coroutine[Any, Any, int]],
+    version: int | None = None,
+) -> int:
     # Open the file as its owner (waiting up to --wait for another owner to
-    # go), make the change, and close: the close writes it, atomically.
-    if args.wait < 0:
-        raise Failure(EXIT_USAGE, f"--wait must be >= 0, not {args.wait}")
-    path = args.file
-    deadline = time.monotonic() + args.wait
+    # go), make the change, and close: the close writes it, atomically. The
+    # file keeps the schema version it records, or, given one, must hold it.
+    if wait < 0:
+        raise Failure(EXIT_USAGE, f"--wait must be >= 0, not {wait}")
+    deadline = time.monotonic() + wait
+    keep = version is None
 
     async def run() -> int:
-        version = None
+        schema = version or None
         while True:
-            kv = AioKV(path, version=version, flush_delay=3600, max_flush_delay=3600)
+            kv = AioKV(path, version=schema, flush_delay=3600, max_flush_delay=3600)
             try:
                 async with kv:
                     return await change(kv)
             except LockedError as e:
                 if time.monotonic() >= deadline:
-                    waited = f" (waited {args.wait:g} s)" if args.wait else " (see --wait)"
+                    waited = f" (waited {wait:g} s)" if wait else " (see --wait)"
                     holder = f"pid {e.pid}" if e.pid else "another process"
                     raise Failure(EXIT_OWNED, f"{path} is owned by {holder}{waited}") from None
                 await asyncio.sleep(0.05)
             except VersionError as e:
-                if version is None and e.found > 0:
-                    version = e.found  # keep the file at the version it records
+                if keep and schema is None and e.found > 0:
+                    schema = e.found  # keep the file at the version it records
                     continue
                 raise Failure(EXIT_UNREADABLE, str(e)) from None
             except CorruptFileError as e:
@@ -318,3 +389,52 @@ def _write(args: argparse.Namespace, change: Callable[[AioKV], Coroutine[Any, An
                 raise Failure(EXIT_OS, f"{e.filename or path}: {e.strerror}") from None
 
     return asyncio.run(run())
+
+
+# -- Redis stores: redis://HOST:PORT/DB?name=NAME ----------------------------------
+
+
+def _location(text: str) -> str | RedisKV:
+    # A state file's path, or a Redis store (its URL without the name).
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return text
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    names = query.pop("name", [])
+    if len(names) != 1 or not names[0]:
+        raise Failure(EXIT_USAGE, f"{_shown(text)}: add ?name=NAME, the hash holding the store")
+    try:
+        from .redis import RedisKV
+    except ImportError:
+        raise Failure(
+            EXIT_USAGE, "Redis stores need the redis package: pip install 'aiokv[redis]'"
+        ) from None
+    url = parts._replace(query=urllib.parse.urlencode(query, doseq=True)).geturl()
+    return RedisKV(url, name=names[0])
+
+
+def _shown(text: str) -> str:
+    # A location as messages show it: a Redis one without its password or
+    # any query but the name (a query may hold a password too).
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return text
+    names = urllib.parse.parse_qs(parts.query).get("name", [])[:1]
+    query = urllib.parse.urlencode({"name": names[0]}) if names else ""
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2], query=query).geturl()
+
+
+def _run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]]) -> _T:
+    # Run work on a Redis store, its failures as one-line errors.
+    async def run() -> _T:
+        async with kv:
+            return await work(kv)
+
+    try:
+        return asyncio.run(run())
+    except UnavailableError as e:
+        raise Failure(EXIT_OS, str(e)) from None
+    except (TypeError, ValueError) as e:  # a value or key the store refused, a bad value
+        raise Failure(EXIT_USAGE, f"{e}; {kv.url} {kv.name} unchanged") from None
+    except AioKVError as e:
+        raise Failure(EXIT_UNREADABLE, str(e)) from None

@@ -50,11 +50,13 @@ def test_the_console_script_is_installed_and_python_m_aiokv_is_the_same() -> Non
     assert module.stdout.strip() == f"aiokv {__version__}"
 
 
-@pytest.mark.parametrize("command", ["", "get", "keys", "dump", "check", "set", "delete", "load"])
+@pytest.mark.parametrize(
+    "command", ["", "get", "keys", "dump", "check", "set", "delete", "load", "copy"]
+)
 def test_every_command_has_help(command: str) -> None:
     result = aiokv(*([command] if command else []), "--help")
     assert result.returncode == 0 and "usage: aiokv" in result.stdout
-    if command in ("set", "delete", "load"):
+    if command in ("set", "delete", "load", "copy"):
         assert "--wait" in result.stdout
 
 
@@ -266,3 +268,32 @@ def test_a_dump_cut_short_by_a_closed_pipe_is_not_an_error(state: Path) -> None:
     dump.stdout.close()
     assert dump.wait(timeout=30) == 0
     assert b"Traceback" not in dump.stderr.read()
+
+
+def test_copy_between_files_is_all_or_none_and_keeps_the_schema_version(tmp_path: Path) -> None:
+    source, dest = tmp_path / "a.json", tmp_path / "b.json"
+
+    async def versioned() -> None:
+        async with AioKV(source, version=2, migrate=lambda old, state: state) as kv:
+            await kv.update({"k": [1, 2], "n": 18446744073709551615})
+
+    asyncio.run(versioned())
+    result = aiokv("copy", str(source), str(dest))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"copied 2 keys from {source} to {dest}\n"
+    assert read_json(dest) == read_json(source)  # the version record included
+    assert read_json(dest)["__aiokv__"] == {"version": 2}
+    # A destination that holds keys is refused, untouched, unless --replace.
+    other, third = tmp_path / "c.json", tmp_path / "d.json"
+    aiokv("set", str(other), "mine", "1")
+    aiokv("set", str(third), "theirs", "2")
+    before = untouched(other)
+    expected_error(aiokv("copy", str(third), str(other)), 2, str(other), "not empty", "--replace")
+    # A destination of another schema version is refused, whatever --replace says.
+    expected_error(aiokv("copy", str(dest), str(other), "--replace"), 4, "version")
+    assert untouched(other) == before
+    result = aiokv("copy", str(dest), str(other), "--replace", "--version", "0")
+    assert result.returncode == 0, result.stderr
+    assert read_json(other) == {"k": [1, 2], "n": 18446744073709551615}
+    expected_error(aiokv("copy", str(tmp_path / "none.json"), str(other)), 5, "none.json")
+    expected_error(aiokv("copy", str(source), "redis://h:1/0"), 2, "?name=NAME")
