@@ -19,6 +19,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
 
+from aiokv import Store
 from aiokv.integrations.aiogram import AioKVStorage
 
 
@@ -53,9 +54,12 @@ def make_router() -> Router:
     return router
 
 
-def make_dispatcher(path: str = "aiogram-fsm.json") -> Dispatcher:
-    """A dispatcher whose FSM storage is the aiokv file at path."""
-    dispatcher = Dispatcher(storage=AioKVStorage(path))
+def make_dispatcher(store: Store | str = "aiogram-fsm.json") -> Dispatcher:
+    """A dispatcher whose FSM storage is the aiokv file at a path, or any store.
+
+    On Redis, for bots of several processes: make_dispatcher(RedisKV(url, name="fsm")).
+    """
+    dispatcher = Dispatcher(storage=AioKVStorage(store))
     dispatcher.include_router(make_router())
     return dispatcher
 

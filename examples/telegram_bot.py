@@ -24,6 +24,7 @@ from telegram.ext import (
     filters,
 )
 
+from aiokv import Store
 from aiokv.integrations.telegram import AioKVPersistence
 
 NAME, CITY = range(2)
@@ -65,9 +66,14 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     )
 
 
-def builder(path: str = "ptb-state.json") -> ApplicationBuilder[Any, Any, Any, Any, Any, Any]:
-    """An application builder whose persistence is the aiokv file at path."""
-    return ApplicationBuilder().persistence(AioKVPersistence(path))
+def builder(
+    store: Store | str = "ptb-state.json",
+) -> ApplicationBuilder[Any, Any, Any, Any, Any, Any]:
+    """An application builder whose persistence is the aiokv file at a path, or any store.
+
+    On Redis, for bots of several processes: builder(RedisKV(url, name="ptb")).
+    """
+    return ApplicationBuilder().persistence(AioKVPersistence(store))
 
 
 def main() -> None:
