@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 import time
 import urllib.parse
@@ -35,7 +36,7 @@ try:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisError
+    from redis.exceptions import NoScriptError, RedisError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
@@ -72,71 +73,74 @@ local function wait_ms(first, last, step, token)
   return wait
 end
 """
-# Each returns {ms to wait before trying again} or {0, results...}.
+# A script returns a positive integer to say "an edit holds a key: try again
+# in that many ms"; any other reply is its result (plain replies, cheapest to
+# parse, on the hot paths).
 _SET = """
 local wait = wait_ms(1, 1, 1, '')
-if wait > 0 then return {wait} end
+if wait > 0 then return wait end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return {0}
+return 0
 """
 _UPDATE = """
 local wait = wait_ms(1, #ARGV, 2, '')
-if wait > 0 then return {wait} end
+if wait > 0 then return wait end
 for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return {0}
+return 0
 """
 _DELETE = """
 local wait = wait_ms(1, 1, 1, '')
-if wait > 0 then return {wait} end
+if wait > 0 then return wait end
 redis.call('HDEL', KEYS[1], ARGV[1])
-return {0}
+return 0
 """
-# {0, 1, new value} if HINCRBY added ARGV[2]; {0, 0, value} if it could not
-# (not an integer, or the result outside 64 bits): the caller computes.
+# The new value's text if HINCRBY added ARGV[2]; else {value's text or nil}
+# (not an integer, or the sum outside 64 bits): the caller computes it.
 _INCR = """
 local wait = wait_ms(1, 1, 1, '')
-if wait > 0 then return {wait} end
+if wait > 0 then return wait end
 local added = redis.pcall('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-local ok = 1
-if type(added) == 'table' and added.err then ok = 0 end
-return {0, ok, redis.call('HGET', KEYS[1], ARGV[1])}
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if type(added) == 'table' and added.err then return {value} end
+return value
 """
-# Store ARGV[2] at ARGV[1] if the value there is still ARGV[3] (absent if no ARGV[3]).
+# Store ARGV[2] at ARGV[1] if the value there is still ARGV[3] (absent if no
+# ARGV[3]); {1} if stored, {0} if not.
 _SWAP = """
 local wait = wait_ms(1, 1, 1, '')
-if wait > 0 then return {wait} end
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= (ARGV[3] or false) then return {0, 0} end
+if wait > 0 then return wait end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= (ARGV[3] or false) then return {0} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return {0, 1}
+return {1}
 """
-# Lease ARGV[1] to token ARGV[2] for ARGV[3] ms; {0, value or nil}.
+# Lease ARGV[1] to token ARGV[2] for ARGV[3] ms; {value or nil}.
 _BEGIN_EDIT = """
 local wait = wait_ms(1, 1, 1, ARGV[2])
-if wait > 0 then return {wait} end
+if wait > 0 then return wait end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. (now_ms() + tonumber(ARGV[3])))
-return {0, redis.call('HGET', KEYS[1], ARGV[1])}
+return {redis.call('HGET', KEYS[1], ARGV[1])}
 """
-# Extend token ARGV[2]'s live lease of ARGV[1] by ARGV[3] ms; {0, 1} or {0, 0}.
+# Extend token ARGV[2]'s live lease of ARGV[1] by ARGV[3] ms; {1} or {0}.
 _RENEW_EDIT = """
 local lease = redis.call('HGET', KEYS[2], ARGV[1])
-if not lease then return {0, 0} end
+if not lease then return {0} end
 local holder, deadline = string.match(lease, '^(%S+) (%d+)$')
 local now = now_ms()
-if holder ~= ARGV[2] or tonumber(deadline) <= now then return {0, 0} end
+if holder ~= ARGV[2] or tonumber(deadline) <= now then return {0} end
 redis.call('HSET', KEYS[2], ARGV[1], holder .. ' ' .. (now + tonumber(ARGV[3])))
-return {0, 1}
+return {1}
 """
 # End token ARGV[2]'s lease of ARGV[1], storing ARGV[3] if given and the
-# lease was still live; {0, 1} if stored (or nothing to store), {0, 0} if not.
+# lease was still live; {1} if stored (or nothing to store), {0} if not.
 _END_EDIT = """
 local lease = redis.call('HGET', KEYS[2], ARGV[1])
-if not lease then return {0, 0} end
+if not lease then return {0} end
 local holder, deadline = string.match(lease, '^(%S+) (%d+)$')
-if holder ~= ARGV[2] then return {0, 0} end
+if holder ~= ARGV[2] then return {0} end
 redis.call('HDEL', KEYS[2], ARGV[1])
-if tonumber(deadline) <= now_ms() then return {0, 0} end
+if tonumber(deadline) <= now_ms() then return {0} end
 if ARGV[3] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
-return {0, 1}
+return {1}
 """
 # Remove every field starting with ARGV[1] ('' : the whole hash), once no
 # live lease holds one of them.
@@ -150,7 +154,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
       wait = math.max(wait, tonumber(string.match(leases[i + 1], ' (%d+)$')) - now)
     end
   end
-  if wait > 0 then return {wait} end
+  if wait > 0 then return wait end
 end
 if n == 0 then
   redis.call('UNLINK', KEYS[1])
@@ -159,7 +163,7 @@ else
     if string.sub(field, 1, n) == prefix then redis.call('HDEL', KEYS[1], field) end
   end
 end
-return {0}
+return 0
 """
 
 
@@ -195,11 +199,15 @@ class RedisKV:
         self._timeout = float(timeout)
         self._lease_ms = max(1, round(edit_lease * 1000))
         self._client: aioredis.Redis | None = None
-        self._scripts: dict[str, Any] = {}
+        # At most _CONNECTIONS commands at once: a gather() of a thousand
+        # writes does not open a thousand sockets.
+        self._slots = asyncio.Semaphore(_CONNECTIONS)
         self._closed = False
-        # Writes under way, which flush() and aclose() wait for.
-        self._writing: dict[int, asyncio.Future[None]] = {}
+        # Writes under way, by the number each took when it began; flush()
+        # waits for those below a number, woken by _progress as they end.
+        self._writing: set[int] = set()
         self._writes = 0
+        self._progress: asyncio.Event | None = None
         # The keys this process's edits hold, and the task holding each.
         self._editing: dict[str, asyncio.Task[Any] | None] = {}
 
@@ -245,13 +253,13 @@ class RedisKV:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """Return the value stored at key, or default."""
-        key = codec.check_key(key)
+        key = _key(key)
         raw = await self._call(self._connection().hget(self._name, key))
         return default if raw is None else self._decode(key, raw)
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
-        key = codec.check_key(key)
+        key = _key(key)
         return bool(await self._call(self._connection().hexists(self._name, key)))
 
     async def keys(self, prefix: str = "") -> list[str]:
@@ -290,8 +298,16 @@ class RedisKV:
 
     async def set(self, key: str, value: Any = codec.NOW) -> None:
         """Store value at key; with no value, store int(time.time())."""
-        key = codec.check_key(key)
-        value = int(time.time()) if value is codec.NOW else codec.accept(value, key)
+        key = _key(key)
+        # An ASCII str and an int in range need no check; codec.accept() does the rest.
+        kind = type(value)
+        if value is codec.NOW:
+            value = int(time.time())
+        elif not (
+            (kind is str and value.isascii())
+            or (kind is int and codec.INT_MIN <= value <= codec.INT_MAX)
+        ):
+            value = codec.accept(value, key)
         await self._write([key], "set", key, orjson.dumps(value))
 
     async def update(self, mapping: Mapping[str, Any]) -> None:
@@ -301,7 +317,7 @@ class RedisKV:
         keys: list[str] = []
         args: list[str | bytes] = []
         for k, v in mapping.items():
-            key = codec.check_key(k)
+            key = _key(k)
             keys.append(key)
             args += (key, orjson.dumps(codec.accept(v, key)))
         if keys:
@@ -312,14 +328,15 @@ class RedisKV:
 
         Exact, as AioKV.incr: integers to 64 bits, floats as Python adds them.
         """
-        key = codec.check_key(key)
+        key = _key(key)
         if type(by) is not int and type(by) is not float:
             raise TypeError(f"incr({key!r}): by must be an int or float, not {type(by).__name__}")
         while True:
             if type(by) is int and _INT64_MIN <= by <= _INT64_MAX:
-                _, added, raw = await self._write([key], "incr", key, str(by))
-                if added:
-                    return int(raw)
+                reply = await self._write([key], "incr", key, str(by))
+                if type(reply) is not list:
+                    return int(reply)
+                (raw,) = reply
             else:
                 raw = await self._call(self._connection().hget(self._name, key))
             current = 0 if raw is None else self._decode(key, raw)
@@ -329,14 +346,14 @@ class RedisKV:
                 )
             result: int | float = codec.accept(current + by, key)
             expected = () if raw is None else (raw,)
-            _, swapped = await self._write([key], "swap", key, orjson.dumps(result), *expected)
+            [swapped] = await self._write([key], "swap", key, orjson.dumps(result), *expected)
             if swapped:
                 return result
             # Another process changed the value between the read and the swap.
 
     async def delete(self, key: str) -> bool:
         """Remove key (present or not); True."""
-        key = codec.check_key(key)
+        key = _key(key)
         await self._write([key], "delete", key)
         return True
 
@@ -369,9 +386,9 @@ class RedisKV:
 
     @contextlib.asynccontextmanager
     async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
-        key = codec.check_key(key)
+        key = _key(key)
         token = secrets.token_hex(8)
-        _, raw = await self._write([key], "begin_edit", key, token, str(self._lease_ms))
+        [raw] = await self._write([key], "begin_edit", key, token, str(self._lease_ms))
         task = self._editing[key] = asyncio.current_task()
         renewing = asyncio.ensure_future(self._renew(key, token))
         stored = False
@@ -389,7 +406,7 @@ class RedisKV:
                 )
             yield current
             value = orjson.dumps(codec.accept(current, key))
-            _, stored = await self._write([], "end_edit", key, token, value)
+            [stored] = await self._write([], "end_edit", key, token, value)
             if not stored:
                 raise AioKVError(
                     f"{self._where}: edit({key!r}) outlived its lease of {self._lease_ms} ms "
@@ -422,13 +439,20 @@ class RedisKV:
         await self._acknowledged()
 
     async def _acknowledged(self) -> None:
-        # Wait for the writes under way now (they raise to their own callers).
-        if self._writing:
-            await asyncio.wait(list(self._writing.values()))
+        # Wait for the writes under way now (they raise to their own callers),
+        # not for those begun meanwhile: a stream of writes cannot starve it.
+        before = self._writes + 1
+        while self._writing and min(self._writing) < before:
+            if self._progress is None:
+                self._progress = asyncio.Event()
+            progress = self._progress
+            await progress.wait()
+            if self._progress is progress:
+                self._progress = None
 
     # -- the server -----------------------------------------------------------
 
-    async def _write(self, keys: list[str], script: str, *args: str | bytes) -> list[Any]:
+    async def _write(self, keys: list[str], script: str, *args: str | bytes) -> Any:
         # A write script, run until no edit of another task holds its keys.
         if self._editing:
             task = asyncio.current_task()
@@ -438,23 +462,29 @@ class RedisKV:
                     "instead of writing the key inside its edit() block"
                 )
         number = self._writes = self._writes + 1
-        done = self._writing[number] = asyncio.get_running_loop().create_future()
+        self._writing.add(number)
         try:
             pause = 0.001
             while True:
                 reply = await self._script(script, *args)
-                if not reply[0]:
+                if type(reply) is not int or reply <= 0:
                     return reply
                 # An edit holds a key: wait for it, at most until its lease ends.
-                await asyncio.sleep(min(pause, reply[0] / 1000))
+                await asyncio.sleep(min(pause, reply / 1000))
                 pause = min(pause * 2, 0.05)
         finally:
-            del self._writing[number]
-            done.set_result(None)
+            self._writing.discard(number)
+            if self._progress is not None:
+                self._progress.set()
 
-    async def _script(self, script: str, *args: str | bytes) -> list[Any]:
-        self._connection()
-        reply: list[Any] = await self._call(self._scripts[script](keys=self._keys, args=args))
+    async def _script(self, script: str, *args: str | bytes) -> Any:
+        client = self._connection()
+        try:
+            reply = await self._call(client.evalsha(_SHAS[script], 2, *self._keys, *args))
+        except NoScriptError:
+            # A server restarted or flushed its script cache: load it again.
+            await self._call(client.script_load(_SCRIPTS[script]))
+            reply = await self._call(client.evalsha(_SHAS[script], 2, *self._keys, *args))
         return reply
 
     def _connection(self) -> aioredis.Redis:
@@ -463,27 +493,20 @@ class RedisKV:
         if self._client is None:
             # No retries: a command whose answer was lost may have been
             # applied (an incr twice), so a failure is the caller's to see.
-            # At most _CONNECTIONS at once, a call waiting up to the timeout
-            # for one: a gather() of a thousand writes does not open a
-            # thousand sockets.
-            pool = aioredis.BlockingConnectionPool.from_url(
+            self._client = aioredis.Redis.from_url(
                 self._url,
-                max_connections=_CONNECTIONS,
-                timeout=self._timeout,
                 socket_timeout=self._timeout,
                 socket_connect_timeout=self._timeout,
                 retry=Retry(NoBackoff(), 0),
             )
-            self._client = aioredis.Redis.from_pool(pool)
-            self._scripts = {
-                name: self._client.register_script(_PRELUDE + body)
-                for name, body in _SCRIPTS.items()
-            }
         return self._client
 
     async def _call(self, command: Awaitable[_T]) -> _T:
         try:
-            return await command
+            async with self._slots:
+                return await command
+        except NoScriptError:
+            raise
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
             raise UnavailableError(self._where, _reason(e)) from e
         except RedisError as e:
@@ -499,16 +522,28 @@ class RedisKV:
 
 
 _SCRIPTS = {
-    "set": _SET,
-    "update": _UPDATE,
-    "delete": _DELETE,
-    "incr": _INCR,
-    "swap": _SWAP,
-    "begin_edit": _BEGIN_EDIT,
-    "renew_edit": _RENEW_EDIT,
-    "end_edit": _END_EDIT,
-    "clear": _CLEAR,
+    name: _PRELUDE + body
+    for name, body in {
+        "set": _SET,
+        "update": _UPDATE,
+        "delete": _DELETE,
+        "incr": _INCR,
+        "swap": _SWAP,
+        "begin_edit": _BEGIN_EDIT,
+        "renew_edit": _RENEW_EDIT,
+        "end_edit": _END_EDIT,
+        "clear": _CLEAR,
+    }.items()
 }
+# EVALSHA names a script by its SHA1; the server learns it by SCRIPT LOAD.
+_SHAS = {name: hashlib.sha1(body.encode()).hexdigest() for name, body in _SCRIPTS.items()}
+
+
+def _key(key: object) -> str:
+    # codec.check_key()'s answer, at once for the common key: an ASCII str.
+    if type(key) is str and key.isascii() and key != codec.VERSION_KEY:
+        return key
+    return codec.check_key(key)
 
 
 def _shown(url: str) -> str:

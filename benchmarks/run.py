@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write performance.md and performance.png "
         "(default: docs/ for a full run, a temp dir for --quick)",
     )
-    parser.add_argument("--only", default="abcdefghi", help="workloads to run, e.g. 'aeg'")
+    parser.add_argument("--only", default="abcdefghij", help="workloads to run, e.g. 'aeg'")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     out = args.out or (ROOT / "docs" if not args.quick else Path(tempfile.mkdtemp()))

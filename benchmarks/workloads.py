@@ -27,6 +27,8 @@ AIOKV = AioKVSystem.name
 STREAM_CAP = 0.5  # (c): max_flush_delay, and the period others are flushed at
 PLAIN_GET_ALL = "get_all(), the small store"  # (i)'s reference
 NAMESPACE_GET_ALL = "ns.get_all()"
+BY_HAND = "redis.asyncio by hand"  # (j)'s reference: HGET/HSET/HINCRBY/HGETALL with json
+REDISKV = "RedisKV"
 
 
 def ratio(
@@ -58,6 +60,8 @@ class Sizes:
     memory_keys: int = 100_000  # (h)
     namespaces: int = 1_000  # (i): namespaces of namespace_keys keys each
     namespace_keys: int = 100
+    redis_ops: int = 5_000  # (j) awaited operations per repetition
+    redis_hashes: list[int] = field(default_factory=lambda: [100, 10_000])  # (j) get_all sizes
     budget_s: float = 0.6  # most time one system may spend on one measurement
 
 
@@ -76,6 +80,8 @@ QUICK = Sizes(
     memory_keys=5_000,
     namespaces=50,
     namespace_keys=20,
+    redis_ops=200,
+    redis_hashes=[100, 1_000],
     budget_s=0.1,
 )
 
@@ -411,6 +417,104 @@ class Bench:
             await system.close()
         self.tables.append(table)
 
+    async def j_redis(self) -> None:
+        # RedisKV beside the client a user would write by hand with redis-py
+        # (HGET/HSET/HINCRBY/HGETALL, values through json), on one server;
+        # the file store beside them for scale. The server writes no AOF or
+        # RDB here, so the figures are the clients' and the round trips.
+        import json
+
+        import redis.asyncio as aioredis
+
+        from aiokv import AioKV
+        from aiokv.redis import RedisKV
+        from tests.redis.server import RedisServer, available
+
+        if not available():
+            print("  (j) skipped: redis-server is not installed", file=sys.stderr)
+            return
+        s = self.sizes
+        server = RedisServer(self.workdir / "redis", "--appendonly", "no").start()
+        hand = aioredis.Redis.from_url(server.url)
+        kv = RedisKV(server.url, name="j")
+        clients = [kv]  # every RedisKV, closed at the end
+        files: list[AioKVSystem] = []
+
+        async def file_store(data: dict[str, Any]) -> AioKV:
+            system = AioKVSystem(self.prefilled(AioKVSystem, data), flush_every=3600)
+            await system.open()
+            files.append(system)
+            return system.kv
+
+        try:
+            keys = [f"k{i % 1000}" for i in range(s.redis_ops)]
+            value = dict_value(1)
+            await kv.update({k: value for k in keys[:1000]})
+            file = await file_store({k: value for k in keys[:1000]})
+
+            async def hand_get(k: str) -> Any:
+                return json.loads(await hand.hget("j", k))  # type: ignore[arg-type]
+
+            async def hand_set(k: str) -> None:
+                await hand.hset("j", k, json.dumps(value))  # type: ignore[misc]
+
+            async def hand_incr(k: str) -> int:
+                return await hand.hincrby("j", "n:" + k, 1)  # type: ignore[misc,no-any-return]
+
+            async def hand_get_all(name: str) -> dict[str, Any]:
+                raw = await hand.hgetall(name)  # type: ignore[misc]
+                return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+            Row = tuple[Callable[[Any], Awaitable[Any]], list[Any]]
+            ops: dict[str, dict[str, Row]] = {
+                "get, small dict value": {
+                    BY_HAND: (hand_get, keys),
+                    REDISKV: (kv.get, keys),
+                    AIOKV: (file.get, keys),
+                },
+                "set, small dict value": {
+                    BY_HAND: (hand_set, keys),
+                    REDISKV: (lambda k: kv.set(k, value), keys),
+                    AIOKV: (lambda k: file.set(k, value), keys),
+                },
+                "incr": {
+                    BY_HAND: (hand_incr, keys),
+                    REDISKV: (lambda k: kv.incr("n:" + k), keys),
+                    AIOKV: (lambda k: file.incr("n:" + k), keys),
+                },
+            }
+            for size in s.redis_hashes:
+                data = {f"k{i}": dict_value(i) for i in range(size)}
+                big = RedisKV(server.url, name=f"all{size}")
+                clients.append(big)
+                await big.update(data)
+                small = await file_store(data)
+                ops[f"get_all(), {size:,} keys"] = {
+                    BY_HAND: (hand_get_all, [big.name]),
+                    REDISKV: (lambda _, big=big: big.get_all(), [None]),
+                    AIOKV: (lambda _, small=small: small.get_all(), [None]),
+                }
+            for op, rows in ops.items():
+                table = Table(
+                    f"(j) Redis, {op}: RedisKV beside redis.asyncio by hand on one server "
+                    "(and the file store)",
+                    "µs/op",
+                    reference=BY_HAND,
+                )
+                n = s.redis_ops if "get_all" not in op else max(20, s.redis_ops // 50)
+                for rep in range(s.reps):
+                    for row in self.rotation(list(rows), rep):
+                        fn, args = rows[row]
+                        table.add(row, 1e6 * await self.per_op(fn, args, n))
+                self.tables.append(table)
+        finally:
+            for client in clients:
+                await client.aclose()
+            for system in reversed(files):  # each undoes its own patch of storage.write
+                await system.close()
+            await hand.aclose()
+            server.stop()
+
     async def _ticker_under_load(self, store: System | None, seconds: float) -> list[float]:
         lateness: list[float] = []
         stop = time.perf_counter() + seconds
@@ -464,6 +568,7 @@ class Bench:
             ("f", self.f_flush_one_change),
             ("g", self.g_stall),
             ("i", self.i_namespaces),
+            ("j", self.j_redis),
         ]
         for key, step in steps:
             if key in only:
