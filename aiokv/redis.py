@@ -208,8 +208,9 @@ class RedisKV:
         self._writing: set[int] = set()
         self._writes = 0
         self._progress: asyncio.Event | None = None
-        # The keys this process's edits hold, and the task holding each.
-        self._editing: dict[str, asyncio.Task[Any] | None] = {}
+        # This client's edit leases: token -> the key and the task editing it.
+        self._leases: dict[str, tuple[str, asyncio.Task[Any] | None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one its connections use
 
     @property
     def name(self) -> str:
@@ -245,9 +246,17 @@ class RedisKV:
         if self._closed:
             return
         self._closed = True
+        if self._client is None:
+            return
+        if self._loop is not asyncio.get_running_loop():
+            return  # its connections died with their loop: nothing to close
         await self._acknowledged()
-        if self._client is not None:
-            await self._client.aclose()
+        # Edits under way end with ClosedError; free their keys for other
+        # processes now rather than at their leases' end.
+        for token, (key, _) in list(self._leases.items()):
+            with contextlib.suppress(AioKVError):
+                await self._script("end_edit", key, token, client=self._client)
+        await self._client.aclose()
 
     # -- reading --------------------------------------------------------------
 
@@ -365,7 +374,7 @@ class RedisKV:
         """
         prefix = codec.plain_str(prefix, "prefixes")
         task = asyncio.current_task()
-        if any(k.startswith(prefix) and t is task for k, t in self._editing.items()):
+        if any(k.startswith(prefix) and t is task for k, t in self._leases.values()):
             raise RuntimeError(
                 f"clear({prefix!r}) inside an edit() of one of its keys by this very task"
             )
@@ -389,7 +398,7 @@ class RedisKV:
         key = _key(key)
         token = secrets.token_hex(8)
         [raw] = await self._write([key], "begin_edit", key, token, str(self._lease_ms))
-        task = self._editing[key] = asyncio.current_task()
+        self._leases[token] = (key, asyncio.current_task())
         renewing = asyncio.ensure_future(self._renew(key, token))
         stored = False
         try:
@@ -414,9 +423,7 @@ class RedisKV:
                 )
         finally:
             renewing.cancel()
-            # The next edit of key in this process may have begun already.
-            if self._editing.get(key) is task:
-                del self._editing[key]
+            del self._leases[token]
             if not stored:
                 # Free the key now; if the server is out of reach, the lease ends by itself.
                 with contextlib.suppress(AioKVError):
@@ -454,9 +461,9 @@ class RedisKV:
 
     async def _write(self, keys: list[str], script: str, *args: str | bytes) -> Any:
         # A write script, run until no edit of another task holds its keys.
-        if self._editing:
+        if self._leases:
             task = asyncio.current_task()
-            if busy := [k for k in keys if self._editing.get(k, False) is task]:
+            if busy := [k for k, t in self._leases.values() if t is task and k in keys]:
                 raise RuntimeError(
                     f"{busy[0]!r} is being edited by this very task: change the edited value "
                     "instead of writing the key inside its edit() block"
@@ -477,8 +484,10 @@ class RedisKV:
             if self._progress is not None:
                 self._progress.set()
 
-    async def _script(self, script: str, *args: str | bytes) -> Any:
-        client = self._connection()
+    async def _script(
+        self, script: str, *args: str | bytes, client: aioredis.Redis | None = None
+    ) -> Any:
+        client = client or self._connection()
         try:
             reply = await self._call(client.evalsha(_SHAS[script], 2, *self._keys, *args))
         except NoScriptError:
@@ -490,6 +499,13 @@ class RedisKV:
     def _connection(self) -> aioredis.Redis:
         if self._closed:
             raise ClosedError(self._where, "is closed", kind="RedisKV")
+        if self._loop is not asyncio.get_running_loop():
+            if self._loop is not None:
+                raise RuntimeError(
+                    f"{self!r} belongs to the event loop that first used it; make one "
+                    "RedisKV per event loop"
+                )
+            self._loop = asyncio.get_running_loop()
         if self._client is None:
             # No retries: a command whose answer was lost may have been
             # applied (an incr twice), so a failure is the caller's to see.

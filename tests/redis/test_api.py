@@ -128,7 +128,10 @@ async def apply(kv: Any, op: tuple[Any, ...]) -> Any:
     try:
         if kind == "edit":
             async with kv.edit(args[0], []) as value:
-                value.append(args[1])
+                if isinstance(value, dict):
+                    value[str(args[1])] = args[1]
+                else:
+                    value.append(args[1])
             return None
         if kind == "ns":
             return await kv.namespace("n").set(*args)
@@ -399,3 +402,44 @@ def test_repr_and_url_never_show_the_password() -> None:
     assert kv.url == "redis://127.0.0.1:6379/2"
     assert "s3cret" not in repr(kv) and "alsosecret" not in repr(kv)
     assert repr(kv) == "<RedisKV redis://127.0.0.1:6379/2 name='mybot' open>"
+
+
+def test_a_store_used_from_another_event_loop_says_so(server: RedisServer, name: str) -> None:
+    kv = RedisKV(server.url, name=name)
+    asyncio.run(kv.set("k", 1))
+
+    async def elsewhere() -> None:
+        with pytest.raises(RuntimeError, match="one RedisKV per event loop"):
+            await kv.get("k")
+        await kv.aclose()  # its connections died with their loop: nothing to wait for
+        with pytest.raises(ClosedError):
+            await kv.get("k")
+
+    asyncio.run(elsewhere())
+
+
+def test_aclose_during_an_edit_frees_its_key_for_other_clients(
+    server: RedisServer, name: str
+) -> None:
+    async def main() -> None:
+        kv = RedisKV(server.url, name=name, edit_lease=60)
+        entered = asyncio.Event()
+
+        async def edit() -> None:
+            async with kv.edit("k", []) as value:
+                entered.set()
+                await asyncio.sleep(0.2)
+                value.append("lost with the close")
+
+        editing = asyncio.ensure_future(edit())
+        await entered.wait()
+        await kv.aclose()
+        with pytest.raises(ClosedError):
+            await editing
+        async with RedisKV(server.url, name=name) as other:
+            started = time.monotonic()
+            await other.set("k", "free")  # not 60 s: the close ended the lease
+            assert time.monotonic() - started < 5
+            assert await other.get("k") == "free"
+
+    asyncio.run(main())
