@@ -35,8 +35,8 @@ try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
+    from redis.exceptions import AuthenticationError, NoScriptError, RedisError
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import NoScriptError, RedisError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
@@ -299,7 +299,12 @@ class RedisKV:
                 client.hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
             )
             for field, raw in cast("dict[bytes, bytes]", page).items():
-                found[field.decode()] = raw  # a field may come twice: once here
+                try:
+                    found[field.decode()] = raw  # a field may come twice: once here
+                except UnicodeDecodeError:
+                    raise CorruptFileError(
+                        self._where, f"the hash holds a key that is not UTF-8: {field[:60]!r}"
+                    ) from None
             if cursor == 0:
                 return found
 
@@ -587,4 +592,6 @@ def _reason(e: BaseException) -> str:
     text = str(e) or type(e).__name__
     if isinstance(e, (RedisTimeoutError, TimeoutError)):
         return f"no answer in time ({text})"
+    if isinstance(e, AuthenticationError):
+        return f"the server refused the credentials ({text})"
     return f"unreachable ({text})"

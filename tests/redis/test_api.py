@@ -373,6 +373,22 @@ def test_a_value_that_is_not_json_raises_naming_the_key(server: RedisServer, nam
     asyncio.run(main())
 
 
+def test_a_key_written_by_another_tool_that_is_not_utf8_is_a_clear_error(
+    server: RedisServer, name: str
+) -> None:
+    # Another tool wrote a key of one byte, 0xff, which no str can name.
+    server.cli("HSET", name, "ok", "1")
+    server.cli("EVAL", "redis.call('HSET', KEYS[1], string.char(255), '1')", "1", name)
+
+    async def main() -> None:
+        async with RedisKV(server.url, name=name) as kv:
+            with pytest.raises(CorruptFileError, match=r"not UTF-8: b'\\xff'"):
+                await kv.keys()
+            assert await kv.get("ok") == 1
+
+    asyncio.run(main())
+
+
 def test_a_name_that_holds_no_hash_is_a_clear_error(server: RedisServer, name: str) -> None:
     server.cli("SET", name, "a string")
 

@@ -159,11 +159,11 @@ def test_a_password_protected_server(name: str, tmp_path: Path) -> None:
             async with RedisKV(url, name=name) as kv:
                 await kv.set("k", "v")
                 assert await kv.get("k") == "v"
-            wrong = guarded.url.replace("redis://", "redis://:wrong@")
-            with pytest.raises(UnavailableError) as raised:
-                async with RedisKV(wrong, name=name):
-                    pass
-            assert "wrong" not in str(raised.value).replace("WRONGPASS", "")
+            for url in (guarded.url.replace("redis://", "redis://:wrong@"), guarded.url):
+                with pytest.raises(UnavailableError, match="refused the credentials") as raised:
+                    async with RedisKV(url, name=name):
+                        pass
+                assert ":wrong" not in str(raised.value)
 
         asyncio.run(main())
     finally:
