@@ -22,12 +22,17 @@ from tests.helpers import ROOT, temp_files
 PROGRAM = textwrap.dedent(
     """
     import asyncio, sys
+    from concurrent.futures import ThreadPoolExecutor
     from aiokv import AioKV
 
     def migrate(old, state):
         return {"settings": state, "migrated_from": old}
 
     async def main():
+        # strace counts a syscall's calls per thread: with one worker thread,
+        # the Nth fsync of that thread is the migration's Nth, however loaded
+        # the machine (a busy pool may hand the second write a new thread).
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
         async with AioKV(sys.argv[1], version=1, migrate=migrate) as kv:
             print(await kv.get("migrated_from"))
 
