@@ -3,7 +3,8 @@
 Reads parse the file without the owner's lock (the file is always whole), so
 they work while a bot runs and show its last flushed state. Writes go through
 AioKV itself, so they are atomic and durable, and are refused while another
-process owns the file. Exit codes are the EXIT_* constants (docs/cli.md).
+process owns the file. `copy` also reaches Redis stores, through RedisKV.
+Exit codes are the EXIT_* constants (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiokv",
-        description="Read, change and check an aiokv state file.",
+        description="Read, change and check an aiokv state file; copy a store to or from Redis.",
         epilog="Exit codes: 0 ok, 1 key absent, 2 bad argument or value, 3 file owned by "
         "another process, 4 file corrupt or of an unknown schema version, 5 OS error "
         "(missing file, permissions) or Redis server unreachable. See docs/cli.md.",

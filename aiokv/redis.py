@@ -392,9 +392,9 @@ class RedisKV:
         The block gets a copy of the value (or of default, when key is
         absent), stored when the block ends normally; if it raises, nothing
         is stored. While it runs, writes to key from any process wait, so no
-        update is lost. If the block outlives its lease (this process lost
-        the server for edit_lease seconds), nothing is stored and AioKVError
-        says so.
+        update is lost. If the block outlives its lease (no renewal reached
+        the server for edit_lease seconds: the server was out of reach, or
+        the loop was blocked), nothing is stored and AioKVError says so.
         """
         return self._edit(key, default)
 
@@ -424,7 +424,7 @@ class RedisKV:
             if not stored:
                 raise AioKVError(
                     f"{self._where}: edit({key!r}) outlived its lease of {self._lease_ms} ms "
-                    "(the server was out of reach); nothing was stored"
+                    "(no renewal reached the server in time); nothing was stored"
                 )
         finally:
             renewing.cancel()
