@@ -313,34 +313,57 @@ def test_a_write_waits_for_an_edit_and_an_edit_past_its_lease_stores_nothing(
 # -- lifecycle, flush, errors -----------------------------------------------------------
 
 
-def test_every_method_of_a_closed_store_raises_closed_error(
-    server: RedisServer, name: str
+async def edit_once(kv: RedisKV) -> None:
+    async with kv.edit("e", []) as value:
+        value.append(1)
+
+
+# Every method of the API, as a call on a store.
+METHODS: dict[str, Any] = {
+    "get": lambda kv: kv.get("k"),
+    "set": lambda kv: kv.set("k", 2),
+    "has": lambda kv: kv.has("k"),
+    "keys": lambda kv: kv.keys(),
+    "get_all": lambda kv: kv.get_all(),
+    "delete": lambda kv: kv.delete("k"),
+    "incr": lambda kv: kv.incr("n"),
+    "update": lambda kv: kv.update({"k": 2}),
+    "edit": edit_once,
+    "clear": lambda kv: kv.clear("x"),
+    "flush": lambda kv: kv.flush(),
+    "namespace": lambda kv: kv.namespace("ns").set("k", 1),
+    "async with": lambda kv: kv.__aenter__(),
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_works_on_a_new_store_and_refuses_once_it_is_closed(
+    server: RedisServer, name: str, method: str
 ) -> None:
     async def main() -> None:
         kv = RedisKV(server.url, name=name)
-        await kv.set("k", 1)  # usable without `async with`: connects at first use
+        await METHODS[method](kv)  # new: connects at first use, no `async with` needed
         await kv.aclose()
         await kv.aclose()  # twice is fine
-        for op in (
-            lambda: kv.get("k"),
-            lambda: kv.set("k", 2),
-            lambda: kv.has("k"),
-            lambda: kv.keys(),
-            lambda: kv.get_all(),
-            lambda: kv.delete("k"),
-            lambda: kv.incr("k"),
-            lambda: kv.update({"k": 2}),
-            lambda: kv.clear(),
-            lambda: kv.flush(),
-            lambda: kv.namespace("n").get("k"),
-        ):
-            with pytest.raises(ClosedError, match=r"RedisKV.*is closed"):
-                await op()
-        with pytest.raises(ClosedError):
-            async with kv.edit("k", []):
-                pass
+        with pytest.raises(ClosedError, match=r"RedisKV.*is closed"):
+            await METHODS[method](kv)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_refuses_another_event_loop(
+    server: RedisServer, name: str, method: str
+) -> None:
+    kv = RedisKV(server.url, name=name)
+    asyncio.run(kv.set("k", 1))
+
+    async def elsewhere() -> None:
+        with pytest.raises(RuntimeError, match="one RedisKV per event loop"):
+            await METHODS[method](kv)
+        await kv.aclose()  # its connections died with their loop: nothing to wait for
+
+    asyncio.run(elsewhere())
     assert server.cli("HGET", name, "k").strip() == "1"
 
 
@@ -418,20 +441,6 @@ def test_repr_and_url_never_show_the_password() -> None:
     assert kv.url == "redis://127.0.0.1:6379/2"
     assert "s3cret" not in repr(kv) and "alsosecret" not in repr(kv)
     assert repr(kv) == "<RedisKV redis://127.0.0.1:6379/2 name='mybot' open>"
-
-
-def test_a_store_used_from_another_event_loop_says_so(server: RedisServer, name: str) -> None:
-    kv = RedisKV(server.url, name=name)
-    asyncio.run(kv.set("k", 1))
-
-    async def elsewhere() -> None:
-        with pytest.raises(RuntimeError, match="one RedisKV per event loop"):
-            await kv.get("k")
-        await kv.aclose()  # its connections died with their loop: nothing to wait for
-        with pytest.raises(ClosedError):
-            await kv.get("k")
-
-    asyncio.run(elsewhere())
 
 
 def test_aclose_during_an_edit_frees_its_key_for_other_clients(
