@@ -298,14 +298,14 @@ def _write_all(fd: int, state: dict[str, Any], version: int | None) -> int:
     if version is None and len(state) <= ONE_CALL_KEYS:
         return _write_bytes(fd, codec.encode(state))
     sep = b"{"
-    size = 0
+    size = 0  # bytes written
     if version is not None:
         record = codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]
         size += _write_bytes(fd, record)
         sep = b","
     items = iter(state.items())
-    size = ONE_CALL_KEYS if len(state) <= ONE_CALL_KEYS else SLICE_KEYS
-    while chunk := dict(islice(items, size)):
+    per_call = ONE_CALL_KEYS if len(state) <= ONE_CALL_KEYS else SLICE_KEYS
+    while chunk := dict(islice(items, per_call)):
         body = memoryview(codec.encode(chunk))[1:-1]
         # One writev per slice: the separator and the slice's members.
         written = os.writev(fd, [sep, body])

@@ -8,10 +8,11 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aiokv import AioKV, CorruptFileError, storage
+from aiokv import AioKV, CorruptFileError, codec, storage
 from tests.helpers import read_json, temp_files
 
 CORRUPT = {
@@ -199,14 +200,31 @@ def test_failed_write_leaves_old_file_and_no_temp(state: Path) -> None:
     assert temp_files(state.parent) == []
 
 
-def test_large_state_is_written_in_slices_as_one_valid_object(state: Path) -> None:
+@pytest.mark.parametrize("version", [None, 3])
+def test_large_state_is_written_in_slices_as_one_valid_object(
+    state: Path, monkeypatch: pytest.MonkeyPatch, version: int | None
+) -> None:
     big = {
         f"k{i}": {"i": i, "s": "x" * (i % 7)}
         for i in range(storage.ONE_CALL_KEYS + storage.SLICE_KEYS * 3 + 5)
     }
-    storage.write(str(state), big, fsync=False)
-    assert read_json(state) == big
-    storage.write(str(state), {}, fsync=False)
+    # Each encode holds the GIL: none may take more than a slice of the state.
+    encoded: list[int] = []
+    real = codec.encode
+
+    def counting(chunk: dict[str, Any]) -> bytes:
+        encoded.append(len(chunk))
+        return real(chunk)
+
+    monkeypatch.setattr(codec, "encode", counting)
+    size = storage.write(str(state), big, fsync=False, version=version)
+    record = 1 if version else 0  # the version record is encoded on its own
+    assert max(encoded) == storage.SLICE_KEYS and sum(encoded) == len(big) + record
+    assert size == state.stat().st_size  # what stats() reports as the flush's bytes
+    saved = read_json(state)
+    assert saved.pop(codec.VERSION_KEY, None) == ({"version": 3} if version else None)
+    assert saved == big
+    assert storage.write(str(state), {}, fsync=False) == state.stat().st_size == 2
     assert read_json(state) == {}
 
 
