@@ -41,7 +41,7 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
 
-from . import codec
+from . import codec, storage
 from .errors import AioKVError, ClosedError, CorruptFileError, UnavailableError
 from .namespace import Namespace
 
@@ -264,7 +264,7 @@ class RedisKV:
         """Return the value stored at key, or default."""
         key = _key(key)
         raw = await self._call(self._connection().hget(self._name, key))
-        return default if raw is None else self._decode(key, raw)
+        return default if raw is None else self._decode(key, cast("bytes", raw))
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
@@ -533,13 +533,19 @@ class RedisKV:
         except RedisError as e:
             raise AioKVError(f"{self._where}: the server refused: {e}") from e
 
-    def _decode(self, key: str, raw: bytes | str) -> Any:
+    def _decode(self, key: str, raw: bytes) -> Any:
+        # Another tool may have written the value: refuse what is not JSON,
+        # or what orjson would read inexactly (an integer beyond 64 bits), as
+        # AioKV refuses such a file.
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise CorruptFileError(
                 self._where, f"the value of key {key!r} is not JSON: {raw[:60]!r}"
             ) from None
+        if problem := storage.inexact_integer(raw):
+            raise CorruptFileError(self._where, f"the value of key {key!r}: {problem}")
+        return value
 
 
 _SCRIPTS = {

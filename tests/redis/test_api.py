@@ -384,14 +384,26 @@ def test_flush_and_aclose_wait_for_writes_under_way(server: RedisServer, name: s
     assert server.cli("HGET", name, "n").strip() == "100"
 
 
-def test_a_value_that_is_not_json_raises_naming_the_key(server: RedisServer, name: str) -> None:
-    server.cli("HSET", name, "bad", "{not json")
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("{not json", "not JSON"),
+        ("18446744073709551616", "64-bit"),
+        ("[1, -9223372036854775809]", "64-bit"),
+    ],
+)
+def test_a_value_another_tool_wrote_that_aiokv_cannot_read_exactly_raises_naming_the_key(
+    server: RedisServer, name: str, raw: str, problem: str
+) -> None:
+    server.cli("HSET", name, "bad", raw)
 
     async def main() -> None:
         async with RedisKV(server.url, name=name) as kv:
-            with pytest.raises(CorruptFileError, match=f"{name}.*'bad'"):
-                await kv.get("bad")
+            for read in (lambda: kv.get("bad"), lambda: kv.get_all(), lambda: kv.incr("bad")):
+                with pytest.raises(CorruptFileError, match=f"{name}.*'bad'.*{problem}"):
+                    await read()
             assert not await kv.has("good")
+        assert server.cli("HGET", name, "bad").strip() == raw  # left as it was
 
     asyncio.run(main())
 
