@@ -17,7 +17,6 @@ import secrets
 import stat
 import time
 from collections.abc import Callable
-from itertools import islice
 from typing import Any
 
 import aiofiles
@@ -26,14 +25,10 @@ import orjson
 
 from . import codec
 from .errors import CorruptFileError
+from .pieces import Pieces
 
-# orjson keeps the GIL while it encodes, so one call on a large state would
-# freeze the event loop (about 75 ns a key here). A state of up to
-# ONE_CALL_KEYS keys is encoded in one call; a larger one in slices of
-# SLICE_KEYS keys, each followed by a writev() that lets the loop's thread
-# take the GIL back.
-ONE_CALL_KEYS = 16384
-SLICE_KEYS = 512
+# The most buffers one writev() takes.
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 # Temp files are named .<file>.<12 hex digits>.aiokv-tmp beside the file.
 _TEMP_SUFFIX = ".aiokv-tmp"
@@ -177,17 +172,29 @@ def remove_stale_temps(path: str) -> None:
             os.unlink(temp)
 
 
-def write(path: str, state: dict[str, Any], fsync: bool, version: int | None = None) -> int:
+def write(
+    path: str,
+    state: dict[str, Any],
+    fsync: bool,
+    version: int | None = None,
+    pieces: Pieces | None = None,
+) -> int:
     """Replace path with state, atomically and (with fsync) durably.
 
     Temp file in the same directory, written and fsynced, renamed over path,
     then the directory fsynced so the rename itself survives a power loss.
     On any failure the temp file is removed and path is left as it was; the
     OSError raised names path whichever syscall failed. With a version, the
-    file's first member is the version record. Returns the file's size.
+    file's first member is the version record. pieces, if given, already
+    hold state encoded (the store keeps them between writes); else state is
+    encoded here. Returns the file's size.
     """
+    if pieces is None:
+        pieces = Pieces()
+        pieces.update(state, state, ())
+    bodies = pieces.bodies()
     try:
-        return _replace(path, lambda fd: _write_all(fd, state, version), path, fsync)
+        return _replace(path, lambda fd: _write_all(fd, bodies, version), path, fsync)
     except OSError as e:
         raise OSError(e.errno, e.strerror, path) from e
 
@@ -294,26 +301,28 @@ def _create_temp(path: str) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temp file name", prefix)
 
 
-def _write_all(fd: int, state: dict[str, Any], version: int | None) -> int:
-    if version is None and len(state) <= ONE_CALL_KEYS:
-        return _write_bytes(fd, codec.encode(state))
-    sep = b"{"
-    size = 0  # bytes written
+def _write_all(fd: int, bodies: list[bytes], version: int | None) -> int:
+    # One writev() per _IOV_MAX buffers: the pieces' bytes, never joined.
+    head = [b"{"]
     if version is not None:
-        record = codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]
-        size += _write_bytes(fd, record)
-        sep = b","
-    items = iter(state.items())
-    per_call = ONE_CALL_KEYS if len(state) <= ONE_CALL_KEYS else SLICE_KEYS
-    while chunk := dict(islice(items, per_call)):
-        body = memoryview(codec.encode(chunk))[1:-1]
-        # One writev per slice: the separator and the slice's members.
-        written = os.writev(fd, [sep, body])
-        if written < len(sep) + len(body):
-            _write_bytes(fd, (sep + body)[written:])
-        size += len(sep) + len(body)
-        sep = b","
-    return size + _write_bytes(fd, b"}" if sep == b"," else b"{}")
+        head = [codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]]
+        if bodies:
+            head.append(b",")
+    buffers = head
+    for n, body in enumerate(bodies):
+        if n:
+            buffers.append(b",")
+        buffers.append(body)
+    buffers.append(b"}")
+    size = 0
+    for start in range(0, len(buffers), _IOV_MAX):
+        batch = buffers[start : start + _IOV_MAX]
+        wanted = sum(map(len, batch))
+        written = os.writev(fd, batch)
+        if written < wanted:
+            _write_bytes(fd, b"".join(batch)[written:])
+        size += wanted
+    return size
 
 
 def _write_bytes(fd: int, data: bytes | memoryview) -> int:

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from . import codec, lock, storage
 from .errors import AioKVError, ClosedError, CorruptFileError, VersionError
 from .namespace import SEPARATOR, Namespace
+from .pieces import Pieces
 from .policy import FlushPolicy
 
 logger = logging.getLogger("aiokv")
@@ -156,6 +157,15 @@ class AioKV:
         # added. A depth is indexed by one pass over the keys at its first
         # listing, then kept by every write; None until the first.
         self._index: dict[int, dict[str, dict[str, None]]] | None = None
+        # The state's encoded form, kept between disk writes (pieces.py), and
+        # what changed since the last write began: the keys stored or deleted,
+        # in the order the dict added them, and those deleted outright (a key
+        # stored again goes to the dict's end). _epoch counts clear()s: a write
+        # that began before one does not hand its pieces back.
+        self._pieces: Pieces | None = None
+        self._changed: dict[str, None] = {}
+        self._moved: set[str] = set()
+        self._epoch = 0
 
     @property
     def path(self) -> str:
@@ -366,7 +376,7 @@ class AioKV:
             self._timer.cancel()
             self._timer = None
         self._state, self._writable_on = state, None
-        self._layer = self._snapshot = self._index = None
+        self._layer = self._snapshot = self._index = self._pieces = None
         if state is State.NEW:
             self._loop = None
         if self._lock_fd is not None:
@@ -457,6 +467,7 @@ class AioKV:
         if self._index is not None and layer.get(key, _GONE) is _GONE:  # type: ignore[union-attr]
             self._index_add(key)
         layer[key] = value  # type: ignore[index]
+        self._changed[key] = None
         # _touch(), inlined: this is the hottest write path.
         self._version += 1
         if self._timer is None:
@@ -504,8 +515,13 @@ class AioKV:
         if self._lookup(key) is not _MISSING:
             if self._snapshot is None:
                 del self._layer[key]  # type: ignore[union-attr]
+                # Stored again, it will be at the dict's end.
+                self._changed.pop(key, None)
+                self._moved.add(key)
             else:
+                # Folded in, the layer keeps the key where the snapshot has it.
                 self._layer[key] = _GONE  # type: ignore[index]
+                self._changed[key] = None
             if self._index is not None:
                 self._index_discard(key)
             self._touch()
@@ -595,6 +611,7 @@ class AioKV:
                 if layer.get(key, _GONE) is _GONE:
                     self._index_add(key)
         layer.update(values)
+        self._changed.update(dict.fromkeys(values))
         self._touch()
 
     async def clear(self, prefix: str = "") -> bool:
@@ -619,6 +636,8 @@ class AioKV:
             # never folded back in, and the removal queued after it wins.
             self._swaps += 1
             self._layer, self._snapshot = {}, None
+            self._pieces, self._changed, self._moved = None, {}, set()
+            self._epoch += 1
             self._swaps += 1
             if self._index is not None:
                 self._index = {depth: {} for depth in self._index}
@@ -700,30 +719,58 @@ class AioKV:
         version = self._version
         started = _monotonic()
         self._policy.write_started(started)
+        changed, moved, self._changed, self._moved = self._changed, self._moved, {}, set()
+        pieces, epoch = self._pieces or Pieces(), self._epoch
         # A plain future, not a task: a framework that cancels every task at
         # shutdown cannot detach us from a thread that is still writing, so
         # two writes never overlap and an older snapshot never lands last.
         done: asyncio.Future[BaseException | None] = loop.create_future()
         try:
-            work = loop.run_in_executor(None, self._disk_op(self._snapshot))
+            work = loop.run_in_executor(
+                None, self._disk_op(self._snapshot, pieces, changed, moved)
+            )
         except RuntimeError as e:
             # The loop's executor is shut down (asyncio.run() is returning):
             # no background write can start any more, and the exit hook
             # saves what is left. A flush() that needed this write raises.
             self._unfreeze()
+            self._changed = changed | self._changed
+            self._moved |= moved
             done.set_result(e)
             return done
-        work.add_done_callback(lambda work: self._write_done(work, version, started, done))
+
+        def finished(work: asyncio.Future[int | None]) -> None:
+            # The pieces encode the snapshot once their update is whole,
+            # whether the disk took them or not; after a clear() they are stale.
+            if pieces.ready and epoch == self._epoch and self._layer is not None:
+                self._pieces = pieces
+            else:
+                self._pieces = None  # the next write encodes every key
+            self._write_done(work, version, started, done)
+
+        work.add_done_callback(finished)
         self._disk_write = done
         return done
 
-    def _disk_op(self, state: dict[str, Any]) -> Callable[[], int | None]:
-        # Bring the file to state: an empty store has no file (so clear()
-        # removes it), any other is rewritten whole.
+    def _disk_op(
+        self,
+        state: dict[str, Any],
+        pieces: Pieces,
+        changed: dict[str, None],
+        moved: Iterable[str],
+    ) -> Callable[[], int | None]:
+        # Bring the pieces, then the file, to state: an empty store has no
+        # file (so clear() removes it), any other is rewritten whole.
         path, fsync, version = self._path, self._fsync, self._schema
-        if not state:
-            return lambda: storage.remove(path, fsync)
-        return lambda: storage.write(path, state, fsync, version)
+
+        def write() -> int | None:
+            pieces.update(state, changed, moved)
+            if not state:
+                storage.remove(path, fsync)
+                return None
+            return storage.write(path, state, fsync, version, pieces)
+
+        return write
 
     def _lookup(self, key: str) -> Any:
         # The current value at key, or _MISSING: the top layer, then the snapshot.
@@ -851,7 +898,7 @@ class AioKV:
                     return
             time.sleep(0.001)
         try:
-            self._disk_op(state)()
+            self._disk_op(state, Pieces(), {}, set())()
         except Exception:  # the last chance to save: report whatever went wrong
             logger.exception("aiokv: could not save %s at exit", self._path)
         else:
@@ -863,7 +910,7 @@ class AioKV:
             os.close(self._lock_fd)  # the parent's copy keeps the lock
             self._lock_fd = None
         self._state, self._writable_on = State.CLOSED, None
-        self._layer = self._snapshot = self._index = None
+        self._layer = self._snapshot = self._index = self._pieces = None
         self._closed_because = (
             "belongs to the process that forked this one; open a new AioKV in the child"
         )

@@ -88,11 +88,9 @@ class AioKVSystem(System):
 
         real = storage.write
 
-        def counting(
-            path: str, state: dict[str, Any], fsync: bool, version: int | None = None
-        ) -> None:
+        def counting(path: str, state: dict[str, Any], *rest: Any) -> None:
             self.file_writes += 1
-            real(path, state, fsync, version)
+            real(path, state, *rest)
 
         storage.write = counting
         self._restore = lambda: setattr(storage, "write", real)

@@ -74,12 +74,10 @@ def slow_disk_writes(monkeypatch: Any, seconds: float = 0.2) -> threading.Event:
     real = storage.write
     writing = threading.Event()
 
-    def slow_write(
-        path: str, snapshot: dict[str, Any], fsync: bool, version: int | None = None
-    ) -> int:
+    def slow_write(path: str, snapshot: dict[str, Any], *rest: Any) -> int:
         writing.set()
         time.sleep(seconds)
-        return real(path, snapshot, fsync, version)
+        return real(path, snapshot, *rest)
 
     monkeypatch.setattr(storage, "write", slow_write)
     return writing

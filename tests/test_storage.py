@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from aiokv import AioKV, CorruptFileError, codec, storage
+from aiokv.pieces import PIECE_KEYS
 from tests.helpers import read_json, temp_files
 
 CORRUPT = {
@@ -201,14 +202,14 @@ def test_failed_write_leaves_old_file_and_no_temp(state: Path) -> None:
 
 
 @pytest.mark.parametrize("version", [None, 3])
-def test_large_state_is_written_in_slices_as_one_valid_object(
+def test_large_state_is_written_in_pieces_as_one_valid_object(
     state: Path, monkeypatch: pytest.MonkeyPatch, version: int | None
 ) -> None:
     big = {
         f"k{i}": {"i": i, "s": "x" * (i % 7)}
-        for i in range(storage.ONE_CALL_KEYS + storage.SLICE_KEYS * 3 + 5)
+        for i in range(PIECE_KEYS * 600 + 5)  # more pieces than one writev() takes
     }
-    # Each encode holds the GIL: none may take more than a slice of the state.
+    # Each encode holds the GIL: none may take more than a piece of the state.
     encoded: list[int] = []
     real = codec.encode
 
@@ -219,7 +220,7 @@ def test_large_state_is_written_in_slices_as_one_valid_object(
     monkeypatch.setattr(codec, "encode", counting)
     size = storage.write(str(state), big, fsync=False, version=version)
     record = 1 if version else 0  # the version record is encoded on its own
-    assert max(encoded) == storage.SLICE_KEYS and sum(encoded) == len(big) + record
+    assert max(encoded) == PIECE_KEYS and sum(encoded) == len(big) + record
     assert size == state.stat().st_size  # what stats() reports as the flush's bytes
     saved = read_json(state)
     assert saved.pop(codec.VERSION_KEY, None) == ({"version": 3} if version else None)

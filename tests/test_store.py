@@ -49,9 +49,9 @@ class WriteSpy:
         self.calls = 0
         real = storage.write
 
-        def spy(path: str, state: dict[str, Any], fsync: bool, version: int | None = None) -> None:
+        def spy(path: str, state: dict[str, Any], *rest: Any) -> None:
             self.calls += 1
-            real(path, state, fsync, version)
+            real(path, state, *rest)
 
         monkeypatch.setattr(storage, "write", spy)
 
@@ -342,12 +342,10 @@ def test_clear_is_never_undone_by_a_pending_flush(
     real = storage.write
     writing = __import__("threading").Event()
 
-    def slow_write(
-        path: str, snapshot: dict[str, Any], fsync: bool, version: int | None = None
-    ) -> None:
+    def slow_write(path: str, snapshot: dict[str, Any], *rest: Any) -> None:
         writing.set()
         time.sleep(0.3)  # the old snapshot is still being written when clear() runs
-        real(path, snapshot, fsync, version)
+        real(path, snapshot, *rest)
 
     monkeypatch.setattr(storage, "write", slow_write)
 
@@ -566,14 +564,12 @@ def test_cancelling_every_task_never_overlaps_or_reorders_writes(
     active = 0
     most = 0
 
-    def slow_write(
-        path: str, snapshot: dict[str, Any], fsync: bool, version: int | None = None
-    ) -> None:
+    def slow_write(path: str, snapshot: dict[str, Any], *rest: Any) -> None:
         nonlocal active, most
         active += 1
         most = max(most, active)
         time.sleep(0.2 if snapshot.get("gen") == "old" else 0)
-        real(path, snapshot, fsync, version)
+        real(path, snapshot, *rest)
         active -= 1
 
     monkeypatch.setattr(storage, "write", slow_write)
@@ -621,13 +617,11 @@ def test_reads_and_writes_during_a_write_see_the_current_state(
     started = __import__("threading").Event()
     written: list[dict[str, Any]] = []
 
-    def slow_write(
-        path: str, snapshot: dict[str, Any], fsync: bool, version: int | None = None
-    ) -> None:
+    def slow_write(path: str, snapshot: dict[str, Any], *rest: Any) -> None:
         started.set()
         time.sleep(0.3)
         written.append(dict(snapshot))
-        real(path, snapshot, fsync, version)
+        real(path, snapshot, *rest)
 
     monkeypatch.setattr(storage, "write", slow_write)
 

@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from aiokv import AioKV, VersionError, lock, storage
+from aiokv import AioKV, VersionError, lock
+from aiokv.pieces import PIECE_KEYS
 from tests.helpers import read_json, run_child, temp_files
 
 
@@ -34,13 +35,13 @@ def test_a_store_without_version_writes_the_0_1_format_byte_for_byte(state: Path
     state_dict = {"a": 1, "b": [1, 2], "c": {"d": "é"}}
     write(state, state_dict)
     assert state.read_bytes() == orjson.dumps(state_dict)  # a bare object, as 0.1 wrote
-    big = {f"k{i}": i for i in range(storage.ONE_CALL_KEYS + 10)}  # the sliced path
+    big = {f"k{i}": i for i in range(PIECE_KEYS * 600)}  # many pieces, several writev()s
     state.unlink()
     write(state, big)
     assert state.read_bytes() == orjson.dumps(big)
 
 
-@pytest.mark.parametrize("keys", [1, storage.ONE_CALL_KEYS + 10])
+@pytest.mark.parametrize("keys", [1, PIECE_KEYS * 600])
 def test_a_versioned_file_records_its_version_first_and_hides_it(state: Path, keys: int) -> None:
     data = {f"k{i}": i for i in range(keys)}
     write(state, data, version=3)
