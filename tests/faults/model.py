@@ -3,7 +3,11 @@
 Rules drive set / delete / update / incr / edit / clear, of the whole store
 or of one namespace / flush / reopen / crash on a
 real store, and a flush left running in the background while other rules go
-on (so reads and writes meet a write in progress, with its frozen snapshot).
+on (so reads and writes meet a write in progress, with its frozen snapshot),
+and flushes that fail (a real EFBIG from the kernel: the process's file size
+limit is lowered for the write). Pieces of two keys (pieces.py) make every
+flush after the first reuse most of the encoded state; after each flush the
+file must hold exactly the store's state, in its order.
 The model keeps the in-memory state and the durable state (as of the last
 flush(), clear() or close). A crash drops the store without aclose()
 (memory gone, lock freed as by the OS); after any reopen the store must equal
@@ -13,15 +17,20 @@ the model's durable state, and in between it must always equal the live model.
 from __future__ import annotations
 
 import asyncio
+import errno
+import resource
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+import aiokv.pieces
 import aiokv.store
 from aiokv import AioKV
 from tests.faults.common import LONG, Result, Timer, json_values
@@ -132,6 +141,32 @@ class StoreMachine(RuleBasedStateMachine):
         self.run(self.kv.flush())
         self.durable = dict(self.live)
         self.pending_state = None  # newer than what a running flush() promised
+        # The file is the state, in the store's order, from pieces reused or not.
+        on_disk = orjson.loads(self.path.read_bytes()) if self.path.exists() else {}
+        assert list(on_disk.items()) == list(self.run(self.kv.get_all()).items())
+
+    @precondition(lambda self: self.pending is None)
+    @rule()
+    def failed_flush(self) -> None:
+        # The kernel refuses to grow any file past 1 byte: the write fails
+        # midway, the file keeps its last good version, the memory its changes.
+        before = self.path.read_bytes() if self.path.exists() else None
+        dirty = self.kv.stats().dirty
+        limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1, limits[1]))
+        try:
+            self.run(self.kv.flush())
+        except OSError as e:
+            assert dirty and e.errno == errno.EFBIG, e
+        else:
+            assert not dirty
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        assert (self.path.read_bytes() if self.path.exists() else None) == before
+        # The store retries by itself; the model says when writes happen.
+        if self.kv._timer is not None:
+            self.kv._timer.cancel()
+            self.kv._timer = None
 
     @precondition(lambda self: self.pending is None)
     @rule()
@@ -185,11 +220,18 @@ def run(long: bool = LONG) -> Result:
         suppress_health_check=list(HealthCheck),
     )
     StoreMachine.steps = 0
+    # Over a file size limit, the kernel sends SIGXFSZ (which would end the
+    # process) before it fails the write with EFBIG.
+    xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    piece_keys, aiokv.pieces.PIECE_KEYS = aiokv.pieces.PIECE_KEYS, 2
     with Timer(result):
         try:
             case().runTest()
             result.cases = result.survived = StoreMachine.steps
         except Exception as e:
             result.case(False, f"{type(e).__name__}: {e}")
+        finally:
+            aiokv.pieces.PIECE_KEYS = piece_keys
+            signal.signal(signal.SIGXFSZ, xfsz)
     result.notes.append(f"{examples} programs of up to 40 steps")
     return result

@@ -1,0 +1,151 @@
+"""The encoded state in pieces: always the dict's exact encoding, re-encoding only what changed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aiokv import AioKV, codec, pieces
+from aiokv.pieces import Pieces
+
+
+def joined(p: Pieces) -> bytes:
+    return b"{" + b",".join(p.bodies()) + b"}"
+
+
+class Tracked:
+    """A dict and what changed since the last update, kept as AioKV keeps them."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {}
+        self.changed: dict[str, None] = {}
+        self.moved: set[str] = set()
+
+    def set(self, key: str, value: Any) -> None:
+        self.state[key] = value
+        self.changed[key] = None
+
+    def delete(self, key: str) -> None:
+        if key in self.state:
+            del self.state[key]
+            self.changed.pop(key, None)
+            self.moved.add(key)
+
+    def update(self, p: Pieces) -> None:
+        p.update(self.state, self.changed, self.moved)
+        self.changed, self.moved = {}, set()
+
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["set", "set", "delete"]), st.integers(0, 30), st.integers(0, 9)),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(OPS, min_size=1, max_size=6), st.sampled_from([1, 2, 3, 64]))
+def test_pieces_always_encode_the_dict_exactly_in_its_order(
+    rounds: list[list[tuple[str, int, int]]], size: int
+) -> None:
+    saved, pieces.PIECE_KEYS = pieces.PIECE_KEYS, size
+    try:
+        tracked, p = Tracked(), Pieces()
+        for ops in rounds:
+            for op, key, value in ops:
+                if op == "set":
+                    tracked.set(f"k{key}", value)
+                else:
+                    tracked.delete(f"k{key}")
+            tracked.update(p)
+            assert joined(p) == orjson.dumps(tracked.state)  # bytes, so order too
+            assert p.nbytes() == len(joined(p)) - 2 - max(0, len(p.bodies()) - 1)
+    finally:
+        pieces.PIECE_KEYS = saved
+
+
+def encoded_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of keys of every encode from now on (the real encode still runs)."""
+    counts: list[int] = []
+    real = codec.encode
+
+    def counting(state: dict[str, Any]) -> bytes:
+        counts.append(len(state))
+        return real(state)
+
+    monkeypatch.setattr(codec, "encode", counting)
+    return counts
+
+
+def test_a_flush_re_encodes_only_the_pieces_whose_keys_changed(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 20_000
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=3600, max_flush_delay=3600) as kv:
+            await kv.update({f"k{i}": {"i": i} for i in range(n)})
+            counts = encoded_keys(monkeypatch)
+            await kv.flush()
+            assert sum(counts) == n  # the first flush encodes everything, a piece a call
+            assert max(counts) == pieces.PIECE_KEYS
+            counts.clear()
+            await kv.set("k7", "changed")
+            await kv.flush()
+            assert counts == [pieces.PIECE_KEYS]  # one change: one piece
+            counts.clear()
+            # Scattered changes: at most their own pieces.
+            rng = random.Random(7)
+            changed = rng.sample(range(n), 100)
+            await kv.update({f"k{i}": -i for i in changed})
+            await kv.delete("k1")
+            await kv.set("new", True)
+            await kv.flush()
+            touched = {i // pieces.PIECE_KEYS for i in [*changed, 1, n - 1]}
+            assert len(counts) == len(touched)
+            assert sum(counts) < pieces.PIECE_KEYS * len(touched)
+            on_disk = orjson.loads(state.read_bytes())
+            assert list(on_disk.items()) == list((await kv.get_all()).items())
+
+    asyncio.run(main())
+
+
+def test_a_key_deleted_and_stored_again_goes_to_the_end_in_the_file_as_in_the_store(
+    state: Path,
+) -> None:
+    async def main() -> None:
+        async with AioKV(state, flush_delay=3600, max_flush_delay=3600) as kv:
+            await kv.update({"a": 1, "b": 2, "c": 3})
+            await kv.flush()
+            await kv.delete("a")
+            await kv.set("a", 4)
+            await kv.set("b", 5)  # stored again without a delete: keeps its place
+            await kv.flush()
+            assert list(await kv.keys()) == ["b", "c", "a"]
+            assert state.read_bytes() == b'{"b":5,"c":3,"a":4}'
+
+    asyncio.run(main())
+
+
+def test_clear_during_a_write_leaves_no_stale_piece(state: Path) -> None:
+    from tests.helpers import slow_disk_writes
+
+    async def main(writing: Any) -> None:
+        async with AioKV(state, flush_delay=3600, max_flush_delay=3600) as kv:
+            await kv.update({f"k{i}": i for i in range(200)})
+            flushing = asyncio.ensure_future(kv.flush())
+            await asyncio.to_thread(writing.wait)
+            await kv.clear()  # while the write encodes the old keys
+            await flushing
+            await kv.set("only", 1)
+            await kv.flush()
+            assert state.read_bytes() == b'{"only":1}'
+
+    with pytest.MonkeyPatch.context() as mp:
+        asyncio.run(main(slow_disk_writes(mp)))
