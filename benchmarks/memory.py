@@ -24,6 +24,9 @@ async def main(name: str, path: str) -> None:
     system = next(cls for cls in ALL if cls.name == name)(path)
     await system.open()
     await system.get("k1")
+    # After a flush: what a running program holds (aiokv: the encoded pieces too).
+    await system.set("k1", 1)
+    await system.flush()
     print(rss_bytes())
     await system.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -19,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.systems import AioKVSystem, FloorSystem, PickleDBSystem, System
+import orjson
+
+from benchmarks.systems import AioKVSystem, FloorSystem, PickleDBSystem, System, atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = FloorSystem.name
 AIOKV = AioKVSystem.name
+IO_ALONE = "floor's I/O alone"  # (f): writing the floor's bytes, encoded beforehand
 STREAM_CAP = 0.5  # (c): max_flush_delay, and the period others are flushed at
 PLAIN_GET_ALL = "get_all(), the small store"  # (i)'s reference
 NAMESPACE_GET_ALL = "ns.get_all()"
@@ -51,13 +55,15 @@ class Sizes:
     sets: int = 10_000  # (b)
     stream_s: float = 2.0  # (c)
     set_flush: int = 200  # (d) iterations
-    open_sizes: list[int] = field(default_factory=lambda: [1_000, 100_000])  # (e)
+    open_sizes: list[int] = field(default_factory=lambda: [1_000, 100_000, 1_000_000])  # (e)
     flush_sizes: list[int] = field(
         default_factory=lambda: [1_000, 10_000, 100_000, 1_000_000]
     )  # (f)
-    stall_keys: int = 100_000  # (g)
+    stall_keys: int = 1_000_000  # (g)
+    scattered: int = 1_000  # (f): keys changed at random before the last flush
     stall_s: float = 3.0  # (g)
-    memory_keys: int = 100_000  # (h)
+    memory_keys: int = 100_000  # (h), every system
+    memory_big: int = 1_000_000  # (h), the whole-file systems
     namespaces: int = 1_000  # (i): namespaces of namespace_keys keys each
     namespace_keys: int = 100
     redis_ops: int = 5_000  # (j) awaited operations per repetition
@@ -78,6 +84,8 @@ QUICK = Sizes(
     stall_keys=5_000,
     stall_s=0.3,
     memory_keys=5_000,
+    memory_big=20_000,
+    scattered=50,
     namespaces=50,
     namespace_keys=20,
     redis_ops=200,
@@ -319,27 +327,44 @@ class Bench:
             cls for cls in (FloorSystem, AioKVSystem, PickleDBSystem) if cls in self.systems
         ]
         for n in s.flush_sizes:
-            table = Table(f"(f) flush after changing one key, {n:,} keys", "ms")
             data = dataset(n)
             stores = []
             for cls in whole_file:
                 store = cls(self.prefilled(cls, data), flush_every=3600)
                 await store.open()
+                await store.set("k1", -1)
+                await store.flush()  # as in a running program: not the first flush
                 stores.append(store)
+            encoded = orjson.dumps(data)
+            io_path = self.fresh_path(FloorSystem)
             del data
-            for rep in range(s.reps):
-                for store in self.rotation(stores, rep):
-                    await store.set("k1", rep)
-                    gc.collect()
-                    table.add(store.name, 1e3 * await self.timed(store.flush))
+            changes = [("one change", ["k1"])]
+            if n == max(s.flush_sizes):
+                rng = random.Random(n)
+                changes.append((f"{s.scattered:,} random keys changed", None))
+            for label, fixed in changes:
+                table = Table(f"(f) flush after {label}, {n:,} keys", "ms")
+                for rep in range(s.reps):
+                    keys = fixed or [f"k{rng.randrange(n)}" for _ in range(s.scattered)]
+                    for store in self.rotation([*stores, None], rep):
+                        gc.collect()
+                        if store is None:  # the floor's flush without its encode
+                            t = time.perf_counter()
+                            await asyncio.to_thread(atomic_write, io_path, encoded)
+                            table.add(IO_ALONE, 1e3 * (time.perf_counter() - t))
+                            continue
+                        for key in keys:
+                            await store.set(key, rep)
+                        table.add(store.name, 1e3 * await self.timed(store.flush))
+                table.notes["ns/key"] = ", ".join(
+                    f"{name} {1e6 * statistics.median(v) / n:.0f}"
+                    for name, v in table.values.items()
+                )
+                self.tables.append(table)
             for store in stores:
                 await store.close()
-            del stores
+            del stores, encoded
             gc.collect()
-            table.notes["ns/key"] = ", ".join(
-                f"{name} {1e6 * statistics.median(v) / n:.0f}" for name, v in table.values.items()
-            )
-            self.tables.append(table)
 
     async def g_stall(self) -> None:
         s = self.sizes
@@ -541,22 +566,27 @@ class Bench:
 
     def h_memory(self) -> None:
         s = self.sizes
-        table = Table(f"(h) RSS of a fresh process holding a {s.memory_keys:,}-key store", "MiB")
-        data = dataset(s.memory_keys)
-        paths = {cls: self.prefilled(cls, data) for cls in self.systems}
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        for rep in range(s.reps):
-            for cls in self.rotation(self.systems, rep):
-                out = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.memory", cls.name, paths[cls]],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env=env,
-                    timeout=300,
-                )
-                table.add(cls.name, int(out.stdout.split()[-1]) / 2**20)
-        self.tables.append(table)
+        whole_file = [c for c in (FloorSystem, AioKVSystem, PickleDBSystem) if c in self.systems]
+        for n, systems in ((s.memory_keys, self.systems), (s.memory_big, whole_file)):
+            table = Table(
+                f"(h) RSS of a fresh process holding a {n:,}-key store, after one flush", "MiB"
+            )
+            data = dataset(n)
+            paths = {cls: self.prefilled(cls, data) for cls in systems}
+            del data
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            for rep in range(s.reps):
+                for cls in self.rotation(systems, rep):
+                    out = subprocess.run(
+                        [sys.executable, "-m", "benchmarks.memory", cls.name, paths[cls]],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env=env,
+                        timeout=600,
+                    )
+                    table.add(cls.name, int(out.stdout.split()[-1]) / 2**20)
+            self.tables.append(table)
 
     async def run_async(self, only: set[str]) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
