@@ -80,13 +80,15 @@ _SHORT = {
     "(a) get, nested": "get (nested)",
     "(b)": "sets + flush",
     "(c) back-to-back": "set stream",
-    "(d) set one key + flush(), 200": "set + flush",
+    "(d) set one key + flush(), ": "set + flush",
     "(e) open a 1,000-key": "open 1k",
     "(e) open a 100,000-key": "open 100k",
     "(e) open a 1,000,000-key": "open 1M",
     "(f) flush after one change, 100,000": "flush 100k",
     "(f) flush after one change, 1,000,000": "flush 1M",
     "(f) flush after 1,000 random": "1k changes, 1M",
+    "(g) event-loop stall": "loop stall p99",
+    "(g) ticker lateness: max": "loop stall max",
 }
 
 
