@@ -81,3 +81,18 @@ def slow_disk_writes(monkeypatch: Any, seconds: float = 0.2) -> threading.Event:
 
     monkeypatch.setattr(storage, "write", slow_write)
     return writing
+
+
+def encoded_keys(monkeypatch: Any) -> list[int]:
+    """The number of keys of every encode from now on (the real encode still runs)."""
+    from aiokv import codec
+
+    counts: list[int] = []
+    real = codec.encode
+
+    def counting(state: dict[str, Any]) -> bytes:
+        counts.append(len(state))
+        return real(state)
+
+    monkeypatch.setattr(codec, "encode", counting)
+    return counts

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiokv import AioKV, codec, pieces
+from aiokv import AioKV, pieces
 from aiokv.pieces import Pieces
+from tests.helpers import encoded_keys, slow_disk_writes
 
 
 def joined(p: Pieces) -> bytes:
@@ -70,19 +71,6 @@ def test_pieces_always_encode_the_dict_exactly_in_its_order(
         pieces.PIECE_KEYS = saved
 
 
-def encoded_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of keys of every encode from now on (the real encode still runs)."""
-    counts: list[int] = []
-    real = codec.encode
-
-    def counting(state: dict[str, Any]) -> bytes:
-        counts.append(len(state))
-        return real(state)
-
-    monkeypatch.setattr(codec, "encode", counting)
-    return counts
-
-
 def test_a_flush_re_encodes_only_the_pieces_whose_keys_changed(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -134,7 +122,6 @@ def test_a_key_deleted_and_stored_again_goes_to_the_end_in_the_file_as_in_the_st
 
 
 def test_clear_during_a_write_leaves_no_stale_piece(state: Path) -> None:
-    from tests.helpers import slow_disk_writes
 
     async def main(writing: Any) -> None:
         async with AioKV(state, flush_delay=3600, max_flush_delay=3600) as kv:

@@ -8,13 +8,12 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from aiokv import AioKV, CorruptFileError, codec, storage
 from aiokv.pieces import PIECE_KEYS
-from tests.helpers import read_json, temp_files
+from tests.helpers import encoded_keys, read_json, temp_files
 
 CORRUPT = {
     "truncated": (b'{"a": 1, "b": [1, 2', "not valid JSON"),
@@ -210,14 +209,7 @@ def test_large_state_is_written_in_pieces_as_one_valid_object(
         for i in range(PIECE_KEYS * 600 + 5)  # more pieces than one writev() takes
     }
     # Each encode holds the GIL: none may take more than a piece of the state.
-    encoded: list[int] = []
-    real = codec.encode
-
-    def counting(chunk: dict[str, Any]) -> bytes:
-        encoded.append(len(chunk))
-        return real(chunk)
-
-    monkeypatch.setattr(codec, "encode", counting)
+    encoded = encoded_keys(monkeypatch)
     size = storage.write(str(state), big, fsync=False, version=version)
     record = 1 if version else 0  # the version record is encoded on its own
     assert max(encoded) == PIECE_KEYS and sum(encoded) == len(big) + record
