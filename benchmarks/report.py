@@ -114,7 +114,9 @@ def chart(bench: Bench, path: Path) -> None:
     names = [cls.name for cls in bench.systems if cls.name != FLOOR]
     width = 0.8 / len(names)
     for i, name in enumerate(names):
-        ratios = [t.ratio(name) if name in t.values else float("nan") for _, t in shown]
+        # To the floor, even where the table's own reference is another row
+        # (the loop stall's is the idle loop).
+        ratios = [t.ratio(name, FLOOR) if name in t.values else float("nan") for _, t in shown]
         bars.bar([x + i * width for x in range(len(shown))], ratios, width, label=name)
     bars.axhline(1, color="black", linewidth=0.8)
     bars.set_yscale("log")
