@@ -3,36 +3,53 @@
 Every flush writes the whole file, but encoding is what costs, and between
 two flushes most of the state did not change. Pieces hold the keys in the
 file's order, PIECE_KEYS or fewer each, with the encoded members of those
-keys (`"k":v,"k2":v2`). A flush re-encodes only the pieces holding a key
-changed since the previous one, and writes every piece's bytes.
+keys, each preceded by a comma (`,"k":v,"k2":v2`: the file is a head, the
+bodies, and `}`). A flush re-encodes only the pieces holding a key changed
+since the previous one, and writes every piece's bytes.
 
-A piece is a set of keys, not a range of positions: a new key goes into the
-last piece, a deleted one leaves its piece, so no change shifts the other
-pieces. A key deleted and stored again moves to the end, as it does in the
-store's dict, so the file keeps the store's insertion order.
+A piece is a set of keys, not a range of positions: new keys go into the
+last piece and new pieces after it, a deleted one leaves its piece, so no
+change shifts the other pieces. A key deleted and stored again moves to the
+end, as it does in the store's dict, so the file keeps the store's insertion
+order.
 
-Pieces are touched only by the thread that writes the file; the store hands
-them the frozen snapshot and the keys changed since the last update.
+An update costs what changed, not the number of pieces: the dirty pieces
+are collected as keys are, and the whole list is walked only to merge
+pieces that lost keys. Pieces are touched only by the thread that writes
+the file; the store hands them the frozen snapshot and the keys changed
+since the last update.
+
+That thread holds the GIL while it works, and the event loop's thread waits
+for it, so no step may hold it long: the work yields it every millisecond,
+no single call walks every key (a list of a million keys, or one dict of
+them resizing, is tens of milliseconds in one call), and what is kept per
+key is invisible to the garbage collector (tuples of str, dicts of int),
+whose passes would otherwise walk a million references while holding it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from . import codec
 
 PIECE_KEYS = 64  # small, so scattered changes dirty few keys' worth of encoding
-_GIL_EVERY = 8  # pieces encoded between two yields of the GIL (about 512 keys)
+_SHARDS = 1024  # dicts the key -> piece map is split into (a power of two)
+_SHARD = _SHARDS - 1  # hash(key) & _SHARD: the key's dict
+_GIL_SLICE = 0.001  # seconds of work between two yields of the GIL
+_clock = time.perf_counter
 
 
 class _Piece:
-    __slots__ = ("body", "keys")
+    __slots__ = ("at", "keys", "number")
 
-    def __init__(self) -> None:
-        self.keys: dict[str, None] = {}  # in the file's order
-        self.body: bytes | None = None  # None: to encode
+    def __init__(self, number: int, keys: tuple[str, ...], at: int) -> None:
+        self.number = number  # what the key map holds for each of its keys
+        self.keys = keys  # in the file's order
+        self.at = at  # its place in Pieces._pieces and Pieces._bodies
 
 
 class Pieces:
@@ -40,8 +57,14 @@ class Pieces:
 
     def __init__(self) -> None:
         """No pieces: the first update() encodes the whole state."""
-        self._pieces: list[_Piece] = []
-        self._of: dict[str, _Piece] = {}
+        self._pieces: list[_Piece] = []  # in the file's order, none empty
+        self._bodies: list[bytes] = []  # theirs (stale while in _dirty)
+        self._numbered: dict[int, _Piece] = {}
+        self._shards: list[dict[str, int]] = [{} for _ in range(_SHARDS)]
+        self._numbers = 0
+        self._mapped = False  # whether _shards is filled: by the first update that needs it
+        self._dirty: set[_Piece] = set()
+        self._until = 0.0  # when the current slice of work should yield the GIL
         self.ready = True  # False while an update is half done: then drop the pieces
 
     def update(self, state: dict[str, Any], changed: Iterable[str], moved: Iterable[str]) -> None:
@@ -52,71 +75,138 @@ class Pieces:
         since then (stored again, the dict put them at its end: so do we).
         """
         self.ready = False
-        of = self._of
-        if not of:
-            changed = state  # the first update: every key is new
-        for key in moved:
-            if (piece := of.pop(key, None)) is not None:
-                del piece.keys[key]
-                piece.body = None
-        tail = self._pieces[-1] if self._pieces else None
-        for key in changed:
-            piece = of.get(key)
-            if piece is not None:
-                if key not in state:
-                    del of[key], piece.keys[key]
-                piece.body = None
-            elif key in state:
-                if tail is None or len(tail.keys) >= PIECE_KEYS:
-                    tail = _Piece()
-                    self._pieces.append(tail)
-                tail.keys[key] = None
-                tail.body = None
-                of[key] = tail
-        self._pieces = self._compact()
-        self._encode(state)
+        self._until = _clock() + _GIL_SLICE
+        if not self._pieces:
+            self._build(state)
+        else:
+            if not self._mapped:
+                for piece in self._pieces:
+                    self._map(piece.keys, piece.number)
+                    self._breathe()
+                self._mapped = True
+            shards, numbered, dirty, shard_of = self._shards, self._numbered, self._dirty, _SHARD
+            shrunk = False
+            for key in moved:
+                number = shards[hash(key) & shard_of].pop(key, None)
+                if number is not None:
+                    self._drop(numbered[number], key)
+                    shrunk = True
+            new = []
+            for n, key in enumerate(changed):
+                if n % 512 == 0:
+                    self._breathe()
+                shard = shards[hash(key) & shard_of]
+                number = shard.get(key)
+                if number is None:
+                    if key in state:
+                        new.append(key)
+                elif key in state:
+                    dirty.add(numbered[number])
+                else:
+                    del shard[key]
+                    self._drop(numbered[number], key)
+                    shrunk = True
+            self._append(new)
+            if shrunk:
+                self._compact()
+            self._encode(state)
         self.ready = True
 
-    def _compact(self) -> list[_Piece]:
+    def _build(self, state: dict[str, Any]) -> None:
+        # The first update: every key is new. Walking the dict's items in
+        # order is much faster than looking each key up. The key map waits
+        # for an update with changes (a store that flushes once never needs it).
+        self._mapped = False
+        items = iter(state.items())
+        while chunk := dict(islice(items, PIECE_KEYS)):
+            self._add(tuple(chunk), _members(chunk))
+
+    def _append(self, keys: list[str]) -> None:
+        # New keys fill the last piece, then new pieces after it.
+        start, tail = 0, self._pieces[-1]
+        if keys and len(tail.keys) < PIECE_KEYS:
+            start = PIECE_KEYS - len(tail.keys)
+            tail.keys += tuple(keys[:start])
+            self._map(tail.keys, tail.number)
+            self._dirty.add(tail)
+        for at in range(start, len(keys), PIECE_KEYS):
+            piece = self._add(tuple(keys[at : at + PIECE_KEYS]), b"")
+            self._map(piece.keys, piece.number)
+            self._dirty.add(piece)
+
+    def _add(self, keys: tuple[str, ...], body: bytes) -> _Piece:
+        self._numbers += 1
+        piece = _Piece(self._numbers, keys, len(self._pieces))
+        self._numbered[piece.number] = piece
+        self._pieces.append(piece)
+        self._bodies.append(body)
+        self._breathe()
+        return piece
+
+    def _map(self, keys: tuple[str, ...], number: int) -> None:
+        shards, shard = self._shards, _SHARD
+        for key in keys:
+            shards[hash(key) & shard][key] = number
+
+    def _drop(self, piece: _Piece, key: str) -> None:
+        at = piece.keys.index(key)
+        piece.keys = piece.keys[:at] + piece.keys[at + 1 :]
+        self._dirty.add(piece)
+
+    def _compact(self) -> None:
         # Drop empty pieces and merge small neighbours, so that deletions
-        # never leave many tiny pieces. Clean neighbours merge their bytes.
+        # never leave many tiny pieces. Clean neighbours join their bytes.
         merged: list[_Piece] = []
-        for piece in self._pieces:
-            if not piece.keys:
-                continue
+        bodies: list[bytes] = []
+        numbered, dirty = self._numbered, self._dirty
+        for n, (piece, body) in enumerate(zip(self._pieces, self._bodies, strict=True)):
+            if n % 1024 == 0:
+                self._breathe()
             last = merged[-1] if merged else None
-            if (
-                last is not None
-                and len(last.keys) + len(piece.keys) <= PIECE_KEYS
-                and min(len(last.keys), len(piece.keys)) < PIECE_KEYS // 2
+            if piece.keys and (
+                last is None
+                or len(last.keys) + len(piece.keys) > PIECE_KEYS
+                or min(len(last.keys), len(piece.keys)) >= PIECE_KEYS // 2
             ):
-                last.keys.update(piece.keys)
-                for key in piece.keys:
-                    self._of[key] = last
-                if last.body is not None and piece.body is not None:
-                    last.body += b"," + piece.body
-                else:
-                    last.body = None
-            else:
+                piece.at = len(merged)
                 merged.append(piece)
-        return merged
+                bodies.append(body)
+                continue
+            if last is not None:  # piece joins last
+                last.keys += piece.keys
+                self._map(piece.keys, last.number)
+                if piece in dirty:
+                    dirty.add(last)
+                elif last not in dirty:
+                    bodies[-1] += body
+            del numbered[piece.number]
+            dirty.discard(piece)
+        self._pieces, self._bodies = merged, bodies
 
     def _encode(self, state: dict[str, Any]) -> None:
-        # orjson holds the GIL while it encodes: yield it now and then, so
-        # the event loop's thread never waits long for it.
-        encoded = 0
-        for piece in self._pieces:
-            if piece.body is None:
-                body = codec.encode({key: state[key] for key in piece.keys})
-                piece.body = body[1:-1]
-                encoded += 1
-                if encoded % _GIL_EVERY == 0:
-                    time.sleep(0)
+        get, bodies = state.__getitem__, self._bodies
+        for piece in self._dirty:
+            bodies[piece.at] = _members(dict(zip(piece.keys, map(get, piece.keys), strict=True)))
+            self._breathe()
+        self._dirty.clear()
+
+    def _breathe(self) -> None:
+        # Yield the GIL once this slice of work has held it long enough.
+        # sleep(0), not os.sched_yield(): measured, a thread waiting for the
+        # GIL often failed to take it across sched_yield() (event-loop stalls
+        # of 100 ms and more), never across sleep(0), which costs ~70 us.
+        if _clock() >= self._until:
+            time.sleep(0)
+            self._until = _clock() + _GIL_SLICE
 
     def bodies(self) -> list[bytes]:
-        """The pieces' encoded members, in the file's order (none empty)."""
-        return [piece.body for piece in self._pieces]  # type: ignore[misc]
+        """The pieces' encoded members, each preceded by a comma, in the file's order.
 
-    def nbytes(self) -> int:
-        """The bytes the pieces hold: about the file's size."""
-        return sum(len(piece.body or b"") for piece in self._pieces)
+        The list itself, not a copy: read it before the next update().
+        """
+        return self._bodies
+
+
+def _members(chunk: dict[str, Any]) -> bytes:
+    # `,"k":v,"k2":v2`: the chunk's JSON object without its braces, after a comma.
+    return b"," + memoryview(codec.encode(chunk))[1:-1]

@@ -303,17 +303,11 @@ def _create_temp(path: str) -> tuple[int, str]:
 
 def _write_all(fd: int, bodies: list[bytes], version: int | None) -> int:
     # One writev() per _IOV_MAX buffers: the pieces' bytes, never joined.
-    head = [b"{"]
+    buffers: list[bytes | memoryview] = [b"{", *bodies, b"}"]
     if version is not None:
-        head = [codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]]
-        if bodies:
-            head.append(b",")
-    buffers = head
-    for n, body in enumerate(bodies):
-        if n:
-            buffers.append(b",")
-        buffers.append(body)
-    buffers.append(b"}")
+        buffers[0] = codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]
+    elif bodies:
+        buffers[1] = memoryview(bodies[0])[1:]  # the first member has no comma before it
     size = 0
     for start in range(0, len(buffers), _IOV_MAX):
         batch = buffers[start : start + _IOV_MAX]

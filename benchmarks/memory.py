@@ -24,9 +24,11 @@ async def main(name: str, path: str) -> None:
     system = next(cls for cls in ALL if cls.name == name)(path)
     await system.open()
     await system.get("k1")
-    # After a flush: what a running program holds (aiokv: the encoded pieces too).
-    await system.set("k1", 1)
-    await system.flush()
+    # After two flushes: what a running program holds (aiokv: the encoded
+    # pieces, built by the first, and their map of keys, by the second).
+    for value in (1, 2):
+        await system.set("k1", value)
+        await system.flush()
     print(rss_bytes())
     await system.close()
 

@@ -27,7 +27,7 @@ WRITER = """
 
     async def main():
         async with AioKV(sys.argv[1], flush_delay=3600, max_flush_delay=3600) as kv:
-            for n, size in enumerate([1, 10, 40_000, 2]):
+            for n, size in enumerate([1, 10, 80_000, 2]):
                 os.write(1, b"BEGIN\\n")
                 await kv.update({f"k{i}": n for i in range(size)})
                 await kv.flush()

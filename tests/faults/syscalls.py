@@ -38,8 +38,8 @@ MATRIX: list[tuple[str, str, list[str], list[int], int]] = [
     ("write", "newfstatat", ["EACCES", "EIO"], [1], 3),
     ("write", "openat", ["ENOSPC", "EIO", "EACCES", "EROFS", "EDQUOT"], [1, 2], 3),
     # The file is written by writev() alone, one call per IOV_MAX (1,024)
-    # buffers, two a piece of 64 keys: 40,000 keys take two calls.
-    ("write", "writev", ["ENOSPC", "EIO", "EDQUOT"], [1, 2], 40_000),
+    # buffers, one a piece of 64 keys: 80,000 keys take two calls.
+    ("write", "writev", ["ENOSPC", "EIO", "EDQUOT"], [1, 2], 80_000),
     ("write", "fchmod", ["EPERM", "EROFS", "EIO"], [1], 3),
     ("write", "fsync", ["EIO", "ENOSPC", "EDQUOT"], [1, 2], 3),
     ("write", "close", ["EIO"], [1, 2], 3),
@@ -109,7 +109,7 @@ def cases(long: bool) -> list[dict[str, Any]]:
             if case["op"] == "write":
                 more["when"] = case["when"] + rng.choice([0, 0, 1, 2, 3]) * (seed % 2)
             if case["size"] == 3 and case["op"] == "write":
-                more["size"] = rng.choice([3, 50, 40_000])
+                more["size"] = rng.choice([3, 50, 80_000])
             more["rounds"] = more["when"] + 6
             deep.append(more)
     return out + deep
