@@ -7,6 +7,13 @@ keys, each preceded by a comma (`,"k":v,"k2":v2`: the file is a head, the
 bodies, and `}`). A flush re-encodes only the pieces holding a key changed
 since the previous one, and writes every piece's bytes.
 
+Pieces are kept in groups of up to GROUP_PIECES, each group's bytes joined
+in one buffer (the pieces' bodies are views of it, so nothing is held
+twice), and the file is written from the groups: a million keys is one
+writev() of about a thousand buffers rather than sixteen of 1,024. Each
+writev() gives the GIL away and takes it back, and each taking back can
+keep the event loop's thread waiting. A changed piece re-joins its group.
+
 A piece is a set of keys, not a range of positions: new keys go into the
 last piece and new pieces after it, a deleted one leaves its piece, so no
 change shifts the other pieces. A key deleted and stored again moves to the
@@ -37,19 +44,29 @@ from typing import Any
 from . import codec
 
 PIECE_KEYS = 64  # small, so scattered changes dirty few keys' worth of encoding
+GROUP_PIECES = 16  # pieces joined in one buffer (about 60 KB of small values)
 _SHARDS = 1024  # dicts the key -> piece map is split into (a power of two)
 _SHARD = _SHARDS - 1  # hash(key) & _SHARD: the key's dict
 _GIL_SLICE = 0.001  # seconds of work between two yields of the GIL
 _clock = time.perf_counter
 
 
-class _Piece:
-    __slots__ = ("at", "keys", "number")
+class _Group:
+    __slots__ = ("joined", "pieces")
 
-    def __init__(self, number: int, keys: tuple[str, ...], at: int) -> None:
+    def __init__(self) -> None:
+        self.pieces: list[_Piece] = []  # in the file's order, none empty
+        self.joined = b""  # their bodies, joined; b"" while to be joined
+
+
+class _Piece:
+    __slots__ = ("body", "group", "keys", "number")
+
+    def __init__(self, number: int, keys: tuple[str, ...], body: bytes, group: _Group) -> None:
         self.number = number  # what the key map holds for each of its keys
         self.keys = keys  # in the file's order
-        self.at = at  # its place in Pieces._pieces and Pieces._bodies
+        self.body: bytes | memoryview = body  # stale while the piece is in Pieces._dirty
+        self.group = group
 
 
 class Pieces:
@@ -57,8 +74,7 @@ class Pieces:
 
     def __init__(self) -> None:
         """No pieces: the first update() encodes the whole state."""
-        self._pieces: list[_Piece] = []  # in the file's order, none empty
-        self._bodies: list[bytes] = []  # theirs (stale while in _dirty)
+        self._groups: list[_Group] = []  # in the file's order, none empty
         self._numbered: dict[int, _Piece] = {}
         self._shards: list[dict[str, int]] = [{} for _ in range(_SHARDS)]
         self._numbers = 0
@@ -76,12 +92,13 @@ class Pieces:
         """
         self.ready = False
         self._until = _clock() + _GIL_SLICE
-        if not self._pieces:
+        if not self._groups:
             self._build(state)
         else:
             if not self._mapped:
-                for piece in self._pieces:
-                    self._map(piece.keys, piece.number)
+                for group in self._groups:
+                    for piece in group.pieces:
+                        self._map(piece.keys, piece.number)
                     self._breathe()
                 self._mapped = True
             shards, numbered, dirty, shard_of = self._shards, self._numbered, self._dirty, _SHARD
@@ -93,7 +110,7 @@ class Pieces:
                     shrunk = True
             new = []
             for n, key in enumerate(changed):
-                if n % 512 == 0:
+                if n % 64 == 0:
                     self._breathe()
                 shard = shards[hash(key) & shard_of]
                 number = shard.get(key)
@@ -110,6 +127,7 @@ class Pieces:
             if shrunk:
                 self._compact()
             self._encode(state)
+        self._join()
         self.ready = True
 
     def _build(self, state: dict[str, Any]) -> None:
@@ -123,7 +141,7 @@ class Pieces:
 
     def _append(self, keys: list[str]) -> None:
         # New keys fill the last piece, then new pieces after it.
-        start, tail = 0, self._pieces[-1]
+        start, tail = 0, self._groups[-1].pieces[-1]
         if keys and len(tail.keys) < PIECE_KEYS:
             start = PIECE_KEYS - len(tail.keys)
             tail.keys += tuple(keys[:start])
@@ -135,11 +153,14 @@ class Pieces:
             self._dirty.add(piece)
 
     def _add(self, keys: tuple[str, ...], body: bytes) -> _Piece:
+        groups = self._groups
+        if not groups or len(groups[-1].pieces) >= GROUP_PIECES:
+            groups.append(_Group())
         self._numbers += 1
-        piece = _Piece(self._numbers, keys, len(self._pieces))
+        piece = _Piece(self._numbers, keys, body, groups[-1])
+        piece.group.pieces.append(piece)
+        piece.group.joined = b""
         self._numbered[piece.number] = piece
-        self._pieces.append(piece)
-        self._bodies.append(body)
         self._breathe()
         return piece
 
@@ -154,23 +175,43 @@ class Pieces:
         self._dirty.add(piece)
 
     def _compact(self) -> None:
-        # Drop empty pieces and merge small neighbours, so that deletions
-        # never leave many tiny pieces. Clean neighbours join their bytes.
-        merged: list[_Piece] = []
-        bodies: list[bytes] = []
-        numbered, dirty = self._numbered, self._dirty
-        for n, (piece, body) in enumerate(zip(self._pieces, self._bodies, strict=True)):
-            if n % 1024 == 0:
+        # Drop empty pieces and merge small neighbours in each group, then
+        # empty and small groups likewise, so that deletions never leave many
+        # tiny pieces or groups. Clean neighbours join their bytes.
+        groups: list[_Group] = []
+        for n, group in enumerate(self._groups):
+            if n % 64 == 0:
                 self._breathe()
+            pieces = self._merged(group.pieces)
+            if len(pieces) != len(group.pieces):
+                group.pieces, group.joined = pieces, b""
+            if not pieces:
+                continue
+            last = groups[-1] if groups else None
+            if (
+                last is not None
+                and len(last.pieces) + len(pieces) <= GROUP_PIECES
+                and min(len(last.pieces), len(pieces)) < GROUP_PIECES // 2
+            ):
+                for piece in pieces:
+                    piece.group = last
+                last.pieces += pieces
+                last.joined = b""
+            else:
+                groups.append(group)
+        self._groups = groups
+
+    def _merged(self, pieces: list[_Piece]) -> list[_Piece]:
+        merged: list[_Piece] = []
+        numbered, dirty = self._numbered, self._dirty
+        for piece in pieces:
             last = merged[-1] if merged else None
             if piece.keys and (
                 last is None
                 or len(last.keys) + len(piece.keys) > PIECE_KEYS
                 or min(len(last.keys), len(piece.keys)) >= PIECE_KEYS // 2
             ):
-                piece.at = len(merged)
                 merged.append(piece)
-                bodies.append(body)
                 continue
             if last is not None:  # piece joins last
                 last.keys += piece.keys
@@ -178,17 +219,31 @@ class Pieces:
                 if piece in dirty:
                     dirty.add(last)
                 elif last not in dirty:
-                    bodies[-1] += body
+                    last.body = b"".join((last.body, piece.body))
             del numbered[piece.number]
             dirty.discard(piece)
-        self._pieces, self._bodies = merged, bodies
+        return merged
 
     def _encode(self, state: dict[str, Any]) -> None:
-        get, bodies = state.__getitem__, self._bodies
+        get = state.__getitem__
         for piece in self._dirty:
-            bodies[piece.at] = _members(dict(zip(piece.keys, map(get, piece.keys), strict=True)))
+            piece.body = _members(dict(zip(piece.keys, map(get, piece.keys), strict=True)))
+            piece.group.joined = b""
             self._breathe()
         self._dirty.clear()
+
+    def _join(self) -> None:
+        # Join the bodies of every group that changed; the bodies become
+        # views of the joined bytes, so the old ones are let go.
+        for group in self._groups:
+            if group.joined:
+                continue
+            group.joined = b"".join([piece.body for piece in group.pieces])
+            view, at = memoryview(group.joined), 0
+            for piece in group.pieces:
+                end = at + len(piece.body)
+                piece.body, at = view[at:end], end
+            self._breathe()
 
     def _breathe(self) -> None:
         # Yield the GIL once this slice of work has held it long enough.
@@ -200,11 +255,8 @@ class Pieces:
             self._until = _clock() + _GIL_SLICE
 
     def bodies(self) -> list[bytes]:
-        """The pieces' encoded members, each preceded by a comma, in the file's order.
-
-        The list itself, not a copy: read it before the next update().
-        """
-        return self._bodies
+        """The encoded members in the file's order, in buffers that each begin with a comma."""
+        return [group.joined for group in self._groups]
 
 
 def _members(chunk: dict[str, Any]) -> bytes:

@@ -52,11 +52,16 @@ OPS = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(OPS, min_size=1, max_size=6), st.sampled_from([1, 2, 3, 64]))
+@given(
+    st.lists(OPS, min_size=1, max_size=6),
+    st.sampled_from([1, 2, 3, 64]),
+    st.sampled_from([1, 2, 3, 16]),
+)
 def test_pieces_always_encode_the_dict_exactly_in_its_order(
-    rounds: list[list[tuple[str, int, int]]], size: int
+    rounds: list[list[tuple[str, int, int]]], size: int, group: int
 ) -> None:
-    saved, pieces.PIECE_KEYS = pieces.PIECE_KEYS, size
+    saved = pieces.PIECE_KEYS, pieces.GROUP_PIECES
+    pieces.PIECE_KEYS, pieces.GROUP_PIECES = size, group
     try:
         tracked, p = Tracked(), Pieces()
         for ops in rounds:
@@ -69,7 +74,7 @@ def test_pieces_always_encode_the_dict_exactly_in_its_order(
             assert joined(p) == orjson.dumps(tracked.state)  # bytes, so order too
             assert all(body.startswith(b",") for body in p.bodies())
     finally:
-        pieces.PIECE_KEYS = saved
+        pieces.PIECE_KEYS, pieces.GROUP_PIECES = saved
 
 
 def test_a_flush_re_encodes_only_the_pieces_whose_keys_changed(
@@ -153,7 +158,7 @@ def test_what_pieces_keep_per_key_is_invisible_to_the_garbage_collector() -> Non
     tracked.set("new", 1)
     tracked.update(p)  # maps their keys, changes, merges
     gc.collect()
-    kept = [*p._shards, *(piece.keys for piece in p._pieces)]
+    kept = [*p._shards, *(piece.keys for group in p._groups for piece in group.pieces)]
     assert len(kept) > 1024 + 5_000 // pieces.PIECE_KEYS
     assert not any(gc.is_tracked(obj) for obj in kept)
     assert joined(p) == orjson.dumps(tracked.state)

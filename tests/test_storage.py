@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aiokv import AioKV, CorruptFileError, codec, storage
+from aiokv import AioKV, CorruptFileError, codec, pieces, storage
 from aiokv.pieces import PIECE_KEYS
 from tests.helpers import encoded_keys, read_json, temp_files
 
@@ -201,16 +201,21 @@ def test_failed_write_leaves_old_file_and_no_temp(state: Path) -> None:
 
 
 @pytest.mark.parametrize("version", [None, 3])
+@pytest.mark.parametrize("group", [1, pieces.GROUP_PIECES])
 def test_large_state_is_written_in_pieces_as_one_valid_object(
-    state: Path, monkeypatch: pytest.MonkeyPatch, version: int | None
+    state: Path, monkeypatch: pytest.MonkeyPatch, version: int | None, group: int
 ) -> None:
-    big = {
-        f"k{i}": {"i": i, "s": "x" * (i % 7)}
-        for i in range(PIECE_KEYS * 600 + 5)  # more pieces than one writev() takes
-    }
+    big = {f"k{i}": {"i": i, "s": "x" * (i % 7)} for i in range(PIECE_KEYS * 1100 + 5)}
+    # A buffer a group: 1,101 groups of one piece take two writev() calls
+    # (IOV_MAX 1,024), 69 groups of 16 one.
+    monkeypatch.setattr(pieces, "GROUP_PIECES", group)
+    calls: list[int] = []
+    writev = os.writev
+    monkeypatch.setattr(os, "writev", lambda fd, buffers: calls.append(1) or writev(fd, buffers))
     # Each encode holds the GIL: none may take more than a piece of the state.
     encoded = encoded_keys(monkeypatch)
     size = storage.write(str(state), big, fsync=False, version=version)
+    assert len(calls) == (2 if group == 1 else 1)
     record = 1 if version else 0  # the version record is encoded on its own
     assert max(encoded) == PIECE_KEYS and sum(encoded) == len(big) + record
     assert size == state.stat().st_size  # what stats() reports as the flush's bytes

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from aiokv import AioKV, VersionError, lock
+from aiokv import AioKV, VersionError, lock, pieces
 from aiokv.pieces import PIECE_KEYS
 from tests.helpers import read_json, run_child, temp_files
 
@@ -31,18 +31,24 @@ def write(path: Path, state: dict[str, Any], version: int | None = None) -> None
     run(main())
 
 
-def test_a_store_without_version_writes_the_0_1_format_byte_for_byte(state: Path) -> None:
+def test_a_store_without_version_writes_the_0_1_format_byte_for_byte(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     state_dict = {"a": 1, "b": [1, 2], "c": {"d": "é"}}
     write(state, state_dict)
     assert state.read_bytes() == orjson.dumps(state_dict)  # a bare object, as 0.1 wrote
-    big = {f"k{i}": i for i in range(PIECE_KEYS * 600)}  # many pieces, several writev()s
+    monkeypatch.setattr(pieces, "GROUP_PIECES", 1)  # a buffer a piece: two writev()s
+    big = {f"k{i}": i for i in range(PIECE_KEYS * 1100)}
     state.unlink()
     write(state, big)
     assert state.read_bytes() == orjson.dumps(big)
 
 
-@pytest.mark.parametrize("keys", [1, PIECE_KEYS * 600])
-def test_a_versioned_file_records_its_version_first_and_hides_it(state: Path, keys: int) -> None:
+@pytest.mark.parametrize("keys", [1, PIECE_KEYS * 1100])
+def test_a_versioned_file_records_its_version_first_and_hides_it(
+    state: Path, monkeypatch: pytest.MonkeyPatch, keys: int
+) -> None:
+    monkeypatch.setattr(pieces, "GROUP_PIECES", 1)  # a buffer a piece: two writev()s
     data = {f"k{i}": i for i in range(keys)}
     write(state, data, version=3)
     raw = state.read_bytes()

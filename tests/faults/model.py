@@ -226,7 +226,9 @@ def run(long: bool = LONG) -> Result:
     # Over a file size limit, the kernel sends SIGXFSZ (which would end the
     # process) before it fails the write with EFBIG.
     xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    piece_keys, aiokv.pieces.PIECE_KEYS = aiokv.pieces.PIECE_KEYS, 2
+    # Pieces of 2 keys in groups of 2 pieces: small programs use them all.
+    saved = aiokv.pieces.PIECE_KEYS, aiokv.pieces.GROUP_PIECES
+    aiokv.pieces.PIECE_KEYS = aiokv.pieces.GROUP_PIECES = 2
     with Timer(result):
         try:
             case().runTest()
@@ -234,7 +236,7 @@ def run(long: bool = LONG) -> Result:
         except Exception as e:
             result.case(False, f"{type(e).__name__}: {e}")
         finally:
-            aiokv.pieces.PIECE_KEYS = piece_keys
+            aiokv.pieces.PIECE_KEYS, aiokv.pieces.GROUP_PIECES = saved
             signal.signal(signal.SIGXFSZ, xfsz)
     result.notes.append(f"{examples} programs of up to 40 steps")
     return result

@@ -38,7 +38,8 @@ MATRIX: list[tuple[str, str, list[str], list[int], int]] = [
     ("write", "newfstatat", ["EACCES", "EIO"], [1], 3),
     ("write", "openat", ["ENOSPC", "EIO", "EACCES", "EROFS", "EDQUOT"], [1, 2], 3),
     # The file is written by writev() alone, one call per IOV_MAX (1,024)
-    # buffers, one a piece of 64 keys: 80,000 keys take two calls.
+    # buffers; the writer keeps a buffer a piece of 64 keys (fault_child.py),
+    # so 80,000 keys take two calls.
     ("write", "writev", ["ENOSPC", "EIO", "EDQUOT"], [1, 2], 80_000),
     ("write", "fchmod", ["EPERM", "EROFS", "EIO"], [1], 3),
     ("write", "fsync", ["EIO", "ENOSPC", "EDQUOT"], [1, 2], 3),
