@@ -134,10 +134,15 @@ class Pieces:
         # The first update: every key is new. Walking the dict's items in
         # order is much faster than looking each key up. The key map waits
         # for an update with changes (a store that flushes once never needs it).
+        # Each group is joined as soon as it is full: its pieces' bodies are
+        # then let go and their memory serves the next group's, so building
+        # never holds the encoded state twice (which the process would keep).
         self._mapped = False
         items = iter(state.items())
         while chunk := dict(islice(items, PIECE_KEYS)):
-            self._add(tuple(chunk), _members(chunk))
+            group = self._add(tuple(chunk), _members(chunk)).group
+            if len(group.pieces) == GROUP_PIECES:
+                self._join_group(group)
 
     def _append(self, keys: list[str]) -> None:
         # New keys fill the last piece, then new pieces after it.
@@ -233,17 +238,19 @@ class Pieces:
         self._dirty.clear()
 
     def _join(self) -> None:
-        # Join the bodies of every group that changed; the bodies become
-        # views of the joined bytes, so the old ones are let go.
         for group in self._groups:
-            if group.joined:
-                continue
-            group.joined = b"".join([piece.body for piece in group.pieces])
-            view, at = memoryview(group.joined), 0
-            for piece in group.pieces:
-                end = at + len(piece.body)
-                piece.body, at = view[at:end], end
-            self._breathe()
+            if not group.joined:
+                self._join_group(group)
+
+    def _join_group(self, group: _Group) -> None:
+        # The pieces' bodies become views of the joined bytes, so the old
+        # ones are let go.
+        group.joined = b"".join([piece.body for piece in group.pieces])
+        view, at = memoryview(group.joined), 0
+        for piece in group.pieces:
+            end = at + len(piece.body)
+            piece.body, at = view[at:end], end
+        self._breathe()
 
     def _breathe(self) -> None:
         # Yield the GIL once this slice of work has held it long enough.
