@@ -5,7 +5,7 @@ two flushes most of the state did not change. Pieces hold the keys in the
 file's order, PIECE_KEYS or fewer each, with the encoded members of those
 keys, each preceded by a comma (`,"k":v,"k2":v2`: the file is a head, the
 bodies, and `}`). A flush re-encodes only the pieces holding a key changed
-since the previous one, and writes every piece's bytes.
+since the previous one, and writes the bytes of every piece.
 
 Pieces are kept in groups of up to GROUP_PIECES, each group's bytes joined
 in one buffer (the pieces' bodies are views of it, so nothing is held
@@ -210,16 +210,16 @@ class Pieces:
         merged: list[_Piece] = []
         numbered, dirty = self._numbered, self._dirty
         for piece in pieces:
-            last = merged[-1] if merged else None
-            if piece.keys and (
-                last is None
-                or len(last.keys) + len(piece.keys) > PIECE_KEYS
-                or min(len(last.keys), len(piece.keys)) >= PIECE_KEYS // 2
-            ):
-                merged.append(piece)
-                continue
-            if last is not None:  # piece joins last
-                last.keys += piece.keys
+            if piece.keys:  # else it is dropped
+                last = merged[-1] if merged else None
+                if (
+                    last is None
+                    or len(last.keys) + len(piece.keys) > PIECE_KEYS
+                    or min(len(last.keys), len(piece.keys)) >= PIECE_KEYS // 2
+                ):
+                    merged.append(piece)
+                    continue
+                last.keys += piece.keys  # piece joins last
                 self._map(piece.keys, last.number)
                 if piece in dirty:
                     dirty.add(last)

@@ -302,7 +302,8 @@ def _create_temp(path: str) -> tuple[int, str]:
 
 
 def _write_all(fd: int, bodies: list[bytes], version: int | None) -> int:
-    # One writev() per _IOV_MAX buffers: the pieces' bytes, never joined.
+    # One writev() per _IOV_MAX buffers: the bytes as the pieces keep them
+    # (a buffer a group), never joined again.
     buffers: list[bytes | memoryview] = [b"{", *bodies, b"}"]
     if version is not None:
         buffers[0] = codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]
