@@ -835,14 +835,19 @@ class AioKV:
         assert self._layer is not None
         if self._snapshot is None:
             return self._layer
-        return _fold(self._layer, dict(self._snapshot))
+        view = dict(self._snapshot)
+        _fold(self._layer, view)
+        return view
 
     def _unfreeze(self) -> None:
         # The write is over: the snapshot, with the top layer folded in, is
         # the whole state again.
         if self._snapshot is not None and self._layer is not None:
             self._swaps += 1
-            self._layer, self._snapshot = _fold(self._layer, self._snapshot), None
+            # A key deleted meanwhile leaves the dict now: stored again, it
+            # goes to the dict's end, so the pieces must move it there too.
+            self._moved.update(_fold(self._layer, self._snapshot))
+            self._layer, self._snapshot = self._snapshot, None
             self._swaps += 1
 
     def _write_done(
@@ -891,7 +896,8 @@ class AioKV:
                 layer, snapshot = self._layer, self._snapshot
                 if layer is not None and version != self._saved:
                     # dict() copies a str-keyed dict in one step under the GIL.
-                    state = _fold(dict(layer), dict(snapshot or {}))
+                    state = dict(snapshot or {})
+                    _fold(dict(layer), state)
                     if self._swaps == swaps:
                         break
                 else:
@@ -948,12 +954,14 @@ def _enter(level: dict[str, dict[str, None]], key: str, depth: int) -> None:
             keys[key] = None
 
 
-def _fold(layer: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
-    # Apply a top layer's changes to into: values set, _GONE keys removed.
+def _fold(layer: dict[str, Any], into: dict[str, Any]) -> list[str]:
+    # Apply a top layer's changes to into: values set, _GONE keys removed
+    # (and returned).
     into.update(layer)
-    for key in [k for k, v in layer.items() if v is _GONE]:
+    gone = [k for k, v in layer.items() if v is _GONE]
+    for key in gone:
         del into[key]
-    return into
+    return gone
 
 
 def _accepted(mapping: Mapping[Any, Any]) -> dict[str, Any]:

@@ -177,3 +177,31 @@ def test_a_piece_map_built_late_finds_every_key() -> None:
     tracked.update(p)
     assert sum(map(len, p._shards)) == 999
     assert joined(p) == orjson.dumps(tracked.state)
+
+
+@pytest.mark.parametrize("again", ["after the write", "during the write"])
+def test_a_key_deleted_during_a_write_keeps_the_file_in_the_store_order(
+    state: Path, again: str
+) -> None:
+    # Deleted while a write holds the snapshot, the key leaves the dict when
+    # the write ends; stored again after that, the dict puts it at its end,
+    # and so must the file. Stored again during the write, it keeps its place.
+    async def main(writing: Any) -> None:
+        async with AioKV(state, flush_delay=3600, max_flush_delay=3600) as kv:
+            await kv.update({"a": 1, "b": 2, "c": 3})
+            await kv.flush()
+            await kv.set("b", 20)
+            flushing = asyncio.ensure_future(kv.flush())
+            await asyncio.to_thread(writing.wait)
+            await kv.delete("a")
+            if again == "during the write":
+                await kv.set("a", 4)
+            await flushing
+            await kv.set("a", 4)
+            await kv.flush()
+            order = ["b", "c", "a"] if again == "after the write" else ["a", "b", "c"]
+            assert list(await kv.keys()) == order
+            assert list(orjson.loads(state.read_bytes())) == order
+
+    with pytest.MonkeyPatch.context() as mp:
+        asyncio.run(main(slow_disk_writes(mp)))
