@@ -133,7 +133,7 @@ class Pieces:
     def _build(self, state: dict[str, Any]) -> None:
         # The first update: every key is new. Walking the dict's items in
         # order is much faster than looking each key up. The key map waits
-        # for an update with changes (a store that flushes once never needs it).
+        # for the next update (a store that flushes once never needs it).
         # Each group is joined as soon as it is full: its pieces' bodies are
         # then let go and their memory serves the next group's, so building
         # never holds the encoded state twice (which the process would keep).
@@ -150,7 +150,7 @@ class Pieces:
         if keys and len(tail.keys) < PIECE_KEYS:
             start = PIECE_KEYS - len(tail.keys)
             tail.keys += tuple(keys[:start])
-            self._map(tail.keys, tail.number)
+            self._map(keys[:start], tail.number)
             self._dirty.add(tail)
         for at in range(start, len(keys), PIECE_KEYS):
             piece = self._add(tuple(keys[at : at + PIECE_KEYS]), b"")
@@ -169,7 +169,7 @@ class Pieces:
         self._breathe()
         return piece
 
-    def _map(self, keys: tuple[str, ...], number: int) -> None:
+    def _map(self, keys: Iterable[str], number: int) -> None:
         shards, shard = self._shards, _SHARD
         for key in keys:
             shards[hash(key) & shard][key] = number
