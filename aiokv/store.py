@@ -515,9 +515,7 @@ class AioKV:
         if self._lookup(key) is not _MISSING:
             if self._snapshot is None:
                 del self._layer[key]  # type: ignore[union-attr]
-                # Stored again, it will be at the dict's end.
-                self._changed.pop(key, None)
-                self._moved.add(key)
+                self._left_dict([key])
             else:
                 # Folded in, the layer keeps the key where the snapshot has it.
                 self._layer[key] = _GONE  # type: ignore[index]
@@ -844,11 +842,18 @@ class AioKV:
         # the whole state again.
         if self._snapshot is not None and self._layer is not None:
             self._swaps += 1
-            # A key deleted meanwhile leaves the dict now: stored again, it
-            # goes to the dict's end, so the pieces must move it there too.
-            self._moved.update(_fold(self._layer, self._snapshot))
+            # Keys deleted meanwhile leave the dict only now.
+            self._left_dict(_fold(self._layer, self._snapshot))
             self._layer, self._snapshot = self._snapshot, None
             self._swaps += 1
+
+    def _left_dict(self, keys: list[str]) -> None:
+        # Keys deleted from the dict outright: stored again, each goes to the
+        # dict's end, so the next write must move it there too, and after any
+        # key stored before it meanwhile (its place among the changed keys).
+        for key in keys:
+            self._changed.pop(key, None)
+        self._moved.update(keys)
 
     def _write_done(
         self,
