@@ -45,3 +45,29 @@ def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None
     else:
         assert report.count("not measured") == 1  # (j)'s target
     assert (tmp_path / "performance.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("only", ["b", "f"])
+def test_a_run_of_some_workloads_draws_the_plots_it_has_figures_for(
+    tmp_path: Path, only: str
+) -> None:
+    # The side-by-side comparisons docs/performance.md describes run --only.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--quick",
+            "--only",
+            only,
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"## ({only})" in (tmp_path / "performance.md").read_text()
+    assert (tmp_path / "performance.png").stat().st_size > 10_000
