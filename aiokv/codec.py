@@ -113,7 +113,7 @@ def accept(value: Any, key: str) -> Any:
                 # integers, lone surrogates and non-str keys; it writes NaN and
                 # infinities as null, so a float beside a null takes the walk.
                 raw = orjson.dumps(value, option=_STRICT)
-                if float not in types or b"null" not in raw:
+                if float not in types or raw.find(b"null") < 0:
                     return FlatDict(value) if kind is dict else FlatList(value)
             elif types <= _JSON_TYPES and _plain_below(items):
                 # Nested: one orjson round trip is the deep copy, and it equals
