@@ -71,3 +71,17 @@ def test_a_run_of_some_workloads_draws_the_plots_it_has_figures_for(
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"## ({only})" in (tmp_path / "performance.md").read_text()
     assert (tmp_path / "performance.png").stat().st_size > 10_000
+
+
+def test_the_cost_of_a_set_prints_each_step() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.set_cost"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = result.stdout.splitlines()[1:]
+    assert len(rows) == 6
+    assert all(float(row.split()[0]) > 0 for row in rows), result.stdout
