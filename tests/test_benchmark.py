@@ -14,15 +14,21 @@ from tests.redis.server import available, require_redis
 pytestmark = pytest.mark.bench
 
 
-def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None:
+def run(module: str, *args: str) -> str:
+    """Run python -m module args from the project's root; return what it printed."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None:
+    run("benchmarks.run", "--quick", "--out", str(tmp_path))
     report = (tmp_path / "performance.md").read_text()
     for workload in "abcdefgh":
         assert f"## ({workload})" in report, workload
@@ -52,36 +58,13 @@ def test_a_run_of_some_workloads_draws_the_plots_it_has_figures_for(
     tmp_path: Path, only: str
 ) -> None:
     # The side-by-side comparisons docs/performance.md describes run --only.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.run",
-            "--quick",
-            "--only",
-            only,
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run("benchmarks.run", "--quick", "--only", only, "--out", str(tmp_path))
     assert f"## ({only})" in (tmp_path / "performance.md").read_text()
     assert (tmp_path / "performance.png").stat().st_size > 10_000
 
 
 def test_the_cost_of_a_set_prints_each_step() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.set_cost"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = result.stdout.splitlines()[1:]
+    out = run("benchmarks.set_cost")
+    rows = out.splitlines()[1:]
     assert len(rows) == 6
-    assert all(float(row.split()[0]) > 0 for row in rows), result.stdout
+    assert all(float(row.split()[0]) > 0 for row in rows), out
