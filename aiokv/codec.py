@@ -112,8 +112,8 @@ def accept(value: Any, key: str) -> Any:
                 # Flat: a shallow copy isolates it. orjson's encode refuses big
                 # integers, lone surrogates and non-str keys; it writes NaN and
                 # infinities as null, so a float beside a null takes the walk.
-                # (find(), not `in`: bytes' `in` first tries an int needle
-                # and catches the error, a tenth of this path's time.)
+                # (find(), not `in`: bytes' `in` first tries the needle as an
+                # int and catches the error, about 15% of this path's time.)
                 raw = orjson.dumps(value, option=_STRICT)
                 if float not in types or raw.find(b"null") < 0:
                     return FlatDict(value) if kind is dict else FlatList(value)
