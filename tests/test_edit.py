@@ -239,3 +239,152 @@ def test_an_edit_that_begins_while_a_many_key_update_waits_does_not_undo_it(
             assert kv._turns == {}
 
     run(main())
+
+
+# A hang in the tests below fails them instead: each runs under this watchdog.
+WATCHDOG = 10
+
+
+async def holding_edit(kv: AioKV, key: str) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """Start a task editing key until the returned event is set."""
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def edit() -> None:
+        async with kv.edit(key, default=[]) as value:
+            inside.set()
+            await release.wait()
+            value.append("edit")
+
+    task = asyncio.create_task(edit())
+    await inside.wait()
+    return task, release
+
+
+@pytest.mark.parametrize("prefix", ["", "n:", "n"])
+def test_two_clears_waiting_for_one_edit_both_return(state: Path, prefix: str) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("other", 1)
+            editing, release = await holding_edit(kv, "n:list")
+            clears = [asyncio.create_task(kv.clear(prefix)) for _ in range(2)]
+            clears.append(asyncio.create_task(kv.namespace("n").clear()))
+            await asyncio.sleep(0.01)
+            assert not any(clear.done() for clear in clears)  # waiting for the edit
+            release.set()
+            await editing
+            assert await asyncio.gather(*clears) == [True] * 3
+            assert await kv.get("n:list") is None  # cleared after the edit stored it
+            assert kv._turns == {}
+
+    run(asyncio.wait_for(main(), WATCHDOG))
+
+
+@pytest.mark.parametrize("write", ["set", "update", "delete", "incr", "clear"])
+def test_a_block_writing_a_key_nobody_edits_never_waits_for_a_waiting_update(
+    state: Path, write: str
+) -> None:
+    # update({"a", "b"}) waits for the edit of "b", whose block writes "a":
+    # the update must hold nothing while it waits, or each waits for the other.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.update({"a": 0, "b": [0]})
+            inside, release = asyncio.Event(), asyncio.Event()
+
+            async def edit() -> None:
+                async with kv.edit("b") as b:
+                    inside.set()
+                    await release.wait()
+                    writes = {
+                        "set": lambda: kv.set("a", 1),
+                        "update": lambda: kv.update({"a": 1}),
+                        "delete": lambda: kv.delete("a"),
+                        "incr": lambda: kv.incr("a"),
+                        "clear": lambda: kv.clear("a"),
+                    }
+                    await writes[write]()
+                    b.append("edit")
+
+            editing = asyncio.create_task(edit())
+            await inside.wait()
+            updating = asyncio.create_task(kv.update({"a": "update", "b": ["update"]}))
+            await asyncio.sleep(0.01)
+            release.set()
+            await asyncio.gather(editing, updating)
+            # The update lands after the edit (and the block's write), undoing neither.
+            assert await kv.get_all() == {"a": "update", "b": ["update"]}
+            assert kv._turns == {}
+
+    run(asyncio.wait_for(main(), WATCHDOG))
+
+
+def test_a_waiting_write_holds_nothing_and_is_not_overtaken_by_later_edits(state: Path) -> None:
+    # While update({"a", "k"}) waits for the edits of "k", a task editing "k"
+    # in a loop must not keep it waiting forever, and "a", which nobody
+    # edits, stays free for every other write and edit.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.update({"a": [0], "k": []})
+            stop = asyncio.Event()
+
+            async def editor() -> None:
+                while not stop.is_set():
+                    async with kv.edit("k") as k:
+                        await asyncio.sleep(0)
+                        k.append(len(k))
+
+            editing = asyncio.create_task(editor())
+            await asyncio.sleep(0.01)
+            updating = asyncio.create_task(kv.update({"a": ["update"], "k": ["update"]}))
+            await asyncio.sleep(0)
+            await kv.set("a", [1])
+            assert not updating.done()  # "a" was free: the set did not wait behind it
+            await kv.delete("a")
+            assert await kv.incr("a") == 1
+            await kv.update({"a": [2]})
+            async with kv.edit("a") as a:
+                a.append(3)
+            assert await kv.clear("a") is True
+            await updating  # not starved by the edits that began after it
+            stop.set()
+            await editing
+            assert (await kv.get("k"))[0] == "update"  # later edits appended to it
+            assert kv._turns == {}
+
+    run(asyncio.wait_for(main(), WATCHDOG))
+
+
+@pytest.mark.parametrize("waiter", ["edit", "set", "update", "clear"])
+def test_a_waiter_cancelled_while_a_waiting_update_holds_turns_leaves_none(
+    state: Path, waiter: str
+) -> None:
+    # Cancelled while waiting for its turn, a waiter leaves the turns as it
+    # found them, and every other waiter still gets its turn.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.update({"a": [0], "b": [0]})
+            editing, release = await holding_edit(kv, "b")
+            updating = asyncio.create_task(kv.update({"a": ["update"], "b": ["update"]}))
+            await asyncio.sleep(0)
+
+            async def edit_a() -> None:
+                async with kv.edit("a") as a:
+                    a.append("edit")
+
+            calls = {
+                "edit": edit_a,
+                "set": lambda: kv.set("b", ["set"]),
+                "update": lambda: kv.update({"a": ["x"], "b": ["x"]}),
+                "clear": lambda: kv.clear(),
+            }
+            cancelled = asyncio.create_task(calls[waiter]())
+            await asyncio.sleep(0.01)
+            cancelled.cancel()
+            await asyncio.gather(cancelled, return_exceptions=True)
+            async with kv.edit("a") as a:  # "a" is free: the update holds nothing
+                a.append("free")
+            release.set()
+            await asyncio.gather(editing, updating)
+            assert await kv.get_all() == {"a": ["update"], "b": ["update"]}
+            assert kv._turns == {}
+
+    run(asyncio.wait_for(main(), WATCHDOG))
