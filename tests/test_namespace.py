@@ -316,3 +316,37 @@ def test_a_key_deleted_and_written_again_during_a_disk_write_is_listed(
             await flushing
 
     run(main())
+
+
+def test_namespace_writes_waiting_for_one_edit_hold_nothing_and_all_return(state: Path) -> None:
+    # Two clears of a namespace waiting for one of its edits both return; an
+    # update of two namespaces waiting for that edit does not hold the other
+    # namespace's key, which the block writes.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            guild, user = kv.namespace("guild"), kv.namespace("user")
+            await user.set("7", 0)
+            inside, release = asyncio.Event(), asyncio.Event()
+
+            async def edit() -> None:
+                async with guild.edit("mods", default=[]) as mods:
+                    inside.set()
+                    await release.wait()
+                    await user.set("7", 1)
+                    mods.append(7)
+
+            editing = asyncio.create_task(edit())
+            await inside.wait()
+            updating = asyncio.create_task(
+                kv.update({"guild:mods": ["update"], "user:7": "update"})
+            )
+            await asyncio.sleep(0.01)
+            clears = [asyncio.create_task(guild.clear()) for _ in range(2)]
+            await asyncio.sleep(0.01)
+            release.set()
+            await asyncio.gather(editing, updating)
+            assert await asyncio.gather(*clears) == [True, True]
+            assert await kv.get_all() == {"user:7": "update"}
+            assert kv._turns == {}
+
+    run(asyncio.wait_for(main(), 10))  # a hang fails the test instead
