@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 try:
+    from aiogram.exceptions import DataNotDictLikeError
     from aiogram.fsm.state import State
     from aiogram.fsm.storage.base import (
         BaseStorage,
@@ -27,6 +28,7 @@ except ImportError as e:  # pragma: no cover - what a user without the extra see
         'aiokv.integrations.aiogram needs aiogram: pip install "aiokv[aiogram]"'
     ) from e
 
+from .. import codec
 from ..protocol import Store
 from ._owner import Owner
 
@@ -53,12 +55,15 @@ class AioKVStorage(BaseStorage):
         return self._owner.store
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        """Set the state for key (a State or its name); None clears it."""
+        """Set the state for key (a State or its name, a str); None clears it."""
         name = self.key_builder.build(key, "state")
+        if isinstance(state, State):
+            state = state.state  # None for a State without a name, as in MemoryStorage
         if state is None:
             await self.store.delete(name)
         else:
-            await self.store.set(name, state.state if isinstance(state, State) else state)
+            # A StrEnum member is kept as its string, which compares equal to it.
+            await self.store.set(name, codec.plain_str(state, f"state for {name!r}"))
 
     async def get_state(self, key: StorageKey) -> str | None:
         """Return the state's name for key, or None."""
@@ -66,8 +71,14 @@ class AioKVStorage(BaseStorage):
         return state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        """Replace key's data (JSON values only: anything else raises, naming the key)."""
+        """Replace key's data: a dict of JSON values (else it raises, naming the key)."""
         name = self.key_builder.build(key, "data")
+        # aiogram's own storages take a dict and nothing else, not even a Mapping.
+        if not isinstance(data, dict):
+            raise DataNotDictLikeError(
+                f"data for {name!r} must be a dict, got {type(data).__name__}; "
+                "the stored data is unchanged"
+            )
         if not data:
             await self.store.delete(name)
         else:
@@ -80,8 +91,14 @@ class AioKVStorage(BaseStorage):
 
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
         """Merge data into key's data, losing no concurrent update; return the result."""
-        async with self.store.edit(self.key_builder.build(key, "data"), default={}) as current:
-            current.update(data)
+        name = self.key_builder.build(key, "data")
+        async with self.store.edit(name, default={}) as current:
+            try:
+                current.update(data)  # pairs work too, as in aiogram's storages
+            except (TypeError, ValueError) as e:
+                raise type(e)(
+                    f"data for {name!r} cannot be updated with {type(data).__name__}: {e}"
+                ) from e
             result: dict[str, Any] = dict(current)
         return result
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import sys
+from collections import OrderedDict
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 
@@ -21,6 +25,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import aiogram_bot  # the example, driven offline
 
 KEY = StorageKey(bot_id=4242, chat_id=42, user_id=42)
+EMPTY = StorageKey(bot_id=4242, chat_id=7, user_id=7)  # a key with no data
 
 
 def run(coro: Any) -> Any:
@@ -130,6 +135,60 @@ def test_data_aiokv_cannot_store_faithfully_is_refused_naming_the_key(state: Pat
                 with pytest.raises((TypeError, ValueError), match="fsm:42:42:data"):
                     await storage.update_data(KEY, bad)
             assert await storage.get_data(KEY) == {"kept": 1}
+
+    run(main())
+
+
+class Step(str, enum.Enum):
+    NAME = "Form:name"
+
+
+async def odd_data_is_refused_as_aiogram_refuses_it(storage: AioKVStorage) -> None:
+    """set_data takes a dict only (DataNotDictLikeError), update_data what dict.update takes."""
+    await storage.set_data(KEY, {"kept": 1})
+    keys = await storage.store.keys()
+    name = "fsm:42:42:data"
+    for bad in ((), [], 0, None, "", [("a", 1)], MappingProxyType({"m": 1})):
+        with pytest.raises(DataNotDictLikeError, match=name):
+            await storage.set_data(KEY, bad)  # type: ignore[arg-type]
+        with pytest.raises(DataNotDictLikeError, match="fsm:7:7:data"):
+            await storage.set_data(EMPTY, bad)  # type: ignore[arg-type]
+    for bad, error in ((0, TypeError), (None, TypeError), ("ab", ValueError)):
+        with pytest.raises(error, match=name):
+            await storage.update_data(KEY, bad)  # type: ignore[arg-type]
+        with pytest.raises(error, match="fsm:7:7:data"):
+            await storage.update_data(EMPTY, bad)  # type: ignore[arg-type]
+    assert await storage.get_data(KEY) == {"kept": 1}
+    assert await storage.store.keys() == keys  # nothing stored for the other key either
+    assert await storage.update_data(KEY, [("a", 1)]) == {"kept": 1, "a": 1}  # type: ignore[arg-type]
+    await storage.set_data(KEY, OrderedDict(o=1))  # a dict, of a subclass
+    assert await storage.get_data(KEY) == {"o": 1}
+
+
+async def states_are_strs_or_states(storage: AioKVStorage) -> None:
+    """A str (a StrEnum member as its string) or a State; None or a State without a name clears."""
+    await storage.set_state(KEY, Step.NAME)
+    stored = await storage.get_state(KEY)
+    assert stored == Step.NAME and type(stored) is str
+    for bad in (5, Step.NAME.value.encode()):
+        with pytest.raises(TypeError, match="fsm:42:42:state"):
+            await storage.set_state(KEY, bad)  # type: ignore[arg-type]
+    assert await storage.get_state(KEY) == "Form:name"
+    await storage.set_state(KEY, State())  # aiogram's State() names no state: cleared
+    assert await storage.get_state(KEY) is None
+    assert await storage.store.keys() == []
+
+
+@pytest.mark.parametrize("namespace", [False, True], ids=["store", "namespace"])
+def test_odd_data_and_states_are_refused_naming_the_key_and_lose_nothing(
+    state: Path, namespace: bool
+) -> None:
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            storage = AioKVStorage(kv.namespace("fsm") if namespace else kv)
+            await odd_data_is_refused_as_aiogram_refuses_it(storage)
+            await storage.set_data(KEY, {})
+            await states_are_strs_or_states(storage)
 
     run(main())
 

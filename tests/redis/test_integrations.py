@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from aiokv.integrations.aiogram import AioKVStorage
 from aiokv.redis import RedisKV
 from tests.integrations import test_aiogram, test_telegram
 from tests.integrations.test_aiogram import aiogram_bot  # the examples
@@ -50,3 +51,17 @@ def test_a_telegram_conversation_is_finished_by_another_process_s_client(
     assert asyncio.run(step("Paris")) == ["Ada from Paris: saved."]
     assert server.cli("HGET", name, "user_data:42").strip() == '{"name":"Ada","city":"Paris"}'
     assert server.cli("HGET", name, "conversations:form").strip() == "{}"
+
+
+def test_aiogram_s_odd_data_and_states_are_refused_on_a_redis_kv_too(
+    server: RedisServer, name: str
+) -> None:
+    async def main() -> None:
+        async with RedisKV(server.url, name=name) as kv:
+            for store in (kv, kv.namespace("fsm")):
+                storage = AioKVStorage(store)
+                await test_aiogram.odd_data_is_refused_as_aiogram_refuses_it(storage)
+                await storage.set_data(test_aiogram.KEY, {})
+                await test_aiogram.states_are_strs_or_states(storage)
+
+    asyncio.run(main())
