@@ -5,6 +5,12 @@ they work while a bot runs and show its last flushed state. Writes go through
 AioKV itself, so they are atomic and durable, and are refused while another
 process owns the file. `copy` also reaches Redis stores, through RedisKV.
 Exit codes are the EXIT_* constants (docs/cli.md).
+
+Ctrl-C ends the command at once, with nothing changed: a write is made in
+memory and reaches the file only at the store's close, so leaving the process
+before it (past the exit hook that would save it) changes nothing. Only the
+commit itself (the one atomic write, or a copy's writing into Redis) is let
+finish, since it cannot be taken back halfway.
 """
 
 from __future__ import annotations
@@ -12,19 +18,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import io
 import json
+import logging
+import math
 import os
+import signal
 import stat
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeVar
 
 import orjson
 
 from . import __version__, codec, lock, storage
-from .errors import AioKVError, CorruptFileError, LockedError, UnavailableError, VersionError
+from .errors import (
+    AioKVError,
+    CorruptFileError,
+    LockedError,
+    UnavailableError,
+    VersionError,
+    shown_url,
+)
 from .protocol import Store
 from .store import AioKV
 
@@ -39,6 +57,13 @@ EXIT_USAGE = 2  # a bad argument or value (argparse uses 2 as well); nothing cha
 EXIT_OWNED = 3  # another process owns the file: a write was refused
 EXIT_UNREADABLE = 4  # the file is corrupt, or of a schema version this aiokv cannot open
 EXIT_OS = 5  # the file is missing (for a read), the OS refused, or a Redis server is unreachable
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); nothing changed
+
+MAX_INDENT = 16  # dump --indent: wider is no easier to read, and a huge one exhausts memory
+_SCHEMES = ("redis", "rediss", "unix")  # a copy location with one of these is a Redis store
+# The command reports every failure itself, on one line; the library's log
+# (a failed write's retries) would add lines of its own.
+_QUIET = logging.NullHandler()
 
 
 class Failure(Exception):
@@ -51,7 +76,11 @@ class Failure(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code (Ctrl-C: exit 130 at once)."""
+    _on_interrupt(_interrupted)
+    logging.getLogger("aiokv").addHandler(_QUIET)
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a path from argv prints as its bytes
+        sys.stdout.reconfigure(errors="surrogateescape")
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
@@ -63,8 +92,59 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+# -- Ctrl-C ---------------------------------------------------------------------
+
+
+def _on_interrupt(handler: Any) -> None:
+    # Signal handlers belong to the main thread; main() run from another
+    # thread keeps the process's own.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    # SIGINT before the commit: whatever the store holds in memory is dropped.
+    _leave(EXIT_INTERRUPTED, "interrupted; nothing changed")
+
+
+def _committing() -> None:
+    # From here the command completes: its change is being written, and a
+    # write cut short would leave it half made, or made and reported as not.
+    _on_interrupt(signal.SIG_IGN)
+
+
+def _leave(code: int, message: str) -> NoReturn:
+    # End the process now, past the exit hooks: AioKV's would write a store
+    # left open. os.write, not print: this may run inside a print.
+    os.write(sys.stderr.fileno(), f"aiokv: {message}\n".encode(errors="backslashreplace"))
+    os._exit(code)
+
+
+# -- arguments --------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage and then the error; the command promises one line.
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"aiokv: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: Callable[[str], float], low: float, high: float, what: str) -> Any:
+    # An option's number, refused unless within [low, high] (NaN never is).
+    def parse(text: str) -> float:
+        try:
+            number = kind(text)
+        except ValueError:
+            number = math.nan
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}")
+        return number
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aiokv",
         description="Read, change and check an aiokv state file; copy a store to or from Redis.",
         epilog="Exit codes: 0 ok, 1 key absent, 2 bad argument or value, 3 file owned by "
@@ -86,7 +166,11 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--prefix", default="", help="only the keys that start with P")
     dump = command("dump", _dump, "print the whole state as JSON, keys sorted (for diffs)")
     dump.add_argument(
-        "--indent", type=int, default=2, metavar="N", help="N spaces (default 2; 0: one line)"
+        "--indent",
+        type=_number(int, 0, MAX_INDENT, f"an integer from 0 to {MAX_INDENT}"),
+        default=2,
+        metavar="N",
+        help=f"N spaces, up to {MAX_INDENT} (default 2; 0: one line)",
     )
     command("check", _check, "report the file's health (exit 0 if healthy)")
 
@@ -115,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     copy.add_argument(
         "--version",
-        type=int,
+        type=_number(int, 0, codec.INT_MAX, "an integer from 0 to 2**64-1"),
         default=None,
         metavar="N",
         help="the schema version a file DEST records (default: SOURCE's; Redis has none)",
@@ -124,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     for writer in (set_, delete, load, copy):
         writer.add_argument(
             "--wait",
-            type=float,
+            type=_number(float, 0, sys.float_info.max, "a finite number of seconds >= 0"),
             default=0.0,
             metavar="SECONDS",
             help="if another process owns the file, wait up to SECONDS for it (default: 0)",
@@ -172,8 +256,6 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _dump(args: argparse.Namespace) -> int:
-    if args.indent < 0:
-        raise Failure(EXIT_USAGE, f"--indent must be >= 0, not {args.indent}")
     state, _, _ = _read(args.file)
     _write_json(state, sys.stdout.buffer, args.indent)
     return EXIT_OK
@@ -256,7 +338,7 @@ def _set(args: argparse.Namespace) -> int:
     elif args.string:
         value = args.value
     else:
-        value = _parse_json(args.value.encode(), "VALUE", " (for text, add --string)")
+        value = _parse_json(os.fsencode(args.value), "VALUE", " (for text, add --string)")
 
     async def change(kv: AioKV) -> int:
         await kv.set(args.key, value)  # codec.NOW is set()'s own "no value given"
@@ -304,26 +386,33 @@ def _load(args: argparse.Namespace) -> int:
 
 def _copy(args: argparse.Namespace) -> int:
     source, dest = _location(args.source), _location(args.dest)
+    shown, where = _shown(args.source), _shown(args.dest)
     if isinstance(source, str):
         state, version, _ = _read(source)
     else:
         state, version = _run_redis(source, lambda kv: kv.get_all()), 0
+        # Another tool may have written the hash: refuse what a store cannot
+        # hold (too deep, the reserved key) as the source's fault, before the
+        # destination is touched.
+        try:
+            for key, value in state.items():
+                codec.accept(value, codec.check_key(key))
+        except (TypeError, ValueError) as e:
+            raise Failure(EXIT_UNREADABLE, f"{shown}: {e}; nothing copied") from None
     if args.version is not None:
-        if args.version < 0:
-            raise Failure(EXIT_USAGE, f"--version must be >= 0, not {args.version}")
         version = args.version
-    shown, where = _shown(args.source), _shown(args.dest)
 
     async def change(kv: Store) -> int:
-        if not args.replace and (held := len(await kv.keys())):
+        held = await kv.keys()  # listed before any change: a failure then changes nothing
+        if held and not args.replace:
             raise Failure(
                 EXIT_USAGE,
-                f"{where} is not empty ({held} keys); nothing copied (--replace replaces it)",
+                f"{where} is not empty ({len(held)} keys); nothing copied (--replace replaces it)",
             )
+        _committing()  # Redis applies each step at once: once begun, the copy is finished
         await kv.update(state)  # every key and value checked first: all or none
-        if args.replace:
-            for key in set(await kv.keys()) - state.keys():
-                await kv.delete(key)
+        for key in set(held) - state.keys():
+            await kv.delete(key)
         return EXIT_OK
 
     if isinstance(dest, str):
@@ -345,6 +434,16 @@ def _parse_json(raw: bytes, what: str, hint: str) -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise Failure(EXIT_USAGE, f"{what} is not valid JSON: {e}{hint}") from None
+    # Whatever orjson reads it can write, unless it nests deeper than it
+    # writes; refused first, as the exact integer check below recurses.
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise Failure(
+            EXIT_USAGE,
+            f"{what} nests containers more than {codec.MAX_DEPTH} levels deep, "
+            "more than aiokv can write to its file",
+        ) from None
     if problem := storage.inexact_integer(raw):  # orjson would round it: refuse, as the store
         raise Failure(EXIT_USAGE, f"{what}: {problem}")
     return value
@@ -359,8 +458,6 @@ def _write(
     # Open the file as its owner (waiting up to --wait for another owner to
     # go), make the change, and close: the close writes it, atomically. The
     # file keeps the schema version it records, or, given one, must hold it.
-    if wait < 0:
-        raise Failure(EXIT_USAGE, f"--wait must be >= 0, not {wait}")
     deadline = time.monotonic() + wait
     keep = version is None
 
@@ -370,7 +467,15 @@ def _write(
             kv = AioKV(path, version=schema, flush_delay=3600, max_flush_delay=3600)
             try:
                 async with kv:
-                    return await change(kv)
+                    code = await change(kv)
+                    _committing()
+                    try:
+                        await kv.aclose()  # the commit: the change's one atomic write
+                    except OSError as e:
+                        # The store still holds the change, to write at exit
+                        # (and its close would retry): leave without either.
+                        _leave(EXIT_OS, f"{e.filename or path}: {e.strerror}")
+                    return code
             except LockedError as e:
                 if time.monotonic() >= deadline:
                     waited = f" (waited {wait:g} s)" if wait else " (see --wait)"
@@ -397,8 +502,8 @@ def _write(
 
 def _location(text: str) -> str | RedisKV:
     # A state file's path, or a Redis store (its URL without the name).
-    parts = urllib.parse.urlsplit(text)
-    if parts.scheme not in ("redis", "rediss", "unix"):
+    parts = _redis_url(text)
+    if parts is None:
         return text
     query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
     names = query.pop("name", [])
@@ -411,18 +516,36 @@ def _location(text: str) -> str | RedisKV:
             EXIT_USAGE, "Redis stores need the redis package: pip install 'aiokv[redis]'"
         ) from None
     url = parts._replace(query=urllib.parse.urlencode(query, doseq=True)).geturl()
-    return RedisKV(url, name=names[0])
+    try:
+        return RedisKV(url, name=names[0])
+    except ValueError as e:  # a URL it cannot read (its message shows no password)
+        raise Failure(EXIT_USAGE, str(e)) from None
+
+
+def _redis_url(text: str) -> urllib.parse.SplitResult | None:
+    # A Redis location's parts, or None for a state file's path.
+    scheme = text.partition(":")[0].lower()
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as e:  # a "[" in the host without its "]"
+        if scheme not in _SCHEMES:
+            return None  # a file's name may hold brackets
+        raise Failure(EXIT_USAGE, f"a {scheme}:// URL that is not valid ({e})") from None
+    return parts if parts.scheme in _SCHEMES else None
 
 
 def _shown(text: str) -> str:
     # A location as messages show it: a Redis one without its password or
     # any query but the name (a query may hold a password too).
-    parts = urllib.parse.urlsplit(text)
-    if parts.scheme not in ("redis", "rediss", "unix"):
+    parts = _redis_url(text)
+    if parts is None:
         return text
     names = urllib.parse.parse_qs(parts.query).get("name", [])[:1]
-    query = urllib.parse.urlencode({"name": names[0]}) if names else ""
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2], query=query).geturl()
+    query = "?" + urllib.parse.urlencode({"name": names[0]}) if names else ""
+    try:
+        return shown_url(text) + query  # as RedisKV shows it: never a password
+    except ValueError as e:  # a URL that cannot be shown so (its message shows none of it)
+        raise Failure(EXIT_USAGE, str(e)) from None
 
 
 def _run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]]) -> _T:
@@ -435,7 +558,9 @@ def _run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]]) -> _T:
         return asyncio.run(run())
     except UnavailableError as e:
         raise Failure(EXIT_OS, str(e)) from None
-    except (TypeError, ValueError) as e:  # a value or key the store refused, a bad value
-        raise Failure(EXIT_USAGE, f"{e}; {kv.url} {kv.name} unchanged") from None
+    except CorruptFileError as e:  # the hash holds what no store can read (another tool wrote it)
+        raise Failure(EXIT_UNREADABLE, f"{e.path}: {e.problem}; nothing copied") from None
+    except (TypeError, ValueError) as e:  # a bad URL, a value or key the store refused
+        raise Failure(EXIT_USAGE, f"{kv.url} (hash {kv.name!r}): {e}; nothing copied") from None
     except AioKVError as e:
         raise Failure(EXIT_UNREADABLE, str(e)) from None

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from aiokv import AioKV, __version__
-from tests.helpers import ROOT, child, read_json
+from tests.helpers import ROOT, child, read_json, temp_files
 
 SCRIPT = shutil.which("aiokv", path=str(Path(sys.executable).parent)) or "aiokv"
 
@@ -97,8 +101,25 @@ def test_set_get_keys_delete(state: Path) -> None:
         (["set", "k", "[" * 300 + "]" * 300], ["nests containers more than 253"]),
         (["set", "__aiokv__", "1"], ["reserved", "unchanged"]),
         (["set", "k", "--string"], ["--string needs a VALUE"]),
-        (["delete", "k", "--wait", "-1"], ["--wait must be >= 0"]),
-        (["dump", "--indent", "-1"], ["--indent must be >= 0"]),
+        (["delete", "k", "--wait", "-1"], ["--wait", "seconds >= 0"]),
+        (["dump", "--indent", "-1"], ["--indent", "from 0 to 16"]),
+        (["set", "k", "[" * 1000 + "1234567890123456789" + "]" * 1000], ["more than 253"]),
+        (["set", "k", "[" * 254 + "1234567890123456789" + "]" * 254], ["more than 253"]),
+        (["set", "k", '{"a": ' * 2000 + "1" + "}" * 2000], ["not valid JSON", "depth"]),
+        (["set", "k", "\udcff"], ["not valid JSON", "UTF-8"]),  # a byte 0xff in argv
+        (["set", "k", "\udcff", "--string"], ["lone surrogate", "unchanged"]),
+        (["set", "k", "1", "--wait", "nan"], ["--wait", "not 'nan'"]),
+        (["set", "k", "1", "--wait", "inf"], ["--wait", "not 'inf'"]),
+        (["set", "k", "1", "--wait", "1e999"], ["--wait", "not '1e999'"]),
+        (["set", "k", "1", "--wait", "-inf"], ["--wait"]),
+        (["load", "--wait", "forever"], ["--wait", "not 'forever'"]),
+        (["dump", "--indent", "99999999999999999999"], ["--indent", "from 0 to 16"]),
+        (["dump", "--indent", "1" * 5000], ["--indent"]),  # past int()'s digit limit
+        (["dump", "--indent", "17"], ["--indent", "from 0 to 16"]),
+        (["dump", "--indent", "nan"], ["--indent"]),
+        (["get"], ["required", "KEY", "aiokv get --help"]),
+        (["get", "k", "extra"], ["unrecognized arguments"]),
+        (["set", "k", "1", "--bogus"], ["unrecognized arguments", "--bogus"]),
     ],
 )
 def test_a_refused_value_is_one_line_exit_2_and_the_file_untouched(
@@ -106,8 +127,78 @@ def test_a_refused_value_is_one_line_exit_2_and_the_file_untouched(
 ) -> None:
     state.write_text('{"k": 1}')
     before = untouched(state)
-    expected_error(aiokv(args[0], str(state), *args[1:]), 2, *words)
+    expected_error(aiokv(args[0], str(state), *args[1:], stdin="{}"), 2, *words)
     assert untouched(state) == before
+
+
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_load_refuses_a_deep_value_holding_a_long_number_in_one_line(
+    state: Path, tmp_path: Path, depth: int
+) -> None:
+    # The exact integer check parses again with the json module, which
+    # recurses: ~1000 levels were a RecursionError traceback.
+    state.write_text('{"k": 1}')
+    before = untouched(state)
+    text = '{"a": ' + "[" * depth + "1234567890123456789" + "]" * depth + "}"
+    source = tmp_path / "deep.json"
+    source.write_text(text)
+    expected_error(aiokv("load", str(state), stdin=text), 2, "stdin", "more than 253")
+    expected_error(aiokv("load", str(state), str(source)), 2, "deep.json", "more than 253")
+    assert untouched(state) == before
+    # The library's own set() refuses the same value, as a ValueError.
+    value = orjson.loads(text)
+
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            with pytest.raises(ValueError, match="more than 253"):
+                await kv.set("a", value["a"])
+
+    asyncio.run(main())
+    assert untouched(state)[0] == before[0]
+
+
+def test_a_usage_error_is_one_line_naming_the_help(state: Path) -> None:
+    for args in ([], ["nope"], ["--bogus"]):
+        expected_error(aiokv(*args), 2, "aiokv --help")
+    assert aiokv("--help").returncode == 0
+
+
+def test_a_path_that_is_not_utf8_is_shown_as_its_bytes(tmp_path: Path) -> None:
+    name = os.fsdecode(b"st\xffte.json")
+    source, dest = tmp_path / name, tmp_path / os.fsdecode(b"c\xff.json")
+    source.write_text('{"k": 1}')
+    checked = subprocess.run([SCRIPT, "check", str(source)], capture_output=True, timeout=60)
+    assert checked.returncode == 0 and b"file: " + os.fsencode(source) in checked.stdout
+    copied = subprocess.run([SCRIPT, "copy", str(source), str(dest)], capture_output=True)
+    assert copied.returncode == 0, copied.stderr
+    assert os.fsencode(dest) in copied.stdout and read_json(dest) == {"k": 1}
+
+
+@pytest.mark.parametrize("path", ["[::1.json", "a]b[.json", "./redis:[x.json"])
+def test_a_path_with_brackets_is_a_file(tmp_path: Path, path: str) -> None:
+    (tmp_path / "s.json").write_text('{"k": 1}')
+    result = aiokv("copy", "s.json", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert read_json(tmp_path / path) == {"k": 1}
+    # A path that urllib cannot split as a URL ("//" then "[": a host) is a file's too.
+    expected_error(aiokv("copy", "//[absent.json", "b.json", cwd=tmp_path), 5, "//[absent.json")
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("redis://:secret@[::1/0?name=x", ["not valid", "IPv6"]),
+        ("redis://:secret@127.0.0.1:99999/0?name=x", ["URL"]),
+        ("redis://:secret@127.0.0.1:abc/0?name=x", ["URL"]),
+    ],
+)
+def test_a_bad_redis_url_is_one_line_exit_2(state: Path, url: str, words: list[str]) -> None:
+    state.write_text('{"k": 1}')
+    for args in ([str(state), url], [url, str(state) + ".copy"]):
+        result = aiokv("copy", *args)
+        expected_error(result, 2, *words)
+        assert "secret" not in result.stderr
+    assert not Path(str(state) + ".copy").exists()
 
 
 def test_load_is_all_or_none_and_replace_replaces(state: Path, tmp_path: Path) -> None:
@@ -297,3 +388,142 @@ def test_copy_between_files_is_all_or_none_and_keeps_the_schema_version(tmp_path
     assert read_json(other) == {"k": [1, 2], "n": 18446744073709551615}
     expected_error(aiokv("copy", str(tmp_path / "none.json"), str(other)), 5, "none.json")
     expected_error(aiokv("copy", str(source), "redis://h:1/0"), 2, "?name=NAME")
+
+
+# -- Ctrl-C and failed writes: a real SIGINT, a real failing fsync ---------------
+
+# The syscalls a command blocks in at each stage, by machine (/proc/PID/syscall
+# gives the number, then the arguments).
+SYSCALLS = {
+    "x86_64": {"read": 0, "fsync": 74, "epoll_wait": 232, "epoll_pwait": 281},
+    "aarch64": {"read": 63, "fsync": 82, "epoll_pwait": 22},
+}
+needs_proc = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.machine() not in SYSCALLS,
+    reason="reads /proc/PID/syscall, whose numbers are listed for x86_64 and aarch64",
+)
+needs_strace = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+
+
+def blocked_in(pid: int, *names: str, fd: int | None = None, timeout: float = 30) -> int:
+    """Wait until a thread of process pid is in one of the named syscalls; return the pid.
+
+    With fd, only a call on that file descriptor (its first argument) counts.
+    """
+    numbers = {
+        str(SYSCALLS[platform.machine()][n]) for n in names if n in SYSCALLS[platform.machine()]
+    }
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                call = Path(f"/proc/{pid}/task/{task}/syscall").read_text().split()
+                if call[0] in numbers and (fd is None or int(call[1], 16) == fd):
+                    return pid
+        time.sleep(0.005)
+    raise AssertionError(f"pid {pid} never blocked in {names}")
+
+
+def traced_child(tracer: subprocess.Popen[bytes]) -> int:
+    """The pid of the command strace runs (strace forks probes of its own first)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for pid in Path(f"/proc/{tracer.pid}/task/{tracer.pid}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+                if program and not program.endswith(b"strace"):  # exec'd, not exiting
+                    return int(pid)
+        time.sleep(0.005)
+    raise AssertionError("strace never started the command")
+
+
+def interrupted(process: subprocess.Popen[bytes], pid: int) -> tuple[int, str]:
+    """Send SIGINT to pid (process, or a process it traces); return its exit code and stderr."""
+    os.kill(pid, signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    return process.returncode, err.decode()
+
+
+INTERRUPTED = "aiokv: interrupted; nothing changed\n"
+
+
+@needs_proc
+def test_ctrl_c_while_waiting_for_the_owner_exits_130_and_changes_nothing(
+    state: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.json"
+    source.write_text('{"x": 1}')
+    holder = child(HOLDER, str(state), "60")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        before = untouched(state)
+        for args in (
+            ["set", str(state), "k", "1"],
+            ["delete", str(state), "held"],
+            ["load", str(state), str(source)],
+            ["copy", str(source), str(state), "--replace"],
+        ):
+            waiting = subprocess.Popen(
+                [SCRIPT, *args, "--wait", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            code, err = interrupted(waiting, blocked_in(waiting.pid, "epoll_wait", "epoll_pwait"))
+            assert (code, err) == (130, INTERRUPTED), args
+            assert untouched(state) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@needs_proc
+def test_ctrl_c_while_reading_the_input_exits_130_and_changes_nothing(state: Path) -> None:
+    state.write_text('{"k": 1}')
+    before = untouched(state)
+    reading = subprocess.Popen(
+        [SCRIPT, "load", str(state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reading.stdin is not None
+    reading.stdin.write(b'{"half": ')
+    reading.stdin.flush()
+    code, err = interrupted(reading, blocked_in(reading.pid, "read", fd=0))
+    assert (code, err) == (130, INTERRUPTED)
+    assert untouched(state) == before
+    assert aiokv("set", str(state), "after", "2").returncode == 0  # nothing left held
+
+
+@needs_proc
+@needs_strace
+def test_ctrl_c_during_the_write_lets_the_one_atomic_write_finish(state: Path) -> None:
+    # The write is held in its fsync (strace delays it) when the signal comes.
+    state.write_text('{"k": 1}')
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-qq", "-o", os.devnull, "-e", "trace=fsync",
+         "-e", "inject=fsync:delay_enter=1000000:when=1",
+         SCRIPT, "set", str(state), "k", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    code, err = interrupted(tracer, blocked_in(traced_child(tracer), "fsync"))
+    assert (code, err) == (0, "")  # the write had begun: it completed
+    assert read_json(state) == {"k": 2}
+    assert not temp_files(state.parent)
+
+
+@needs_strace
+def test_a_write_that_fails_is_one_line_exit_5_and_the_file_untouched(state: Path) -> None:
+    # Every fsync fails with EIO, the temp file's first: the store keeps the
+    # change in memory, and nothing (its close retrying, its exit hook) may
+    # write it later. (A state left empty is a removal, not a write: kept apart.)
+    state.write_text('{"k": 1, "j": 2}')
+    before = untouched(state)
+    for args in (["set", "k", "2"], ["delete", "k"], ["load", "--replace"]):
+        result = subprocess.run(
+            ["strace", "-f", "-qq", "-o", os.devnull, "-e", "trace=fsync",
+             "-e", "inject=fsync:error=EIO", SCRIPT, args[0], str(state), *args[1:]],
+            input='{"a": 1}', capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        expected_error(result, 5, str(state), "Input/output error")
+        assert untouched(state) == before
+        assert not temp_files(state.parent)
