@@ -6,6 +6,7 @@ test runners that ship exceptions between processes need that).
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 
@@ -93,3 +94,50 @@ class UnavailableError(AioKVError, ConnectionError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the arguments that rebuild the message."""
         return type(self), (self.where, self.problem)
+
+
+def foreign_loop(where: str, kind: str = "AioKV") -> RuntimeError:
+    """The error a store raises when used from an event loop other than the one it belongs to."""
+    return RuntimeError(
+        f"{kind}({where!r}) belongs to the event loop that first used it; it cannot be "
+        "used from another loop (aclose() it and open a new one)"
+    )
+
+
+def shown_url(url: str) -> str:
+    """Return a Redis URL as messages show it: scheme, host, port and path, nothing else.
+
+    Never the user, the password, the query (a password may be there too) or
+    the fragment. A URL that cannot be read so is refused with ValueError,
+    showing none of it: a host or port that is not one, or an "@" after the
+    host (a user or password holding "/", "?" or "#" ends the host early, and
+    the rest of it would be shown as host, port or path).
+    """
+    refused = (
+        "the Redis URL given (not shown: it may hold a password) is not "
+        "SCHEME://[[USER]:PASSWORD@]HOST[:PORT][/DB][?OPTIONS] with"
+    )
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": a "[" in a password, say
+        parts = None
+    # A unix:// socket's path may hold "@" when the URL names no host.
+    if parts is None or (
+        "@" in parts.query + parts.fragment
+        or ("@" in parts.path and (parts.scheme != "unix" or parts.netloc.rpartition("@")[2]))
+    ):
+        raise ValueError(
+            f"{refused} one '@', before the host: percent-encode '/', '?', '#', '[', ']' "
+            "and '@' in the user and password (%2F, %3F, %23, %5B, %5D, %40), and '@' "
+            "elsewhere (%40)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{refused} a port that is a number") from None
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    name = parts.hostname or "localhost"
+    if ":" in name:
+        name = f"[{name}]"
+    return f"{parts.scheme}://{name}{f':{port}' if port else ''}{parts.path}"

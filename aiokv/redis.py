@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import secrets
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -42,7 +41,14 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
 
 from . import codec, storage
-from .errors import AioKVError, ClosedError, CorruptFileError, UnavailableError
+from .errors import (
+    AioKVError,
+    ClosedError,
+    CorruptFileError,
+    UnavailableError,
+    foreign_loop,
+    shown_url,
+)
 from .namespace import Namespace
 
 _T = TypeVar("_T")
@@ -50,6 +56,7 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
 _CONNECTIONS = 32  # a client's connections to the server, at most
 _SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
 _EDITS = "aiokv-edits:"  # + name: the hash of the edit leases under way
+_RENEW_RETRIES = 10  # after a failed lease renewal, the next comes this many times sooner
 
 # Shared by every script. KEYS[1] is the store's hash, KEYS[2] its leases;
 # a lease is "<token> <deadline in ms on the server's clock>".
@@ -189,11 +196,13 @@ class RedisKV:
         name = codec.plain_str(name, "store names")
         if not name:
             raise ValueError("a RedisKV name cannot be empty")
+        if _utf8(name) is None:
+            raise ValueError(f"a RedisKV name cannot hold a lone surrogate: {name!r}")
         for what, value in (("timeout", timeout), ("edit_lease", edit_lease)):
             if type(value) not in (int, float) or not 0 < value < float("inf"):
                 raise ValueError(f"RedisKV {what} must be a positive number, not {value!r}")
         self._url = url
-        self._where = f"{_shown(url)} (hash {name!r})"
+        self._where = f"{shown_url(url)} (hash {name!r})"
         self._name = name
         self._keys = [name, _EDITS + name]
         self._timeout = float(timeout)
@@ -203,12 +212,14 @@ class RedisKV:
         # writes does not open a thousand sockets.
         self._slots = asyncio.Semaphore(_CONNECTIONS)
         self._closed = False
+        self._closing: asyncio.Future[None] | None = None
         # Writes under way, by the number each took when it began; flush()
         # waits for those below a number, woken by _progress as they end.
         self._writing: set[int] = set()
         self._writes = 0
         self._progress: asyncio.Event | None = None
-        # This client's edit leases: token -> the key and the task editing it.
+        # This client's edit leases: token -> the key and the task editing it
+        # (None: the edit is over, but the server has not confirmed the lease's end).
         self._leases: dict[str, tuple[str, asyncio.Task[Any] | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # the one its connections use
 
@@ -220,7 +231,7 @@ class RedisKV:
     @property
     def url(self) -> str:
         """The server's URL without its password."""
-        return _shown(self._url)
+        return shown_url(self._url)
 
     def __repr__(self) -> str:
         """Show the server (no password), the hash and whether the store is closed."""
@@ -242,21 +253,29 @@ class RedisKV:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Wait for this client's writes under way, then close its connections."""
-        if self._closed:
-            return
+        """Wait for this client's writes under way, then close its connections.
+
+        From its owner loop only (as AioKV's): from another, RuntimeError and
+        the store stays open. A second call waits for the first; once closed, it
+        does nothing.
+        """
+        if self._closing is None and self._client is not None:
+            self._check_loop()
+            self._closing = asyncio.ensure_future(self._close(self._client))
         self._closed = True
-        if self._client is None:
-            return
-        if self._loop is not asyncio.get_running_loop():
-            return  # its connections died with their loop: nothing to close
+        if self._closing is not None and not self._closing.done():
+            self._check_loop()
+            # Shielded: a caller cancelled meanwhile leaves the close to finish.
+            await asyncio.shield(self._closing)
+
+    async def _close(self, client: aioredis.Redis) -> None:
         await self._acknowledged()
         # Edits under way end with ClosedError; free their keys for other
         # processes now rather than at their leases' end.
         for token, (key, _) in list(self._leases.items()):
             with contextlib.suppress(AioKVError):
-                await self._script("end_edit", key, token, client=self._client)
-        await self._client.aclose()
+                await self._script("end_edit", key, token, client=client)
+        await client.aclose()
 
     # -- reading --------------------------------------------------------------
 
@@ -291,8 +310,10 @@ class RedisKV:
     async def _scan(self, prefix: str) -> dict[str, bytes]:
         prefix = codec.plain_str(prefix, "prefixes")
         client = self._connection()
-        match = _glob_escape(prefix) + "*"
+        match = _utf8(_glob_escape(prefix) + "*")
         found: dict[str, bytes] = {}
+        if match is None:
+            return found  # a lone surrogate: no key holds one
         cursor = 0
         while True:
             cursor, page = await self._call(
@@ -383,7 +404,11 @@ class RedisKV:
             raise RuntimeError(
                 f"clear({prefix!r}) inside an edit() of one of its keys by this very task"
             )
-        await self._write([], "clear", prefix)
+        encoded = _utf8(prefix)
+        if encoded is None:
+            self._connection()  # a closed store refuses, as AioKV's does
+            return True  # a lone surrogate: no key holds one
+        await self._write([], "clear", encoded)
         return True
 
     def edit(self, key: str, default: Any = codec.MISSING) -> AbstractAsyncContextManager[Any]:
@@ -402,7 +427,17 @@ class RedisKV:
     async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
         key = _key(key)
         token = secrets.token_hex(8)
-        [raw] = await self._write([key], "begin_edit", key, token, str(self._lease_ms))
+        try:
+            [raw] = await self._write(
+                [key], "begin_edit", key, token, str(self._lease_ms), uncut=True
+            )
+        except ClosedError:
+            raise  # refused before any request
+        except (AioKVError, asyncio.CancelledError):
+            # The lease may be taken: the answer was lost, or the edit was
+            # cancelled (once the request in flight had its answer: uncut).
+            await self._free(key, token)
+            raise
         self._leases[token] = (key, asyncio.current_task())
         renewing = asyncio.ensure_future(self._renew(key, token))
         stored = False
@@ -428,18 +463,41 @@ class RedisKV:
                 )
         finally:
             renewing.cancel()
-            del self._leases[token]
-            if not stored:
-                # Free the key now; if the server is out of reach, the lease ends by itself.
-                with contextlib.suppress(AioKVError):
-                    await self._script("end_edit", key, token)
+            if stored:
+                del self._leases[token]
+            else:
+                await self._free(key, token)
+
+    async def _free(self, key: str, token: str) -> None:
+        # End token's lease of key now, even if the caller is cancelled
+        # meanwhile. If the server cannot be reached, aclose() tries again,
+        # and the lease, no longer renewed, ends by itself within edit_lease.
+        self._leases[token] = (key, None)
+        if self._closed:
+            return  # aclose() ends the leases it finds
+        with contextlib.suppress(AioKVError):
+            await _uncut(self._script("end_edit", key, token))
+            self._leases.pop(token, None)
 
     async def _renew(self, key: str, token: str) -> None:
-        # A lost renewal is not an error here: end_edit finds the lease expired.
-        with contextlib.suppress(AioKVError):
-            while True:
-                await asyncio.sleep(self._lease_ms / 3000)
-                await self._script("renew_edit", key, token, str(self._lease_ms))
+        # Renew every third of the lease. A renewal that failed (the server
+        # out of reach a moment) is tried again soon, not a third later: a
+        # pause shorter than the lease must cost nothing. A lost lease, or a
+        # closed store, ends the renewals: end_edit says what became of it.
+        interval = self._lease_ms / 3000
+        pause = interval
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                [live] = await self._script("renew_edit", key, token, str(self._lease_ms))
+            except UnavailableError:
+                pause = interval / _RENEW_RETRIES
+                continue
+            except AioKVError:
+                return
+            if not live:
+                return
+            pause = interval
 
     async def flush(self) -> None:
         """Return once every write this client began before the call is acknowledged.
@@ -464,8 +522,11 @@ class RedisKV:
 
     # -- the server -----------------------------------------------------------
 
-    async def _write(self, keys: list[str], script: str, *args: str | bytes) -> Any:
-        # A write script, run until no edit of another task holds its keys.
+    async def _write(
+        self, keys: list[str], script: str, *args: str | bytes, uncut: bool = False
+    ) -> Any:
+        # A write script, run until no edit of another task holds its keys;
+        # uncut: a cancellation waits for the answer of the request in flight.
         if self._leases:
             task = asyncio.current_task()
             if busy := [k for k, t in self._leases.values() if t is task and k in keys]:
@@ -478,7 +539,8 @@ class RedisKV:
         try:
             pause = 0.001
             while True:
-                reply = await self._script(script, *args)
+                request = self._script(script, *args)
+                reply = await (_uncut(request) if uncut else request)
                 if type(reply) is not int or reply <= 0:
                     return reply
                 # An edit holds a key: wait for it, at most until its lease ends.
@@ -501,16 +563,16 @@ class RedisKV:
             reply = await self._call(client.evalsha(_SHAS[script], 2, *self._keys, *args))
         return reply
 
+    def _check_loop(self) -> None:
+        if self._loop is not asyncio.get_running_loop():
+            raise foreign_loop(self._where, kind="RedisKV")
+
     def _connection(self) -> aioredis.Redis:
         if self._closed:
             raise ClosedError(self._where, "is closed", kind="RedisKV")
-        if self._loop is not asyncio.get_running_loop():
-            if self._loop is not None:
-                raise RuntimeError(
-                    f"{self!r} belongs to the event loop that first used it; make one "
-                    "RedisKV per event loop"
-                )
+        if self._loop is None:
             self._loop = asyncio.get_running_loop()
+        self._check_loop()
         if self._client is None:
             # No retries: a command whose answer was lost may have been
             # applied (an incr twice), so a failure is the caller's to see.
@@ -573,20 +635,26 @@ def _key(key: object) -> str:
     return codec.check_key(key)
 
 
-def _shown(url: str) -> str:
-    # The URL as errors show it: scheme, host, port and database, never the
-    # user, password or query (which may hold a password too).
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix://{parts.path}"
-    host = parts.hostname or "localhost"
-    if ":" in host:
-        host = f"[{host}]"
+def _utf8(text: str) -> bytes | None:
+    # text as the server gets it; None if it holds a lone surrogate.
     try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+        return text.encode()
+    except UnicodeEncodeError:
+        return None
+
+
+async def _uncut(request: Awaitable[_T]) -> _T:
+    # Await request to its end even if the caller is cancelled meanwhile (a
+    # server call is bounded by timeout), then let the cancellation through:
+    # the caller learns what the server did (an edit's lease taken, or ended).
+    # A second cancellation stops the wait; the request still runs to its end.
+    task = asyncio.ensure_future(request)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 def _glob_escape(prefix: str) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +80,7 @@ def test_keys_follow_aiokvs_rules(server: RedisServer, name: str, key: Any) -> N
                 lambda: kv.delete(key),
                 lambda: kv.incr(key),
                 lambda: kv.update({key: 1}),
+                lambda: kv.edit(key, []).__aenter__(),
             ):
                 with pytest.raises((TypeError, ValueError)):
                     await op()
@@ -190,6 +194,44 @@ def test_a_prefix_is_matched_literally_not_as_a_glob(server: RedisServer, name: 
             assert sorted(await kv.keys()) == ["[x]", "\\y", "a*", "ab", "abc", "x"]
 
     asyncio.run(main())
+
+
+LONE = "\ud800"  # a lone surrogate: no key holds one (JSON and UTF-8 cannot)
+PREFIX_CALLS: dict[str, Any] = {
+    "keys": lambda kv: kv.keys(LONE),
+    "keys a": lambda kv: kv.keys("a" + LONE),
+    "get_all": lambda kv: kv.get_all(LONE),
+    "clear": lambda kv: kv.clear("n:" + LONE),
+    "namespace keys": lambda kv: kv.namespace(LONE).keys(),
+    "namespace get_all": lambda kv: kv.namespace(LONE).get_all(),
+    "namespace clear": lambda kv: kv.namespace(LONE).clear(),
+    "nested namespace keys": lambda kv: kv.namespace("n").namespace(LONE).keys(),
+    "namespace keys prefix": lambda kv: kv.namespace("n").keys(LONE),
+}
+
+
+@pytest.mark.parametrize("call", PREFIX_CALLS)
+def test_a_lone_surrogate_in_a_prefix_gets_aiokvs_answer(
+    server: RedisServer, name: str, tmp_path: Path, call: str
+) -> None:
+    async def outcome(kv: Any) -> Any:
+        await kv.update({"a": 1, "n:x": 2})
+        try:
+            result = await PREFIX_CALLS[call](kv)
+        except (TypeError, ValueError) as e:
+            result = (type(e), str(e))
+        return result, await kv.get_all()
+
+    async def main() -> None:
+        async with AioKV(tmp_path / "state.json") as file, RedisKV(server.url, name) as kv:
+            assert await outcome(kv) == await outcome(file)
+
+    asyncio.run(main())
+
+
+def test_a_store_name_with_a_lone_surrogate_is_refused() -> None:
+    with pytest.raises(ValueError, match="lone surrogate"):
+        RedisKV("redis://127.0.0.1:1/0", name="bot" + LONE)
 
 
 def test_namespaces_are_the_store_api_under_a_prefix(server: RedisServer, name: str) -> None:
@@ -351,20 +393,96 @@ def test_every_method_works_on_a_new_store_and_refuses_once_it_is_closed(
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_every_method_refuses_another_event_loop(
-    server: RedisServer, name: str, method: str
+class OwnerLoop:
+    """An event loop in a thread of its own, the store's owner; the test's own loop is another."""
+
+    def __init__(self) -> None:
+        """Start the loop's thread."""
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def start(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        """Run coro on the owner loop; return its future at once."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run coro on the owner loop and wait for its result."""
+        return self.start(coro).result(30)
+
+    def stop(self) -> None:
+        """Stop the loop and close it."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def clients(server: RedisServer) -> int:
+    """The connections the server has open, redis-cli's own included."""
+    return len(server.cli("CLIENT", "LIST").splitlines())
+
+
+def eventually(check: Callable[[], bool]) -> bool:
+    """Whether check() comes true within 10 s (the server sees a closed socket a moment later)."""
+    deadline = time.monotonic() + 10
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.mark.parametrize("method", [*METHODS, "aclose"])
+def test_another_event_loop_is_refused_in_every_state_as_aiokv_refuses_it(
+    own_server: RedisServer, name: str, method: str
 ) -> None:
-    kv = RedisKV(server.url, name=name)
-    asyncio.run(kv.set("k", 1))
+    server = own_server.start()  # to pause
+    call = METHODS.get(method, lambda kv: kv.aclose())
+    owner = OwnerLoop()
+    try:
+        kv = RedisKV(server.url, name=name, edit_lease=60)
+        before = clients(server)
+        editing = asyncio.Event()
+        done = asyncio.Event()
 
-    async def elsewhere() -> None:
-        with pytest.raises(RuntimeError, match="one RedisKV per event loop"):
-            await METHODS[method](kv)
-        await kv.aclose()  # its connections died with their loop: nothing to wait for
+        async def edit() -> None:
+            async with kv.edit("e", []) as value:
+                editing.set()
+                await done.wait()
+                value.append("owner")
 
-    asyncio.run(elsewhere())
-    assert server.cli("HGET", name, "k").strip() == "1"
+        # Open, an edit under way: refused, the store (connections, lease) left as it was.
+        editor = owner.start(edit())
+        owner.run(editing.wait())
+        with pytest.raises(RuntimeError, match=r"RedisKV\(.*'test.*belongs to the event loop"):
+            asyncio.run(call(kv))
+        assert clients(server) > before
+        assert server.cli("HEXISTS", "aiokv-edits:" + name, "e").strip() == "1"
+        owner.loop.call_soon_threadsafe(done.set)
+        editor.result(30)
+        assert owner.run(kv.get("e")) == ["owner"]  # still open, on its own loop
+
+        # Closing: aclose() waits for a write in flight to a paused server.
+        server.pause()
+        try:
+            writing = owner.start(kv.set("held", 1))
+            time.sleep(0.2)
+            closing = owner.start(kv.aclose())
+            time.sleep(0.2)
+            assert not closing.done() and not writing.done()
+            with pytest.raises(RuntimeError, match="belongs to the event loop"):
+                asyncio.run(kv.aclose())
+        finally:
+            server.resume()
+        closing.result(30)
+        assert writing.result(30) is None
+        assert server.cli("HGET", name, "held").strip() == "1"
+        assert eventually(lambda: clients(server) == before)  # the owner's close closed them
+
+        # Closed: aclose() from any loop does nothing; the others say it is closed.
+        asyncio.run(kv.aclose())
+        if method != "aclose":
+            with pytest.raises(ClosedError):
+                asyncio.run(call(kv))
+    finally:
+        owner.stop()
 
 
 def test_flush_and_aclose_wait_for_writes_under_way(server: RedisServer, name: str) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,179 @@ def test_rediss_a_tls_server(name: str, tmp_path: Path) -> None:
         asyncio.run(main())
     finally:
         tls.stop()
+
+
+def test_an_edit_outlives_a_server_pause_shorter_than_its_lease(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+
+    async def main() -> None:
+        url = own_server.url
+        async with (
+            RedisKV(url, name, timeout=0.3, edit_lease=2) as kv,
+            RedisKV(url, name) as other,
+        ):
+            async with kv.edit("k", {}) as value:
+                own_server.pause()  # the renewal due meanwhile fails: no answer in time
+                try:
+                    await asyncio.sleep(1.2)
+                finally:
+                    own_server.resume()
+                writer = asyncio.ensure_future(other.set("k", "after the edit"))
+                await asyncio.sleep(4)  # two leases: only renewals keep the key
+                assert not writer.done(), "the lease ran out: renewals stopped after the pause"
+                value["edited"] = True
+            await writer
+            assert await kv.get("k") == "after the edit"
+
+    asyncio.run(main())
+
+
+# Where an edit is when it is cancelled (the server paused, so a request stays in flight).
+CANCELLED_AT = [
+    "entering",
+    "waiting for another edit",
+    "in the block",
+    "writing back",
+    "releasing",
+]
+
+
+@pytest.mark.parametrize("at", CANCELLED_AT)
+def test_an_edit_cancelled_at_any_await_leaves_no_lease(
+    own_server: RedisServer, name: str, at: str
+) -> None:
+    own_server.start()
+
+    async def main() -> None:
+        url = own_server.url
+        kv = RedisKV(url, name, edit_lease=60)
+        other = RedisKV(url, name, edit_lease=60)
+        await kv.set("warm", 1)
+        inside = asyncio.Event()
+
+        async def edit() -> None:
+            async with kv.edit("k", []) as value:
+                inside.set()
+                if at == "in the block":
+                    await asyncio.sleep(60)
+                value.append(1)
+                if at == "writing back":
+                    own_server.pause()
+                if at == "releasing":
+                    own_server.pause()
+                    raise ZeroDivisionError
+
+        async with contextlib.AsyncExitStack() as stack:
+            if at == "waiting for another edit":
+                await stack.enter_async_context(other.edit("k", []))
+            if at == "entering":
+                own_server.pause()
+            editing = asyncio.ensure_future(edit())
+            await asyncio.sleep(0.3)  # the edit is where it is cancelled
+            assert inside.is_set() == (at in ("in the block", "writing back", "releasing"))
+            editing.cancel()
+            await asyncio.sleep(0.1)
+            own_server.resume()
+            with pytest.raises(asyncio.CancelledError):
+                await editing
+        await other.aclose()
+        await kv.aclose()
+        async with RedisKV(url, name) as third:
+            await asyncio.wait_for(third.set("k", "free"), 10)  # not 60 s: no lease is left
+        assert own_server.cli("EXISTS", "aiokv-edits:" + name).strip() == "0"
+
+    try:
+        asyncio.run(main())
+    finally:
+        own_server.resume()
+
+
+# A user and password made of markers: no message may show any of them, or a piece.
+USER, PASSWORD = "USERMARK", "PWMARK1{}PWMARK2"
+MARKS = ("USERMARK", "PWMARK1", "PWMARK2")
+
+
+def spellings(host: str) -> list[str]:
+    """Every way a URL to host (HOST:PORT/DB, or a socket's path) can carry a password."""
+    urls = []
+    for c in "/#?@:%":
+        password = PASSWORD.format(c)
+        for pw in (password, urllib.parse.quote(password, safe="")):
+            urls += [f"redis://:{pw}@{host}", f"redis://{USER}:{pw}@{host}"]
+            urls += [f"rediss://{USER}:{pw}@{host}", f"unix://:{pw}@/tmp/aiokv-absent.sock"]
+            urls += [f"redis://{host}?password={pw}", f"redis://{USER}@{host}?password={pw}"]
+    return urls
+
+
+def shows_no_secret(text: str) -> bool:
+    """Whether text shows no marker of the user or the password."""
+    return not any(mark in text for mark in MARKS)
+
+
+@pytest.mark.parametrize("url", spellings("127.0.0.1:1/0"))
+def test_no_spelling_of_a_password_shows_it_in_an_error_or_repr(url: str) -> None:
+    # Port 1: nothing listens there. A URL is read right, or refused showing none of it.
+    async def main() -> str:
+        try:
+            kv = RedisKV(url, name="bot", timeout=1)
+        except ValueError as e:
+            assert any(PASSWORD.format(c) in url for c in "/#?@"), "percent-encoded, yet refused"
+            return f"refused: {e}"
+        where = (
+            url.partition("://")[0]
+            + "://"
+            + ("/tmp/aiokv-absent.sock" if "unix" in url else "127.0.0.1:1/0")
+        )
+        assert kv.url == where
+        shown = f"{kv!r} {kv.url}"
+        with pytest.raises(UnavailableError, match="unreachable") as raised:
+            await kv.set("k", 1)
+        await kv.aclose()
+        return f"{shown} {raised.value} {raised.value.__cause__}"
+
+    seen = asyncio.run(main())
+    assert shows_no_secret(seen), seen
+
+
+@pytest.mark.parametrize("c", "/#?@:%")
+def test_a_password_with_any_character_is_used_percent_encoded_and_never_shown(
+    name: str, tmp_path: Path, c: str
+) -> None:
+    need_redis_server()
+    password = PASSWORD.format(c)
+    guarded = RedisServer(tmp_path / "guarded", "--requirepass", password)
+    guarded.start()
+    try:
+
+        async def main() -> None:
+            host = f"127.0.0.1:{guarded.port}/0"
+            async with RedisKV(
+                f"redis://:{urllib.parse.quote(password, safe='')}@{host}", name
+            ) as kv:
+                await kv.set("k", "v")
+            # A wrong password, spelled every way: refused, or failing, it is never shown.
+            wrong = PASSWORD.format(c + "!")
+            for pw in (wrong, urllib.parse.quote(wrong, safe="")):
+                for url in (f"redis://{USER}:{pw}@{host}", f"redis://{host}?password={pw}"):
+                    for problem in ("refused the credentials", "no answer in time"):
+                        assert shows_no_secret(await failure(url, problem)), url
+
+        async def failure(url: str, problem: str) -> str:
+            try:
+                kv = RedisKV(url, name, timeout=0.5)
+            except ValueError as e:
+                return str(e)
+            if problem == "no answer in time":
+                guarded.pause()
+            try:
+                with pytest.raises(UnavailableError, match=problem) as raised:
+                    await kv.get("k")
+            finally:
+                guarded.resume()
+            return f"{kv!r} {raised.value} {raised.value.__cause__}"
+
+        asyncio.run(main())
+    finally:
+        guarded.stop()
