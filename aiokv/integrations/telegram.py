@@ -5,14 +5,19 @@
 
 Keys in the store: "user_data:<id>", "chat_data:<id>", "bot_data",
 "callback_data" and "conversations:<name>", whose value maps each
-conversation key, as JSON text ("[chat_id, user_id]"), to its state. Every
-value must be of aiokv's JSON types; anything else raises, naming the key.
+conversation key, as JSON text ("[chat_id, user_id]"), to its state (None
+once it ended, as in PTB's own persistences). Every value must be of aiokv's
+JSON types; anything else raises, naming the key. The one exception: a
+conversation state that is an enum of int or str (IntEnum, StrEnum, or an
+Enum mixed with int or str) is kept as its plain value, which
+ConversationHandler finds equal to it, as PTB's JSON persistence does.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from enum import Enum
 from typing import Any
 
 try:
@@ -125,14 +130,33 @@ class AioKVPersistence(BasePersistence[Data, Data, Data]):
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
     ) -> None:
-        """Store one conversation's new state (None: the conversation ended)."""
+        """Store one conversation's new state; None (ended) is kept, as PTB's persistences do."""
         text = json.dumps(list(key))
-        async with self.store.edit(f"conversations:{name}", default={}) as states:
-            if new_state is None:
-                states.pop(text, None)
-            else:
-                states[text] = new_state
+        store_key = f"conversations:{name}"
+        state = _plain_state(new_state, store_key)
+        async with self.store.edit(store_key, default={}) as states:
+            states[text] = state
 
     async def flush(self) -> None:
         """Make everything durable: close a store built from a path, flush a shared one."""
         await self._owner.finish()
+
+
+def _plain_state(state: object, key: str) -> object:
+    """The state as JSON keeps it: an enum of int or str as its int or str.
+
+    ConversationHandler only compares states (==, and as dict keys), and
+    such an enum member compares equal to its plain value. Another enum's
+    member does not, so it is refused rather than stored as its value.
+    """
+    if not isinstance(state, Enum):
+        return state
+    if isinstance(state, int):
+        return int(state)
+    if isinstance(state, str):
+        return str.__str__(state)
+    raise TypeError(
+        f"value for key {key!r}: state {state!r} is an enum whose members are neither int "
+        "nor str: stored as its value it would not compare equal to the state; use an "
+        "IntEnum, a StrEnum, or plain values"
+    )
