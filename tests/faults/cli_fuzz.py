@@ -762,7 +762,7 @@ def run(long: bool = LONG) -> Result:
     """Fuzz the command's argv and stdin; each case must keep the contract."""
     result = Result("the aiokv command (argv, stdin, Ctrl-C)")
     batches, per_batch, scripts, owned, interrupts = (
-        (8, 5_000, 1_000, 300, 300) if long else (1, 1_500, 50, 12, 12)
+        (4, 5_000, 500, 200, 200) if long else (1, 1_200, 40, 12, 12)
     )
     directory = Path(tempfile.mkdtemp(prefix="aiokv-cli-fuzz-"))
     try:
