@@ -1,4 +1,4 @@
-"""Campaign 10: the `aiokv` command under hostile argv and stdin.
+"""Campaign 11: the `aiokv` command under hostile argv and stdin.
 
 Seeded random cases: every subcommand, values (JSON trees, nesting up to
 1,500 levels with and without 19-digit numbers, edge integers and floats,

@@ -1,4 +1,4 @@
-"""Campaign 10 under pytest: the aiokv command under hostile argv, stdin and Ctrl-C."""
+"""Campaign 11 under pytest: the aiokv command under hostile argv, stdin and Ctrl-C."""
 
 from __future__ import annotations
 
