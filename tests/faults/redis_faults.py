@@ -86,7 +86,7 @@ PLAIN_BOUND = 4 * 2 * TIMEOUT + MARGIN
 EDIT_BOUND = PLAIN_BOUND + 6 * LEASE  # may wait for leases (a killed process's, a stale one)
 # A pause the renewals must ride out: one renewal fails after TIMEOUT, the
 # next LEASE / 3 later must reach the server before the lease ends.
-SHORT_PAUSE = (TIMEOUT + 0.1, TIMEOUT + LEASE / 3 - 0.15)
+SHORT_PAUSE = (TIMEOUT + 0.2, TIMEOUT + LEASE / 3 - 0.15)
 LONG_PAUSE = (LEASE, LEASE + 0.4)  # an edit under way outlives its lease
 STORM = (0.15, 0.5)  # how long a storm lasts
 STALL = (TIMEOUT * 1.2, TIMEOUT * 3)  # a stalled chunk: the client gives up before it moves
@@ -399,11 +399,12 @@ async def client_main(cfg: dict[str, Any]) -> None:
     c = Client(kv, direct, cfg["name"], Log(cfg["log"]))
     p, rng = cfg["process"], random.Random(cfg["seed"])
     writers = [f"p{p}t{n}" for n in range(cfg["tasks"])]
+    print("ready", flush=True)
+    sys.stdin.readline()  # every client starts at once, when the parent says so
     tasks = [asyncio.create_task(worker(c, w, rng.randrange(2**32))) for w in writers]
     until = time.monotonic() + cfg["duration"]
     tasks.append(asyncio.create_task(long_editor(c, f"p{p}L", rng.randrange(2**32), until)))
     dog = asyncio.create_task(watchdog(c))
-    print("ready", flush=True)
     await asyncio.sleep(cfg["duration"])
     c.stop = True
     if cfg["close_early"]:  # aclose() meets the calls and edits under way
@@ -488,10 +489,13 @@ def break_things(
         "crashes": ("kill -9", "restart", "storm", "client kill -9"),
         "mixed": ("short pause", "long pause", "storm", "kill -9", "restart", "client kill -9"),
     }[scenario]
-    # The first fault comes while every long edit's first block runs.
-    time.sleep(rng.uniform(0.4, 0.9))
+    # The first fault comes while every long edit's first block runs; in the
+    # short-pause scenario, just before their first renewal (due at LEASE / 3),
+    # so that renewal fails and the next must save the edit.
+    time.sleep(LEASE / 3 - rng.uniform(0.05, 0.15))
+    first = scenario == "short pauses"
     while True:
-        kind = rng.choice(kinds)
+        kind = "short pause" if first else rng.choice(kinds)
         longest = {
             "short pause": SHORT_PAUSE[1],
             "long pause": LONG_PAUSE[1],
@@ -530,7 +534,10 @@ def break_things(
             continue
         case.faults.append(Fault(kind, start, end + SETTLE))
         case.tally[f"server {kind}" if kind != "storm" else "proxy storm"] += 1
-        time.sleep(rng.uniform(0.3, 0.8))  # a calm gap: calls must work again in it
+        # A calm gap (calls must work again in it); after the first short
+        # pause, long enough for the first long edits to end in calm.
+        time.sleep(LEASE if first else rng.uniform(0.3, 0.8))
+        first = False
 
 
 def one_case(seed: int, server: RedisServer, proxy: Proxy, directory: Path) -> Case:
@@ -549,12 +556,16 @@ def one_case(seed: int, server: RedisServer, proxy: Proxy, directory: Path) -> C
             "duration": duration, "close_early": rng.random() < 0.3,
         }  # fmt: skip
         logs.append(log)
-        clients.append(child(CHILD, json.dumps(cfg)))
+        clients.append(child(CHILD, json.dumps(cfg), stdin=subprocess.PIPE))
     for c in clients:
         assert c.stdout is not None
         if c.stdout.readline().strip() != "ready":
             case.fail(f"a client did not start: {c.communicate(timeout=30)[1][-2000:]}")
             return case
+    for c in clients:
+        assert c.stdin is not None
+        c.stdin.write("go\n")
+        c.stdin.flush()
     before = Counter(proxy.injected)
     break_things(case, scenario, rng, server, proxy, clients,
                  time.monotonic() + duration - QUIET_END)  # fmt: skip
@@ -746,6 +757,11 @@ def check(case: Case, logs: list[list[dict[str, Any]]], server: RedisServer, nam
             case.fail(f"the lease on {key.decode()} lives {left} ms more, past its edit")
 
 
+def what(rec: dict[str, Any]) -> Any:
+    """The key, prefix or keys a call was about, for its failure's message."""
+    return rec.get("key") or rec.get("prefix") or sorted(rec.get("mapping", {}))
+
+
 def judge_call(
     case: Case, rec: dict[str, Any], writer: Writer, shared: Shared, closed_at: float | None
 ) -> None:
@@ -757,7 +773,7 @@ def judge_call(
         apply(case, rec, state, writer, shared)  # cut off by its process's kill
         return
     if end.startswith("undocumented"):
-        case.fail(f"{op} {rec.get('key', rec.get('prefix', ''))!r} raised {end}")
+        case.fail(f"{op} {what(rec)!r} raised {end}")
     elif end == "closed" and (closed_at is None or rec["t1"] < closed_at):
         case.fail(f"{op} raised ClosedError before aclose()")
     elif end == "cancelled":
@@ -783,9 +799,7 @@ def judge_call(
             # server fsyncs every write. Bounded by the timeout, as promised.
             case.tally["timeouts with nothing broken"] += 1
         else:
-            case.fail(
-                f"{op} {rec.get('key', rec.get('prefix', ''))!r} raised {end} with nothing broken"
-            )
+            case.fail(f"{op} {what(rec)!r} raised {end} with nothing broken")
     # An edit refused by a closing store leaves its lease to aclose(): checked after it.
     if op == "edit" and end != "closed" and case.lease_outlives(rec.get("lease"), rec["tl"]):
         case.fail(
