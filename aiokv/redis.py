@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -32,6 +32,7 @@ import orjson
 
 try:
     import redis.asyncio as aioredis
+    from redis.asyncio.connection import AbstractConnection
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import AuthenticationError, NoScriptError, RedisError
@@ -39,7 +40,6 @@ try:
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
-
 from . import codec, storage
 from .errors import (
     AioKVError,
@@ -222,6 +222,7 @@ class RedisKV:
         # (None: the edit is over, but the server has not confirmed the lease's end).
         self._leases: dict[str, tuple[str, asyncio.Task[Any] | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # the one its connections use
+        self._freeing: set[asyncio.Task[None]] = set()  # leases being ended in the background
 
     @property
     def name(self) -> str:
@@ -433,9 +434,17 @@ class RedisKV:
             )
         except ClosedError:
             raise  # refused before any request
+        except UnavailableError:
+            # The answer was lost: the lease may be taken. Free it without
+            # keeping the caller past its timeout.
+            self._leases[token] = (key, None)  # now: an aclose() under way sees it
+            freeing = asyncio.ensure_future(self._free(key, token))
+            self._freeing.add(freeing)
+            freeing.add_done_callback(self._freeing.discard)
+            raise
         except (AioKVError, asyncio.CancelledError):
-            # The lease may be taken: the answer was lost, or the edit was
-            # cancelled (once the request in flight had its answer: uncut).
+            # The lease may be taken: the script failed half-way, or the edit
+            # was cancelled (once the request in flight had its answer: uncut).
             await self._free(key, token)
             raise
         self._leases[token] = (key, asyncio.current_task())
@@ -576,38 +585,86 @@ class RedisKV:
         if self._client is None:
             # No retries: a command whose answer was lost may have been
             # applied (an incr twice), so a failure is the caller's to see.
-            self._client = aioredis.Redis.from_url(
+            pool = _Pool.from_url(
                 self._url,
                 socket_timeout=self._timeout,
                 socket_connect_timeout=self._timeout,
                 retry=Retry(NoBackoff(), 0),
             )
+            self._client = aioredis.Redis.from_pool(pool)
         return self._client
 
     async def _call(self, command: Awaitable[_T]) -> _T:
+        if self._slots.locked():
+            await self._wait_for_a_slot(command)
+        else:
+            await self._slots.acquire()  # at once
         try:
-            async with self._slots:
-                return await command
+            return await command
         except NoScriptError:
             raise
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
             raise UnavailableError(self._where, _reason(e)) from e
         except RedisError as e:
             raise AioKVError(f"{self._where}: the server refused: {e}") from e
+        finally:
+            self._slots.release()
+
+    async def _wait_for_a_slot(self, command: Awaitable[Any]) -> None:
+        # Every connection is busy: wait for one no longer than for an answer,
+        # or a burst at a server that stopped answering would queue for one
+        # timeout per _CONNECTIONS commands ahead of it.
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._timeout)
+        except BaseException as e:
+            cast("Coroutine[Any, Any, Any]", command).close()  # never sent
+            if isinstance(e, asyncio.TimeoutError):
+                raise UnavailableError(
+                    self._where,
+                    f"no answer in time ({_CONNECTIONS} commands were waiting for one "
+                    f"for {self._timeout:g} s)",
+                ) from None
+            raise
 
     def _decode(self, key: str, raw: bytes) -> Any:
         # Another tool may have written the value: refuse what is not JSON,
-        # or what orjson would read inexactly (an integer beyond 64 bits), as
-        # AioKV refuses such a file.
+        # what nests deeper than a store holds, or what orjson would read
+        # inexactly (an integer beyond 64 bits), as AioKV refuses such a file.
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise CorruptFileError(
                 self._where, f"the value of key {key!r} is not JSON: {raw[:60]!r}"
             ) from None
+        # Enough brackets to nest too deep (counted at C speed): checked as a
+        # write is, before the exact-integer check, which recurses level by level.
+        if raw.count(b"[") + raw.count(b"{") > codec.MAX_DEPTH:
+            try:
+                codec.accept(value, key)
+            except ValueError as e:
+                raise CorruptFileError(self._where, str(e)) from None
         if problem := storage.inexact_integer(raw):
             raise CorruptFileError(self._where, f"the value of key {key!r}: {problem}")
         return value
+
+
+class _Pool(aioredis.ConnectionPool):
+    """redis-py's pool, which replaces a connection the peer ended while it sat idle."""
+
+    async def ensure_connection(self, connection: AbstractConnection) -> None:
+        """Reconnect connection if the peer closed or reset it; then redis-py's own checks."""
+        # A server's restart, or a proxy's or NAT's timeout, ends idle
+        # connections. A command sent on one would fail, after it was sent:
+        # whether it was applied, no one could say. redis-py's own check
+        # sees a close but not a reset (nor, from 8.1 over RESP3, either).
+        reader, writer = connection._reader, connection._writer
+        if (
+            reader is not None
+            and writer is not None
+            and (writer.transport.is_closing() or reader.at_eof() or reader.exception())
+        ):
+            await connection.disconnect()
+        await super().ensure_connection(connection)
 
 
 _SCRIPTS = {

@@ -429,12 +429,11 @@ def eventually(check: Callable[[], bool]) -> bool:
     return True
 
 
-@pytest.mark.parametrize("method", [*METHODS, "aclose"])
 def test_another_event_loop_is_refused_in_every_state_as_aiokv_refuses_it(
-    own_server: RedisServer, name: str, method: str
+    own_server: RedisServer, name: str
 ) -> None:
     server = own_server.start()  # to pause
-    call = METHODS.get(method, lambda kv: kv.aclose())
+    calls = {**METHODS, "aclose": lambda kv: kv.aclose()}
     owner = OwnerLoop()
     try:
         kv = RedisKV(server.url, name=name, edit_lease=60)
@@ -451,9 +450,10 @@ def test_another_event_loop_is_refused_in_every_state_as_aiokv_refuses_it(
         # Open, an edit under way: refused, the store (connections, lease) left as it was.
         editor = owner.start(edit())
         owner.run(editing.wait())
-        with pytest.raises(RuntimeError, match=r"RedisKV\(.*'test.*belongs to the event loop"):
-            asyncio.run(call(kv))
-        assert clients(server) > before
+        for method, call in calls.items():
+            with pytest.raises(RuntimeError, match=r"RedisKV\(.*'test.*belongs to the event loop"):
+                asyncio.run(call(kv))
+            assert clients(server) > before, method
         assert server.cli("HEXISTS", "aiokv-edits:" + name, "e").strip() == "1"
         owner.loop.call_soon_threadsafe(done.set)
         editor.result(30)
@@ -478,7 +478,7 @@ def test_another_event_loop_is_refused_in_every_state_as_aiokv_refuses_it(
 
         # Closed: aclose() from any loop does nothing; the others say it is closed.
         asyncio.run(kv.aclose())
-        if method != "aclose":
+        for call in METHODS.values():
             with pytest.raises(ClosedError):
                 asyncio.run(call(kv))
     finally:
@@ -508,7 +508,10 @@ def test_flush_and_aclose_wait_for_writes_under_way(server: RedisServer, name: s
         ("{not json", "not JSON"),
         ("18446744073709551616", "64-bit"),
         ("[1, -9223372036854775809]", "64-bit"),
+        ("[" * 300 + "]" * 300, "more than 253 levels"),
+        ("[" * 1000 + "1234567890123456789" + "]" * 1000, "more than 253 levels"),
     ],
+    ids=["not JSON", "beyond 64 bits", "below 64 bits", "too deep", "too deep, a long number"],
 )
 def test_a_value_another_tool_wrote_that_aiokv_cannot_read_exactly_raises_naming_the_key(
     server: RedisServer, name: str, raw: str, problem: str

@@ -6,14 +6,18 @@ import asyncio
 import contextlib
 import pickle
 import subprocess
+import threading
 import time
 import urllib.parse
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aiokv import UnavailableError
 from aiokv.redis import RedisKV
+from tests.faults.redis_proxy import Proxy
 from tests.redis.conftest import need_redis_server
 from tests.redis.server import RedisServer, free_port
 
@@ -318,68 +322,176 @@ def shows_no_secret(text: str) -> bool:
     return not any(mark in text for mark in MARKS)
 
 
-@pytest.mark.parametrize("url", spellings("127.0.0.1:1/0"))
-def test_no_spelling_of_a_password_shows_it_in_an_error_or_repr(url: str) -> None:
+def test_no_spelling_of_a_password_shows_it_in_an_error_or_repr() -> None:
     # Port 1: nothing listens there. A URL is read right, or refused showing none of it.
-    async def main() -> str:
+    async def seen(url: str) -> str:
         try:
             kv = RedisKV(url, name="bot", timeout=1)
         except ValueError as e:
-            assert any(PASSWORD.format(c) in url for c in "/#?@"), "percent-encoded, yet refused"
+            assert any(PASSWORD.format(c) in url for c in "/#?@"), f"encoded, yet refused: {url}"
             return f"refused: {e}"
-        where = (
-            url.partition("://")[0]
-            + "://"
-            + ("/tmp/aiokv-absent.sock" if "unix" in url else "127.0.0.1:1/0")
-        )
-        assert kv.url == where
-        shown = f"{kv!r} {kv.url}"
+        where = "/tmp/aiokv-absent.sock" if url.startswith("unix") else "127.0.0.1:1/0"
+        assert kv.url == url.partition("://")[0] + "://" + where
         with pytest.raises(UnavailableError, match="unreachable") as raised:
             await kv.set("k", 1)
         await kv.aclose()
-        return f"{shown} {raised.value} {raised.value.__cause__}"
+        return f"{kv!r} {kv.url} {raised.value} {raised.value.__cause__}"
 
-    seen = asyncio.run(main())
-    assert shows_no_secret(seen), seen
+    async def main() -> None:
+        for url in spellings("127.0.0.1:1/0"):
+            assert shows_no_secret(shown := await seen(url)), (url, shown)
+
+    asyncio.run(main())
 
 
-@pytest.mark.parametrize("c", "/#?@:%")
 def test_a_password_with_any_character_is_used_percent_encoded_and_never_shown(
-    name: str, tmp_path: Path, c: str
+    name: str, tmp_path: Path
 ) -> None:
     need_redis_server()
-    password = PASSWORD.format(c)
+    password = PASSWORD.format("/#?@:%")
     guarded = RedisServer(tmp_path / "guarded", "--requirepass", password)
     guarded.start()
-    try:
 
-        async def main() -> None:
-            host = f"127.0.0.1:{guarded.port}/0"
-            async with RedisKV(
-                f"redis://:{urllib.parse.quote(password, safe='')}@{host}", name
-            ) as kv:
-                await kv.set("k", "v")
-            # A wrong password, spelled every way: refused, or failing, it is never shown.
-            wrong = PASSWORD.format(c + "!")
+    async def failure(url: str, problem: str) -> str:
+        try:
+            kv = RedisKV(url, name, timeout=0.5)
+        except ValueError as e:
+            return str(e)
+        if problem == "no answer in time":
+            guarded.pause()
+        try:
+            with pytest.raises(UnavailableError, match=problem) as raised:
+                await kv.get("k")
+        finally:
+            guarded.resume()
+        return f"{kv!r} {raised.value} {raised.value.__cause__}"
+
+    async def main() -> None:
+        host = f"127.0.0.1:{guarded.port}/0"
+        async with RedisKV(f"redis://:{urllib.parse.quote(password, safe='')}@{host}", name) as kv:
+            await kv.set("k", "v")
+        # A wrong password, spelled every way: refused, or failing, it is never shown.
+        for c in "/#?@:%":
+            wrong = PASSWORD.format(c)
             for pw in (wrong, urllib.parse.quote(wrong, safe="")):
                 for url in (f"redis://{USER}:{pw}@{host}", f"redis://{host}?password={pw}"):
-                    for problem in ("refused the credentials", "no answer in time"):
+                    problems = ["refused the credentials"] + ["no answer in time"] * (c == "/")
+                    for problem in problems:
                         assert shows_no_secret(await failure(url, problem)), url
 
-        async def failure(url: str, problem: str) -> str:
-            try:
-                kv = RedisKV(url, name, timeout=0.5)
-            except ValueError as e:
-                return str(e)
-            if problem == "no answer in time":
-                guarded.pause()
-            try:
-                with pytest.raises(UnavailableError, match=problem) as raised:
-                    await kv.get("k")
-            finally:
-                guarded.resume()
-            return f"{kv!r} {raised.value} {raised.value.__cause__}"
-
+    try:
         asyncio.run(main())
     finally:
         guarded.stop()
+
+
+async def every_operation(kv: RedisKV, tag: str) -> list[Any]:
+    """Every kind of operation at once, three times over: more than a client's connections."""
+
+    async def edit(i: int) -> None:
+        async with kv.edit(f"{tag}:e{i}", []) as value:
+            value.append(i)
+
+    calls = []
+    for i in range(3):
+        ns = kv.namespace(f"{tag}:ns{i}")
+        calls += [
+            kv.set(f"{tag}:k{i}", i),
+            kv.get(f"{tag}:k{i}"),
+            kv.has(f"{tag}:k{i}"),
+            kv.update({f"{tag}:u{i}": i, f"{tag}:v{i}": i}),
+            kv.incr(f"{tag}:n"),
+            kv.incr(f"{tag}:f", 0.5),
+            kv.delete(f"{tag}:gone{i}"),
+            kv.keys(tag),
+            kv.get_all(tag),
+            kv.clear(f"{tag}:none:"),
+            edit(i),
+            ns.set("k", i),
+            ns.keys(),
+            kv.flush(),
+        ]
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+def cut_every_link(proxy: Proxy, reset: bool) -> None:
+    """End every connection through proxy (reset: a RST to both sides), as an idle timeout does."""
+    done = threading.Event()
+
+    def cut() -> None:
+        for link in list(proxy._links):
+            link.close(reset=reset)
+        done.set()
+
+    proxy._loop.call_soon_threadsafe(cut)
+    assert done.wait(10)
+
+
+@pytest.mark.parametrize(
+    "how", ["stop", "kill -9", "script flush", "idle connections closed", "idle connections reset"]
+)
+def test_once_a_restarted_server_answers_every_operation_of_a_burst_succeeds(
+    own_server: RedisServer, name: str, how: str
+) -> None:
+    own_server.start()
+    proxy = Proxy(own_server.port, seed=0).start()  # faults only when told
+
+    def restart() -> None:
+        if how == "script flush":  # the scripts forgotten, as after any restart
+            own_server.cli("SCRIPT", "FLUSH")
+        elif how.startswith("idle"):  # as a proxy's or a NAT's idle timeout does
+            cut_every_link(proxy, reset=how.endswith("reset"))
+        else:
+            own_server.kill() if how == "kill -9" else own_server.stop()
+            own_server.start()  # same port, same AOF; returns once it answers
+
+    async def main() -> None:
+        async with RedisKV(proxy.url, name, timeout=2) as kv:
+            before = await every_operation(kv, "before")  # every pooled connection used
+            assert not [r for r in before if isinstance(r, BaseException)]
+            await asyncio.to_thread(restart)
+            await asyncio.sleep(0.2)  # the loop reads the closes (a command sent at once is lost)
+            after = await every_operation(kv, "after")
+            failed = [repr(r) for r in after if isinstance(r, BaseException)]
+            assert not failed, f"{len(failed)} of {len(after)} failed: {failed[:3]}"
+            assert await kv.get("after:n") == 3
+            assert await kv.get("after:e0") == [0]
+
+    try:
+        asyncio.run(main())
+    finally:
+        proxy.stop()
+
+
+def test_a_burst_at_a_paused_server_fails_within_the_timeout_then_succeeds(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+    timeout = 0.5
+
+    async def timed(work: Awaitable[Any]) -> tuple[Any, float]:
+        started = time.monotonic()
+        try:
+            result = await work
+        except UnavailableError as e:
+            result = e
+        return result, time.monotonic() - started
+
+    async def main() -> None:
+        async with RedisKV(own_server.url, name, timeout=timeout) as kv:
+            await every_operation(kv, "warm")
+            own_server.pause()
+            try:
+                calls = [kv.incr("n") for _ in range(300)] + [kv.get("k") for _ in range(100)]
+                outcomes = await asyncio.gather(*map(timed, calls))
+            finally:
+                own_server.resume()
+            assert all(isinstance(result, UnavailableError) for result, _ in outcomes)
+            # Each within its timeout (twice, for a command that waited for a
+            # connection), not one timeout per 32 commands queued ahead of it.
+            slowest = max(seconds for _, seconds in outcomes)
+            assert slowest < 2 * timeout + 1, slowest
+            after = await every_operation(kv, "after")
+            assert not [r for r in after if isinstance(r, BaseException)]
+
+    asyncio.run(main())
