@@ -27,6 +27,7 @@ import struct
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 CHUNK = 65536
 KINDS = ("delay", "stall", "drop", "reset")
@@ -83,6 +84,7 @@ class Proxy:
         self.injected: Counter[str] = Counter()  # faults by kind, all storms together
         self.port = 0
         self._links: set[_Link] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()  # one per client connection
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="redis-proxy")
@@ -126,9 +128,19 @@ class Proxy:
         listener.close()
         for link in list(self._links):
             link.close(reset=False)
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         await listener.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        try:
+            await self._forward(reader, writer)
+        finally:
+            self._handlers.discard(handler)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = _Link(writer)
         try:
             up_reader, link.server = await asyncio.open_connection("127.0.0.1", self.upstream)
