@@ -19,13 +19,14 @@ class FlushPolicy:
         """delay: seconds of quiet before a write; cap: the most a change may wait."""
         self.delay = delay
         self.cap = cap
-        self.dirty_since = 0.0  # when the oldest unsaved change began waiting
+        self.dirty_since = 0.0  # when the oldest change no write has taken began waiting
+        self.unsaved_since = 0.0  # when the oldest change not on disk began waiting
         self.retry_at = 0.0  # no write before this, after a failure
         self.failures = 0  # failed writes in a row
 
     def first_change(self, now: float) -> float:
         """The store was saved and is changed at now: seconds until the timer fires."""
-        self.dirty_since = now
+        self.dirty_since = self.unsaved_since = now
         return self.delay
 
     def timer_fired(self, now: float, quiet: bool) -> float | None:
@@ -44,15 +45,21 @@ class FlushPolicy:
         return None
 
     def write_started(self, now: float) -> None:
-        """A write took every change so far; changes from now on wait from now."""
+        """A write took every change so far; changes from now on wait from now.
+
+        Those it took are still unsaved, since unsaved_since, until it succeeds.
+        """
         self.dirty_since = now
 
     def write_finished(self, now: float, ok: bool) -> float:
         """Record a write's outcome; return seconds until changes still unsaved are due."""
         if ok:
+            self.unsaved_since = self.dirty_since  # only changes made since it began
             self.failures = 0
             self.retry_at = 0.0
         else:
+            # Its changes wait on from when they first did: the cap counts from there.
+            self.dirty_since = self.unsaved_since
             self.failures += 1
             self.retry_at = now + self.backoff
         cap_left = self.dirty_since + self.cap - now

@@ -92,3 +92,39 @@ def test_zero_delay_writes_at_the_next_turn() -> None:
     p = FlushPolicy(0.0, 0.0)
     assert p.first_change(now=5.0) == 0.0
     assert p.timer_fired(5.0, quiet=False) is None
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "unsaved_since", "due_in"),
+    [
+        # One write at 3.0 of the changes of 0.0 (and of those after 3.0).
+        ([True], 3.0, DELAY),  # saved: what is unsaved came after 3.0
+        ([False], 0.0, 0.1),  # failed: its changes still wait since 0.0, overdue
+        # Writes at 3.0, 3.1, 3.2...: a run of failures never restarts the wait.
+        ([False, False, False], 0.0, 0.4),
+        ([False, False, True], 3.2, DELAY),  # the third got through
+    ],
+)
+def test_a_failed_write_leaves_its_changes_waiting_since_they_were_made(
+    outcomes: list[bool], unsaved_since: float, due_in: float
+) -> None:
+    p = policy()
+    p.first_change(now=0.0)
+    for n, ok in enumerate(outcomes):
+        now = 3.0 + n / 10
+        p.write_started(now)
+        assert p.unsaved_since <= now  # under way, its changes are not on disk yet
+        wait = p.write_finished(now, ok)
+    assert p.unsaved_since == pytest.approx(unsaved_since)
+    assert wait == pytest.approx(due_in)
+
+
+def test_under_an_outage_the_retry_comes_at_the_backoff_not_a_new_cap() -> None:
+    # Changes older than the cap wait only for the backoff: the timer that
+    # fires then writes at once, quiet or not.
+    p = policy()
+    p.first_change(now=0.0)
+    p.write_started(now=2.0)
+    assert p.write_finished(now=2.0, ok=False) == pytest.approx(0.1)
+    assert p.timer_fired(2.05, quiet=False) == pytest.approx(0.05)
+    assert p.timer_fired(2.1, quiet=False) is None
