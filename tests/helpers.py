@@ -83,6 +83,32 @@ def slow_disk_writes(monkeypatch: Any, seconds: float = 0.2) -> threading.Event:
     return writing
 
 
+def held_disk_writes(
+    monkeypatch: Any, name: str = "write"
+) -> tuple[threading.Event, threading.Event]:
+    """While let_go is clear, a call of storage.<name> waits: (started, let_go).
+
+    storage.write by default: a store's disk write then stays under way, its
+    snapshot frozen, for as long as the test needs, with no sleep (unlike
+    slow_disk_writes). The real call runs once let_go is set (it starts set).
+    Set let_go before the store closes (in a finally: a failed check would
+    otherwise leave aclose() waiting for the held write).
+    """
+    from aiokv import storage
+
+    real = getattr(storage, name)
+    started, let_go = threading.Event(), threading.Event()
+    let_go.set()
+
+    def held(*args: Any) -> Any:
+        started.set()
+        let_go.wait()
+        return real(*args)
+
+    monkeypatch.setattr(storage, name, held)
+    return started, let_go
+
+
 def encoded_keys(monkeypatch: Any) -> list[int]:
     """The number of keys of every encode from now on (the real encode still runs)."""
     from aiokv import codec

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import random
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from aiokv import AioKV, ClosedError, LockedError
-from tests.helpers import read_json
+from tests.helpers import held_disk_writes, read_json
 
 # Every operation, as a function of the store, with arguments that succeed on
 # an open store.
@@ -358,3 +359,81 @@ def test_every_operation_on_a_new_store_opens_it(state: Path, name: str) -> None
         assert kv.stats().state == "closed"
 
     run(main())
+
+
+async def settle() -> None:
+    # Let the tasks woken so far run until they wait again (no I/O pending).
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["cancelled", "cancelled again"])
+@pytest.mark.parametrize("held", ["move_aside", "back_up", "write"])
+def test_an_open_cancelled_while_it_changes_the_file_finishes_and_logs_it(
+    state: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    held: str,
+    twice: bool,
+) -> None:
+    # Quarantine (move_aside) or migration (back_up, then write) under way
+    # when a timeout cancels the open: the thread's work cannot be stopped,
+    # so the file stays held until it ends, and it is finished and logged,
+    # never left done and unsaid; the next open neither starts empty
+    # unannounced nor migrates a second time. Cancelled again meanwhile (its
+    # last waiter left, a new one came and was cancelled too), the same.
+    quarantine = held == "move_aside"
+    state.write_bytes(b'{"a": ' if quarantine else b'{"a": 1}')
+    started, let_go = held_disk_writes(monkeypatch, held)
+    migrations: list[int] = []
+
+    def migrate(old: int, data: dict[str, Any]) -> dict[str, Any]:
+        migrations.append(old)
+        return {**data, "b": 2}
+
+    def store() -> AioKV:
+        if quarantine:
+            return AioKV(state, on_corrupt="quarantine")
+        return AioKV(state, version=1, migrate=migrate)
+
+    async def main() -> None:
+        let_go.clear()
+        kv = store()
+        first = asyncio.create_task(kv.get_all())
+        callers = [first]
+        try:
+            await asyncio.to_thread(started.wait)
+            first.cancel()
+            await settle()  # the last waiter cancels the open and waits for it
+            if twice:
+                callers.append(asyncio.create_task(kv.get_all()))
+                await settle()
+                first.cancel()  # it leaves; the new caller is the last waiter
+                await settle()
+                callers[1].cancel()  # which cancels the open once more
+                await settle()
+            with pytest.raises(LockedError):  # still held: the thread works on
+                async with AioKV(state):
+                    pass
+        finally:
+            let_go.set()
+        for caller in callers:
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+        await kv.aclose()
+        async with store() as again:  # the file is free, and as the log says
+            assert await again.get_all() == ({} if quarantine else {"a": 1, "b": 2})
+
+    with caplog.at_level(logging.INFO, logger="aiokv"):
+        run(main())
+    [record] = [r for r in caplog.records if r.name == "aiokv"]
+    if quarantine:
+        [aside] = [p for p in state.parent.iterdir() if ".corrupt-" in p.name]
+        assert aside.read_bytes() == b'{"a": '
+        assert record.levelno == logging.ERROR
+        assert str(state) in record.getMessage() and str(aside) in record.getMessage()
+    else:
+        [backup] = [p for p in state.parent.iterdir() if ".bak" in p.name]
+        assert backup.read_bytes() == b'{"a": 1}'
+        assert migrations == [0]
+        assert record.levelno == logging.INFO and str(backup) in record.getMessage()

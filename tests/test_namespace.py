@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiokv import AioKV, ClosedError, Namespace
-from tests.helpers import ROOT, read_json, slow_disk_writes
+from tests.helpers import ROOT, held_disk_writes, read_json, slow_disk_writes
 
 
 def run(coro: Any) -> Any:
@@ -226,15 +226,17 @@ def test_prefix_listings_always_equal_a_scan_of_the_store(tmp_path: Path, ops: l
                 elif op == "flush":
                     await asyncio.sleep(0)  # let a background write start
                 else:
-                    # Sorted: a key deleted and set again while a background
-                    # write runs keeps its old place in the store's listing.
-                    scan = sorted(k for k in await kv.keys() if k.startswith(arg))
-                    assert sorted(await kv.keys(arg)) == scan
+                    # In order: whenever a background write runs, every
+                    # listing gives the keys in the store's one order.
+                    scan = [k for k in await kv.keys() if k.startswith(arg)]
+                    assert await kv.keys(arg) == scan
                     everything = await kv.get_all()
-                    assert await kv.get_all(arg) == {k: everything[k] for k in scan}
+                    assert list((await kv.get_all(arg)).items()) == [
+                        (k, everything[k]) for k in scan
+                    ]
                     if arg.endswith(":"):
                         ns = kv.namespace(arg[:-1])
-                        assert sorted(await ns.keys()) == [k[len(arg) :] for k in scan]
+                        assert await ns.keys() == [k[len(arg) :] for k in scan]
             final = await kv.get_all()
         assert (read_json(path) if path.exists() else {}) == final
 
@@ -314,6 +316,88 @@ def test_a_key_deleted_and_written_again_during_a_disk_write_is_listed(
             assert await kv.keys("g:1:") == ["g:1:b"]
             assert await kv.namespace("g").keys() == ["1:b"]
             await flushing
+
+    run(main())
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["while a write runs", "no write"])
+@pytest.mark.parametrize("removal", ["delete", "ns.delete", "clear(ns:)", "ns.clear"])
+@pytest.mark.parametrize("write", ["set", "ns.set", "update", "incr", "edit"])
+def test_a_key_deleted_and_stored_again_goes_to_the_end_of_every_listing(
+    state: Path, monkeypatch: pytest.MonkeyPatch, held: bool, removal: str, write: str
+) -> None:
+    # Deleted and stored again, a key goes to the end, as in a dict: in the
+    # store's listings, a namespace's, the prefix index, the file and after a
+    # restart alike, whether a background write runs meanwhile or not.
+    started, let_go = held_disk_writes(monkeypatch)
+    model = {"ns:a": [1], "ns:b": [2], "x": [0]}
+
+    async def listings_follow_the_model(kv: AioKV) -> None:
+        under = [k for k in model if k.startswith("ns")]
+        ns = kv.namespace("ns")
+        assert await kv.keys() == list(model)
+        assert list((await kv.get_all()).items()) == list(model.items())
+        assert await kv.keys("ns") == await kv.keys("ns:") == under
+        assert list((await kv.get_all("ns:")).items()) == [(k, model[k]) for k in under]
+        assert await ns.keys() == [k[3:] for k in under]
+        assert list((await ns.get_all()).items()) == [(k[3:], model[k]) for k in under]
+
+    async def changes(kv: AioKV) -> None:
+        ns = kv.namespace("ns")
+        await kv.update(model)
+        assert await kv.keys("ns:") == ["ns:a", "ns:b"]  # the index is built
+        await kv.flush()
+        if held:
+            let_go.clear()
+        await kv.set("x", [1])
+        model["x"] = [1]
+        if held:
+            flushing = asyncio.create_task(kv.flush())
+            await asyncio.to_thread(started.wait)  # the snapshot is frozen now
+        if removal == "delete":
+            await kv.delete("ns:a")
+        elif removal == "ns.delete":
+            await ns.delete("a")
+        else:  # removes its keys at once, then waits for the write
+            clearing = asyncio.create_task(
+                kv.clear("ns:") if removal == "clear(ns:)" else ns.clear()
+            )
+            await asyncio.sleep(0)
+            del model["ns:b"]
+        del model["ns:a"]
+        await kv.set("ns:c", [3])  # a key added before ns:a comes back
+        model["ns:c"] = [3]
+        if write == "set":
+            await kv.set("ns:a", [9])
+        elif write == "ns.set":
+            await ns.set("a", [9])
+        elif write == "update":
+            await kv.update({"ns:a": [9]})
+        elif write == "incr":
+            await kv.incr("ns:a", 9)
+        else:
+            async with kv.edit("ns:a", default=[]) as value:
+                value.append(9)
+        model["ns:a"] = 9 if write == "incr" else [9]
+        await listings_follow_the_model(kv)
+        if held:
+            let_go.set()
+            await flushing
+        if removal in ("clear(ns:)", "ns.clear"):
+            assert await clearing
+        await listings_follow_the_model(kv)
+        await kv.flush()
+        assert list(read_json(state)) == list(model)
+
+    async def main() -> None:
+        kv = AioKV(state, flush_delay=60, max_flush_delay=60, fsync=False)
+        try:
+            await changes(kv)
+        finally:
+            let_go.set()  # a failed check must not leave the write held
+            await kv.aclose()
+        async with AioKV(state) as kv:
+            await listings_follow_the_model(kv)
 
     run(main())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from aiokv import AioKV, Stats
-from tests.helpers import slow_disk_writes
+from tests.helpers import held_disk_writes, slow_disk_writes
 
 
 def run(coro: Any) -> Any:
@@ -84,5 +85,80 @@ def test_the_key_count_is_right_while_a_write_runs(
             await kv.set("e", 6)
             assert kv.stats().keys == len(await kv.get_all()) == 3
             await flushing
+
+    run(main())
+
+
+def test_unsaved_for_counts_from_the_oldest_change_through_an_outage(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every failed write, explicit or a background retry, leaves its changes
+    # unsaved: they have waited since they were made, not since the retry.
+    def failures() -> int:
+        return sum("flush of" in r.getMessage() for r in caplog.records if r.name == "aiokv")
+
+    async def outage(kv: AioKV) -> None:
+        await kv.set("a", 1)
+        since = time.monotonic()
+        state.mkdir()  # a real failure: os.replace() onto a directory
+        with pytest.raises(IsADirectoryError):
+            await kv.flush()
+        deadline = time.monotonic() + 30
+        while failures() < 4:  # the explicit write, then background retries
+            assert time.monotonic() < deadline, "the store did not retry"
+            await asyncio.sleep(0.01)
+        waited = time.monotonic() - since
+        stats = kv.stats()
+        assert stats.dirty and stats.unsaved_for >= waited
+        assert isinstance(stats.last_error, IsADirectoryError)
+        assert (stats.flushes, stats.last_flush_at, stats.last_flush_bytes) == (0, None, None)
+        state.rmdir()  # the disk is back: the next retry saves it
+        while kv.stats().dirty:
+            assert time.monotonic() < deadline, "the store did not save after the outage"
+            await asyncio.sleep(0.01)
+        stats = kv.stats()
+        assert (stats.unsaved_for, stats.flushes, stats.last_error) == (0.0, 1, None)
+        assert stats.last_flush_bytes == state.stat().st_size
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0.01, max_flush_delay=0.05, fsync=False) as kv:
+            try:
+                await outage(kv)
+            finally:
+                if state.is_dir():
+                    state.rmdir()  # a failed check must not keep the store from closing
+
+    with caplog.at_level(logging.ERROR, logger="aiokv"):
+        run(main())
+
+
+def test_unsaved_for_counts_the_changes_a_write_under_way_carries(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, let_go = held_disk_writes(monkeypatch)
+
+    async def changes(kv: AioKV) -> None:
+        await kv.set("a", 1)
+        since = time.monotonic()
+        await asyncio.sleep(0.05)
+        let_go.clear()
+        began = time.monotonic()
+        flushing = asyncio.create_task(kv.flush())
+        await asyncio.to_thread(started.wait)  # "a" is being written, not yet on disk
+        await kv.set("b", 2)
+        waited = time.monotonic() - since
+        assert kv.stats().unsaved_for >= waited
+        let_go.set()
+        await flushing
+        # Only "b" is unsaved now: it waits from the write's start at most.
+        stats = kv.stats()
+        assert stats.dirty and stats.unsaved_for <= time.monotonic() - began
+
+    async def main() -> None:
+        async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
+            try:
+                await changes(kv)
+            finally:
+                let_go.set()  # a failed check must not leave the write held
 
     run(main())

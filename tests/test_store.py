@@ -491,6 +491,36 @@ def test_background_failure_is_logged_retried_and_raised_by_flush(
         run(main())
 
 
+@pytest.mark.parametrize("failing", ["flush", "aclose"])
+def test_once_an_outage_ends_later_changes_are_due_within_the_cap_again(
+    state: Path, caplog: pytest.LogCaptureFixture, failing: str
+) -> None:
+    # A run of failed writes (of flush(), or of aclose(), which then leaves
+    # the store open) arms a retry after the backoff, up to 30 s. Once a
+    # flush() gets through, a later change is due within max_flush_delay
+    # again, not at that retry: a crash meanwhile would lose more than the cap.
+    async def main() -> None:
+        async with AioKV(state, flush_delay=0.01, max_flush_delay=0.1, fsync=False) as kv:
+            await kv.set("a", 1)
+            state.mkdir()  # a real failure: os.replace() onto a directory
+            try:
+                for _ in range(12):  # the backoff reaches its bound
+                    with pytest.raises(IsADirectoryError):
+                        await (kv.flush() if failing == "flush" else kv.aclose())
+                await asyncio.sleep(0.3)  # a timer armed meanwhile has fired and re-armed
+            finally:
+                state.rmdir()
+            await kv.flush()
+            await kv.set("b", 2)
+            deadline = time.monotonic() + 10  # the cap, with a shared machine's slack
+            while read_json(state).get("b") != 2:
+                assert time.monotonic() < deadline, "the change waited for the outage's retry"
+                await asyncio.sleep(0.01)
+
+    with caplog.at_level(logging.ERROR, logger="aiokv"):
+        run(main())
+
+
 def test_failed_final_flush_keeps_the_store_open(state: Path) -> None:
     async def main() -> None:
         kv = AioKV(state, flush_delay=60, max_flush_delay=60)
