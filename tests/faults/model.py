@@ -2,8 +2,9 @@
 
 Rules drive set / delete / update / incr / edit / clear, of the whole store
 or of one namespace / flush / reopen / crash on a
-real store, and a flush left running in the background while other rules go
-on (so reads and writes meet a write in progress, with its frozen snapshot),
+real store, and a flush left running in the background (or held there until
+a rule waits for it) while other rules go on (so reads and writes meet a
+write in progress, with its frozen snapshot),
 and flushes that fail (a real EFBIG from the kernel: the process's file size
 limit is lowered for the write). Pieces of two keys (pieces.py) make every
 flush after the first reuse most of the encoded state; after each flush the
@@ -11,7 +12,8 @@ file must hold exactly the store's state, in its order.
 The model keeps the in-memory state and the durable state (as of the last
 flush(), clear() or close). A crash drops the store without aclose()
 (memory gone, lock freed as by the OS); after any reopen the store must equal
-the model's durable state, and in between it must always equal the live model.
+the model's durable state, and in between it must always equal the live model,
+in the dict's order, in every listing (the store's and its namespaces').
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import resource
 import shutil
 import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import aiokv.pieces
+import aiokv.storage
 import aiokv.store
 from aiokv import AioKV
 from tests.faults.common import LONG, Result, Timer, json_values
@@ -42,6 +46,17 @@ keys = st.sampled_from(
 )
 NAMESPACES = ["g", "g:1", "g:2", "g:1:x"]
 values = json_values(8, 6)
+
+# While clear, a disk write waits, its snapshot frozen: start_flush(hold=True)
+# keeps it under way until a rule that waits for it lets it go.
+let_go = threading.Event()
+let_go.set()
+_real_write = aiokv.storage.write
+
+
+def _held_write(*args: Any) -> int:
+    let_go.wait()
+    return _real_write(*args)
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -79,6 +94,13 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.run(self.kv.delete(key)) is True
         self.live.pop(key, None)
 
+    @rule(key=keys, value=values)
+    def delete_and_set(self, key: str, value: Any) -> None:
+        # A key stored again after its deletion, without a rule between
+        # (while a held write runs, the two must meet it).
+        self.delete(key)
+        self.set(key, value)
+
     @rule(mapping=st.dictionaries(keys, values, max_size=4))
     def update(self, mapping: dict[str, Any]) -> None:
         self.run(self.kv.update(mapping))
@@ -107,6 +129,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(name=st.sampled_from(NAMESPACES))
     def clear_namespace(self, name: str) -> None:
+        let_go.set()  # clear() waits for a write under way
         assert self.run(self.kv.namespace(name).clear()) is True
         self.live = {k: v for k, v in self.live.items() if not k.startswith(name + ":")}
         self.durable = dict(self.live)  # clear() flushes
@@ -115,14 +138,17 @@ class StoreMachine(RuleBasedStateMachine):
     @rule()
     def clear(self) -> None:
         # Also while a flush runs: clear() waits for it, then removes the file.
+        let_go.set()
         assert self.run(self.kv.clear()) is True
         self.live = {}
         self.durable = {}
         self.pending_state = None
 
     @precondition(lambda self: self.pending is None)
-    @rule()
-    def start_flush(self) -> None:
+    @rule(hold=st.booleans())
+    def start_flush(self, hold: bool) -> None:
+        if hold:
+            let_go.clear()
         self.pending = self.loop.create_task(self.kv.flush())
         self.pending_state = dict(self.live)
         self.run(asyncio.sleep(0))  # the write starts; the rules that follow meet it
@@ -131,6 +157,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule()
     def finish_flush(self) -> None:
         assert self.pending is not None
+        let_go.set()
         self.run(self.pending)
         if self.pending_state is not None:
             self.durable = self.pending_state
@@ -138,6 +165,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule()
     def flush(self) -> None:
+        let_go.set()  # a flush shares a write under way
         self.run(self.kv.flush())
         self.durable = dict(self.live)
         self.pending_state = None  # newer than what a running flush() promised
@@ -177,7 +205,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.run(self.kv.aclose())
         self.durable = dict(self.live)
         self.kv = self.open()
-        assert self.run(self.kv.get_all()) == self.durable
+        assert list(self.run(self.kv.get_all()).items()) == list(self.durable.items())
 
     @precondition(lambda self: self.pending is None)
     @rule()
@@ -188,21 +216,27 @@ class StoreMachine(RuleBasedStateMachine):
         aiokv.store._unclosed.discard(self.kv)
         self.live = dict(self.durable)
         self.kv = self.open()
-        assert self.run(self.kv.get_all()) == self.durable
+        assert list(self.run(self.kv.get_all()).items()) == list(self.durable.items())
 
     @invariant()
     def matches_the_model(self) -> None:
+        # In order too: the store's listings, its namespaces' and the file
+        # keep a dict's order (a key deleted and stored again goes to the
+        # end), whether a flush runs meanwhile or not.
         StoreMachine.steps += 1
-        assert self.run(self.kv.get_all()) == self.live
+        assert list(self.run(self.kv.get_all()).items()) == list(self.live.items())
+        assert self.run(self.kv.keys()) == list(self.live)
         for name in NAMESPACES:
             prefix = name + ":"
-            expected = {k[len(prefix) :]: v for k, v in self.live.items() if k.startswith(prefix)}
-            assert self.run(self.kv.namespace(name).get_all()) == expected
-            assert sorted(self.run(self.kv.keys(prefix))) == sorted(
-                k for k in self.live if k.startswith(prefix)
-            )
+            under = [k for k in self.live if k.startswith(prefix)]
+            ns = self.kv.namespace(name)
+            expected = [(k[len(prefix) :], self.live[k]) for k in under]
+            assert list(self.run(ns.get_all()).items()) == expected
+            assert self.run(ns.keys()) == [k for k, _ in expected]
+            assert self.run(self.kv.keys(prefix)) == under
 
     def teardown(self) -> None:
+        let_go.set()
         if self.pending is not None:
             self.run(self.pending)
         self.run(self.kv.aclose())
@@ -228,6 +262,7 @@ def run(long: bool = LONG) -> Result:
     xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     # Pieces of 2 keys in groups of 2 pieces: small programs use them all.
     saved = aiokv.pieces.PIECE_KEYS, aiokv.pieces.GROUP_PIECES
+    aiokv.storage.write = _held_write  # type: ignore[assignment]
     aiokv.pieces.PIECE_KEYS = aiokv.pieces.GROUP_PIECES = 2
     with Timer(result):
         try:
@@ -237,6 +272,7 @@ def run(long: bool = LONG) -> Result:
             result.case(False, f"{type(e).__name__}: {e}")
         finally:
             aiokv.pieces.PIECE_KEYS, aiokv.pieces.GROUP_PIECES = saved
+            aiokv.storage.write = _real_write
             signal.signal(signal.SIGXFSZ, xfsz)
     result.notes.append(f"{examples} programs of up to 40 steps")
     return result
