@@ -13,9 +13,9 @@ AioKVPersistence, in its place, and changes none of PTB's tests:
   dicts before the application started (fill_data and the like);
 - refresh_* and the call counters stay PTB's: they are the tests' probes.
 
-AIOKV_PTB_STORE chooses the store: "file" (a path: the persistence owns an
+AIOKV_SUITE_STORE chooses the store: "file" (a path: the persistence owns an
 AioKV), "namespace" (a namespace of an AioKV the test shares) or "redis"
-(a RedisKV at AIOKV_PTB_REDIS_URL).
+(a RedisKV at AIOKV_SUITE_REDIS_URL).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from aiokv import AioKV
 from aiokv.integrations.telegram import AioKVPersistence
 from aiokv.protocol import Store
 
-STORE = os.environ["AIOKV_PTB_STORE"]
+STORE = os.environ["AIOKV_SUITE_STORE"]
 SUITE = "tests.ext.test_basepersistence"
 
 _numbers = itertools.count()
@@ -55,11 +55,11 @@ def _new_persistence(**options: Any) -> AioKVPersistence:
     elif STORE == "redis":
         from aiokv.redis import RedisKV
 
-        kv = RedisKV(os.environ["AIOKV_PTB_REDIS_URL"], name=f"ptb-{os.getpid()}-{number}")
+        kv = RedisKV(os.environ["AIOKV_SUITE_REDIS_URL"], name=f"ptb-{os.getpid()}-{number}")
         _shared.append(kv)
         store = kv
     else:
-        raise ValueError(f"AIOKV_PTB_STORE={STORE!r}: file, namespace or redis")
+        raise ValueError(f"AIOKV_SUITE_STORE={STORE!r}: file, namespace or redis")
     persistence = AioKVPersistence(store, **options)
     _made.append(persistence)
     return persistence
