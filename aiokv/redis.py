@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Mapping
@@ -40,6 +41,7 @@ try:
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
+
 from . import codec, storage
 from .errors import (
     AioKVError,
@@ -50,6 +52,14 @@ from .errors import (
     shown_url,
 )
 from .namespace import Namespace
+
+# With maintenance notifications on (redis-py's default over RESP3 from 8.1),
+# the pool does not check that a connection it hands out has no unread reply.
+_POOL_OPTIONS: dict[str, Any] = {}
+if "maint_notifications_config" in inspect.signature(aioredis.ConnectionPool).parameters:
+    from redis.maint_notifications import MaintNotificationsConfig
+
+    _POOL_OPTIONS["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
 
 _T = TypeVar("_T")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
@@ -222,7 +232,7 @@ class RedisKV:
         # (None: the edit is over, but the server has not confirmed the lease's end).
         self._leases: dict[str, tuple[str, asyncio.Task[Any] | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None  # the one its connections use
-        self._freeing: set[asyncio.Task[None]] = set()  # leases being ended in the background
+        self._ending: set[asyncio.Task[None]] = set()  # end_edit requests under way
 
     @property
     def name(self) -> str:
@@ -274,8 +284,9 @@ class RedisKV:
         # Edits under way end with ClosedError; free their keys for other
         # processes now rather than at their leases' end.
         for token, (key, _) in list(self._leases.items()):
-            with contextlib.suppress(AioKVError):
-                await self._script("end_edit", key, token, client=client)
+            self._end_lease(key, token)
+        while self._ending:  # with those the edits ended themselves meanwhile
+            await asyncio.wait(list(self._ending))
         await client.aclose()
 
     # -- reading --------------------------------------------------------------
@@ -435,12 +446,9 @@ class RedisKV:
         except ClosedError:
             raise  # refused before any request
         except UnavailableError:
-            # The answer was lost: the lease may be taken. Free it without
+            # The answer was lost: the lease may be taken. End it without
             # keeping the caller past its timeout.
-            self._leases[token] = (key, None)  # now: an aclose() under way sees it
-            freeing = asyncio.ensure_future(self._free(key, token))
-            self._freeing.add(freeing)
-            freeing.add_done_callback(self._freeing.discard)
+            self._end_lease(key, token)
             raise
         except (AioKVError, asyncio.CancelledError):
             # The lease may be taken: the script failed half-way, or the edit
@@ -478,14 +486,28 @@ class RedisKV:
                 await self._free(key, token)
 
     async def _free(self, key: str, token: str) -> None:
-        # End token's lease of key now, even if the caller is cancelled
-        # meanwhile. If the server cannot be reached, aclose() tries again,
-        # and the lease, no longer renewed, ends by itself within edit_lease.
-        self._leases[token] = (key, None)
-        if self._closed:
-            return  # aclose() ends the leases it finds
+        # End token's lease of key before the edit returns, even if it is
+        # cancelled meanwhile (uncut).
+        if ending := self._end_lease(key, token):
+            await _uncut(ending)
+
+    def _end_lease(self, key: str, token: str) -> asyncio.Task[None] | None:
+        # End token's lease of key in a task of its own, which aclose() waits
+        # for (None once closed: the close ended every lease it found). If the
+        # server cannot be reached, aclose() tries again, and the lease, no
+        # longer renewed, ends by itself within edit_lease.
+        if self._closing is not None and self._closing.done():
+            return None
+        self._leases[token] = (key, None)  # at once: an aclose() under way sees it
+        ending = asyncio.ensure_future(self._end_edit(key, token))
+        self._ending.add(ending)
+        ending.add_done_callback(self._ending.discard)
+        return ending
+
+    async def _end_edit(self, key: str, token: str) -> None:
+        # On the client itself: a store closing still ends its leases.
         with contextlib.suppress(AioKVError):
-            await _uncut(self._script("end_edit", key, token))
+            await self._script("end_edit", key, token, client=self._client)
             self._leases.pop(token, None)
 
     async def _renew(self, key: str, token: str) -> None:
@@ -590,6 +612,7 @@ class RedisKV:
                 socket_timeout=self._timeout,
                 socket_connect_timeout=self._timeout,
                 retry=Retry(NoBackoff(), 0),
+                **_POOL_OPTIONS,
             )
             self._client = aioredis.Redis.from_pool(pool)
         return self._client
@@ -656,7 +679,7 @@ class _Pool(aioredis.ConnectionPool):
         # A server's restart, or a proxy's or NAT's timeout, ends idle
         # connections. A command sent on one would fail, after it was sent:
         # whether it was applied, no one could say. redis-py's own check
-        # sees a close but not a reset (nor, from 8.1 over RESP3, either).
+        # sees unread bytes and, in most versions, a close, but not a reset.
         reader, writer = connection._reader, connection._writer
         if (
             reader is not None

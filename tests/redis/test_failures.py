@@ -495,3 +495,40 @@ def test_a_burst_at_a_paused_server_fails_within_the_timeout_then_succeeds(
             assert not [r for r in after if isinstance(r, BaseException)]
 
     asyncio.run(main())
+
+
+def test_an_edit_that_ends_while_the_store_closes_returns_once_its_lease_is_gone(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+
+    async def main() -> None:
+        kv = RedisKV(own_server.url, name, edit_lease=60)
+        inside, fail = asyncio.Event(), asyncio.Event()
+
+        async def edit() -> None:
+            async with kv.edit("k", []):
+                inside.set()
+                await fail.wait()
+                raise ZeroDivisionError
+
+        editing = asyncio.ensure_future(edit())
+        await inside.wait()
+        own_server.pause()
+        try:
+            writing = asyncio.ensure_future(kv.set("x", 1))  # in flight: the close waits for it
+            await asyncio.sleep(0.1)
+            closing = asyncio.ensure_future(kv.aclose())
+            await asyncio.sleep(0.1)
+            fail.set()
+            await asyncio.sleep(0.3)
+            assert not editing.done(), "the edit returned with its lease still on the server"
+        finally:
+            own_server.resume()
+        with pytest.raises(ZeroDivisionError):
+            await editing
+        assert own_server.cli("HEXISTS", "aiokv-edits:" + name, "k").strip() == "0"
+        await writing
+        await closing
+
+    asyncio.run(main())
