@@ -53,7 +53,6 @@ class Framework:
     file_stores: tuple[str, ...]  # the stores our conftest makes on a file
     redis_stores: tuple[str, ...]  # and on a RedisKV
     unset: tuple[str, ...] = ()  # environment variables its tests react to
-    options: tuple[str, ...] = ()  # more pytest options
 
     @property
     def stores(self) -> tuple[str, ...]:
@@ -98,16 +97,8 @@ def fetch_sdist(dist: str, version: str, cache: Path) -> Path:
     archive = cache / f"{dist}-{version}.tar.gz"
     if not archive.exists():
         with tempfile.TemporaryDirectory(dir=cache) as download:
-            pip(
-                sys.executable,
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "--dest",
-                download,
-                f"{dist}=={version}",
-            )
+            pip(sys.executable, "download", "--no-deps", "--no-binary", ":all:",
+                "--dest", download, f"{dist}=={version}")  # fmt: skip
             (fetched,) = Path(download).iterdir()
             if not fetched.name.endswith(".tar.gz"):
                 raise RuntimeError(f"{dist} {version}: the sdist is {fetched.name}, not a .tar.gz")
@@ -128,12 +119,8 @@ def unpack(archive: Path, into: Path) -> Path:
 
 def venv(framework: Framework, version: str, tree: Path, cache: Path) -> Path:
     """The python of a venv with the framework, its test pins and aiokv (editable): built once."""
-    wanted = [
-        f"{framework.dist}[{framework.extras}]=={version}",
-        *framework.pins,
-        "-e",
-        f"{ROOT}[redis]",
-    ]
+    wanted = [f"{framework.dist}[{framework.extras}]=={version}", *framework.pins,
+              "-e", f"{ROOT}[redis]"]  # fmt: skip
     # A new aiokv dependency, another checkout or another Python is another venv.
     key = hashlib.sha256(
         repr((framework, wanted, sys.version, (ROOT / "pyproject.toml").read_text())).encode()
@@ -156,24 +143,11 @@ def run_store(
     report = work / f"{store}.xml"
     try:
         done = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pytest",
-                framework.suite,
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                *framework.options,
-                f"--basetemp={work / ('tmp-' + store)}",
-                f"--junitxml={report}",
-            ],
-            cwd=tree,
-            env={**env, "AIOKV_SUITE_STORE": store},
-            capture_output=True,
-            text=True,
+            [str(python), "-m", "pytest", framework.suite, "-q", "-p", "no:cacheprovider",
+             f"--basetemp={work / ('tmp-' + store)}", f"--junitxml={report}"],
+            cwd=tree, env={**env, "AIOKV_SUITE_STORE": store}, capture_output=True, text=True,
             timeout=RUN_TIMEOUT,
-        )
+        )  # fmt: skip
     except subprocess.TimeoutExpired as e:
         return Outcome(store, broken=f"pytest still running after {RUN_TIMEOUT} s: {e}")
     outcome = Outcome(store, output=(done.stdout + done.stderr)[-OUTPUT_TAIL:])
@@ -247,48 +221,50 @@ def run(framework: Framework) -> list[str]:
     """Run the framework's suite on each of its stores; return the problems (none: it passes)."""
     expected = expected_failures(framework, DOC.read_text())
     version = importlib.metadata.version(framework.dist)
-    cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
     found: list[str] = []
     stores = framework.stores
-    # Their tests import their own "tests" package, which ours would shadow.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", *framework.unset)}
-    with tempfile.TemporaryDirectory(prefix=f"aiokv-{framework.name}-suite-") as temp:
-        work = Path(temp)
-        tree = unpack(fetch_sdist(framework.dist, version, cache), work / "sdist")
-        ours = tree / framework.conftest
-        if ours.exists():
-            raise RuntimeError(f"{framework.dist} {version} ships {ours}: ours would replace it")
-        shutil.copyfile(Path(__file__).with_name(f"{framework.name}_conftest.py"), ours)
-        python = venv(framework, version, tree, cache)
-        redis = None
-        if not server.available():
-            if server.require_redis():
-                found.append(f"redis-server is not installed: {server.INSTALL}")
-            print(
-                f"{framework.name}: the Redis stores skipped: no redis-server ({server.INSTALL})"
-            )
-            stores = framework.file_stores
-        else:
-            redis = server.RedisServer(work / "redis").start()
-            env["AIOKV_SUITE_REDIS_URL"] = redis.url
-        try:
-            with ThreadPoolExecutor(len(stores)) as pool:
-                outcomes = list(
-                    pool.map(lambda s: run_store(framework, python, tree, s, env, work), stores)
-                )
-        finally:
-            if redis is not None:
-                redis.stop()
+    if not server.available():
+        if server.require_redis():
+            found.append(f"{framework.name}: redis-server is not installed: {server.INSTALL}")
+        print(f"{framework.name}: Redis stores skipped: no redis-server ({server.INSTALL})")
+        stores = framework.file_stores
+    with tempfile.TemporaryDirectory(prefix=f"aiokv-{framework.name}-suite-") as work:
+        outcomes = run_stores(framework, version, stores, Path(work))
     for outcome in outcomes:
         not_passing = sum(result != "passed" for result in outcome.results.values())
-        print(
-            f"{framework.dist} {version} {framework.suite} on {outcome.store}: "
-            f"{len(outcome.results)} run, {not_passing} not passing "
-            f"({len(expected[outcome.store])} listed in {DOC.name})"
-        )
+        print(f"{framework.dist} {version} {framework.suite} on {outcome.store}: "
+              f"{len(outcome.results)} run, {not_passing} not passing "
+              f"({len(expected[outcome.store])} listed in {DOC.name})")  # fmt: skip
         store_problems = problems(outcome, expected[outcome.store])
         if store_problems and not outcome.broken:
             print(f"--- pytest's output on {outcome.store}, its end:\n{outcome.output}")
         found += [f"{framework.name} on {problem}" for problem in store_problems]
     return found
+
+
+def run_stores(
+    framework: Framework, version: str, stores: tuple[str, ...], work: Path
+) -> list[Outcome]:
+    """Their suite, set up in work with our conftest, run on each of stores at once."""
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    tree = unpack(fetch_sdist(framework.dist, version, cache), work / "sdist")
+    ours = tree / framework.conftest
+    if ours.exists():
+        raise RuntimeError(f"{framework.dist} {version} ships {ours}: ours would replace it")
+    shutil.copyfile(Path(__file__).with_name(f"{framework.name}_conftest.py"), ours)
+    python = venv(framework, version, tree, cache)
+    # Their tests import their own "tests" package, which ours would shadow.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", *framework.unset)}
+    redis = None
+    if set(stores) & set(framework.redis_stores):
+        redis = server.RedisServer(work / "redis").start()
+        env["AIOKV_SUITE_REDIS_URL"] = redis.url
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            return list(
+                pool.map(lambda s: run_store(framework, python, tree, s, env, work), stores)
+            )
+    finally:
+        if redis is not None:
+            redis.stop()
