@@ -195,10 +195,13 @@ class RedisKV:
         timeout: float = 5.0,
         edit_lease: float = 10.0,
     ) -> None:
-        """url: redis:// or rediss:// (a password in it is never shown); name: the hash.
+        """url: redis://, rediss:// or unix:// (a password in it is never shown); name: the hash.
 
-        timeout: seconds an unanswered connect or command waits before the
-        operation raises UnavailableError. edit_lease: seconds an edit()
+        A URL with an "@" after its host is refused (ValueError): percent-encode
+        "/", "?", "#" and "@" in a user or password. timeout: seconds an
+        unanswered connect or command waits before the operation raises
+        UnavailableError (a command waits as long for a free connection when
+        all are busy). edit_lease: seconds an edit()
         holds its key without a renewal (renewed every third of it while
         the block runs), so a process that dies mid-edit blocks that key's
         writes this long at most.
