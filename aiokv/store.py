@@ -29,6 +29,7 @@ import math
 import os
 import time
 import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -461,7 +462,7 @@ class AioKV:
         else:
             value = codec.accept(value, key)
         if self._turns and key in self._turns:
-            await self._after_edits([key], lambda: self._put(key, value))
+            await self._after_edits(key.__eq__, lambda: self._put(key, value))
             return
         layer = self._layer
         if self._index is not None and layer.get(key, _GONE) is _GONE:  # type: ignore[union-attr]
@@ -480,7 +481,7 @@ class AioKV:
             raise TypeError(f"update() takes a mapping, not {type(mapping).__name__}")
         accepted = _accepted(mapping)
         if accepted:
-            await self._after_edits(accepted, lambda: self._put_all(accepted))
+            await self._after_edits(accepted.__contains__, lambda: self._put_all(accepted))
 
     async def incr(self, key: str, by: int | float = 1) -> int | float:
         """Add by to the number at key (absent counts as 0) and return the result."""
@@ -501,14 +502,14 @@ class AioKV:
             self._put(key, result)
             return result
 
-        return await self._after_edits([key], add)
+        return await self._after_edits(key.__eq__, add)
 
     async def delete(self, key: str) -> bool:
         """Remove key; True whether it was there or not, False if the store failed to open."""
         if not await self._enter_or_log("delete"):
             return False
         key = codec.check_key(key)
-        await self._after_edits([key], lambda: self._remove(key))
+        await self._after_edits(key.__eq__, lambda: self._remove(key))
         return True
 
     def _remove(self, key: str) -> None:
@@ -558,45 +559,91 @@ class AioKV:
 
     @contextlib.asynccontextmanager
     async def _turn(self, key: str) -> AsyncIterator[None]:
-        # Hold key's turn: one edit at a time, and writes queued behind it.
+        # Hold key's turn for an edit: edits of one key, one at a time, in
+        # the order they came; and the writes that waited for one edit apply
+        # before the next begins (see _after_edits).
+        task = asyncio.current_task()
         turn = self._turns.get(key)
         if turn is None:
-            turn = self._turns[key] = _Turn()
-        elif turn.holder is asyncio.current_task():
-            raise RuntimeError(
-                f"{key!r} is being edited by this very task: change the edited value "
-                "instead of writing the key inside its edit() block"
-            )
-        turn.users += 1
+            turn = self._turns[key] = _Turn(key)
+        elif turn.holder is task:
+            raise _editing_itself(key)
+        if turn.holder is None and not turn.edits and not turn.writes:
+            turn.holder = task
+        else:
+            granted: asyncio.Future[None] = _running_loop().create_future()
+            turn.edits.append((task, granted))
+            try:
+                await granted
+            except BaseException:
+                if turn.holder is task:  # granted as it was cancelled: hand it on
+                    self._end_edit(turn)
+                elif (task, granted) in turn.edits:  # else _hand_on dropped it
+                    turn.edits.remove((task, granted))
+                raise
         try:
-            async with turn.lock:
-                turn.holder = asyncio.current_task()
-                try:
-                    yield
-                finally:
-                    turn.holder = None
+            yield
         finally:
-            turn.users -= 1
-            if not turn.users:
-                del self._turns[key]
+            self._end_edit(turn)
 
-    async def _after_edits(self, keys: Iterable[str], write: Callable[[], _T]) -> _T:
-        # A write to keys being edited takes its turn after those edits, so an
-        # edit never overwrites a write made while it ran. Otherwise: at once
-        # (no await, so no edit can begin in between).
+    def _end_edit(self, turn: _Turn) -> None:
+        # The edit under way ends: the writes that waited for it go first,
+        # then the next edit.
+        turn.holder = None
+        for woken in turn.writes:
+            if not woken.done():  # done: cancelled, its task leaves on its own
+                woken.set_result(None)
+        self._hand_on(turn)
+
+    def _hand_on(self, turn: _Turn) -> None:
+        # Called whenever one leaves a turn: once no edit is under way and the
+        # writes woken have applied (or left), the next edit begins, or the
+        # turn goes.
+        if turn.holder is not None or turn.writes:
+            return
+        while turn.edits:
+            task, granted = turn.edits.popleft()
+            if not granted.done():  # done: cancelled while waiting
+                turn.holder = task
+                granted.set_result(None)
+                return
+        if self._turns.get(turn.key) is turn:
+            del self._turns[turn.key]
+
+    async def _after_edits(self, edited: Callable[[str], bool], write: Callable[[], _T]) -> _T:
+        # A write waits until no edit of its keys (the keys edited() is true
+        # of) is under way, so that no edit overwrites a write made while it
+        # ran; then it applies at once (no await, so no edit begins in
+        # between). Waiting, it holds nothing: no write waits for it, and no
+        # edit but the next one of the key whose edit just ended, until the
+        # write has run. So writes wait only for edit blocks, and the one
+        # deadlock is edit blocks waiting for each other.
         if not self._turns:
-            return write()  # the common case: no edit anywhere, nothing to build
-        keys = set(keys)
-        if not self._turns.keys() & keys:
-            return write()
-        # The turns of all its keys, not only those edited now: an edit that
-        # begins on another of them while this write waits must wait for it.
-        # Taken in one order, so two writes never wait for each other.
-        async with contextlib.AsyncExitStack() as turns:
-            for key in sorted(keys):
-                await turns.enter_async_context(self._turn(key))
-            await self._enter()  # it may have begun closing while we waited
-            return write()
+            return write()  # the common case: no edit anywhere, nothing to scan
+        task = asyncio.current_task()
+        waiting: tuple[_Turn, asyncio.Future[None]] | None = None
+        try:
+            while True:
+                busy = [t for k, t in self._turns.items() if t.holder is not None and edited(k)]
+                if not busy:
+                    return write()
+                for turn in busy:
+                    if turn.holder is task:
+                        raise _editing_itself(turn.key)
+                woken: asyncio.Future[None] = _running_loop().create_future()
+                busy[0].writes.append(woken)
+                self._leave(waiting)
+                waiting = busy[0], woken
+                await woken
+                await self._enter()  # it may have begun closing while we waited
+        finally:
+            self._leave(waiting)
+
+    def _leave(self, waiting: tuple[_Turn, asyncio.Future[None]] | None) -> None:
+        if waiting is not None:
+            turn, woken = waiting
+            turn.writes.remove(woken)
+            self._hand_on(turn)
 
     def _put(self, key: str, value: Any) -> None:
         self._put_all({key: value})
@@ -622,10 +669,7 @@ class AioKV:
         prefix = codec.plain_str(prefix, "prefixes")
         # Edits of the keys under way finish first; then, with no await, no
         # edit can begin before the keys are gone.
-        while busy := [key for key in self._turns if key.startswith(prefix)]:
-            async with self._turn(busy[0]):
-                pass
-            await self._enter()
+        await self._after_edits(lambda key: key.startswith(prefix), lambda: None)
         if prefix:
             for key in list(self._under(prefix)):
                 self._remove(key)
@@ -928,13 +972,22 @@ class AioKV:
 
 
 class _Turn:
-    # The lock an edit() of one key holds, who holds it, and how many wait.
-    __slots__ = ("holder", "lock", "users")
+    # One key's edits: the task of the edit under way, the edits waiting
+    # for it in order, and the writes waiting for it (see _after_edits).
+    __slots__ = ("edits", "holder", "key", "writes")
 
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
+    def __init__(self, key: str) -> None:
+        self.key = key
         self.holder: asyncio.Task[Any] | None = None
-        self.users = 0
+        self.edits: deque[tuple[asyncio.Task[Any] | None, asyncio.Future[None]]] = deque()
+        self.writes: list[asyncio.Future[None]] = []
+
+
+def _editing_itself(key: str) -> RuntimeError:
+    return RuntimeError(
+        f"{key!r} is being edited by this very task: change the edited value "
+        "instead of writing the key inside its edit() block"
+    )
 
 
 def _prefix_at(key: str, depth: int) -> str | None:
