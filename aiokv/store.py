@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import codec, lock, storage
-from .errors import AioKVError, ClosedError, CorruptFileError, VersionError
+from .errors import AioKVError, ClosedError, CorruptFileError, VersionError, foreign_loop
 from .namespace import SEPARATOR, Namespace
 from .pieces import Pieces
 from .policy import FlushPolicy
@@ -192,7 +192,7 @@ class AioKV:
             state=self._state.value,
             keys=self._key_count() if self._layer is not None else 0,
             dirty=dirty,
-            unsaved_for=_monotonic() - self._policy.dirty_since if dirty else 0.0,
+            unsaved_for=_monotonic() - self._policy.unsaved_since if dirty else 0.0,
             flushes=self._flushes,
             last_flush_at=at,
             last_flush_seconds=seconds,
@@ -236,10 +236,7 @@ class AioKV:
             await self._wait_for_open()
 
     def _foreign_loop(self) -> RuntimeError:
-        return RuntimeError(
-            f"AioKV({self._path!r}) belongs to the event loop that first used it; "
-            "it cannot be used from another loop (aclose() it and open a new one)"
-        )
+        return foreign_loop(self._path)
 
     async def _wait_for_open(self) -> None:
         # Every caller that needs the store open shares one opening task. A
@@ -291,13 +288,7 @@ class AioKV:
             except CorruptFileError as e:
                 if not self._quarantine:
                     raise
-                aside = await _in_thread(storage.move_aside, path, self._fsync)
-                logger.error(
-                    "aiokv: %s cannot be opened (%s); moved it to %s and opened an empty store",
-                    path,
-                    e.problem,
-                    aside,
-                )
+                await _in_thread(_quarantine, path, e.problem, self._fsync)
                 state, found = {}, None
             if found is not None and found != (self._schema or 0):
                 state = await self._upgrade(path, state, found)
@@ -326,15 +317,7 @@ class AioKV:
         if inspect.isawaitable(result):
             result = await result
         migrated = _accept_state(result, f"migrate() from version {found} for {path}")
-        backup = await _in_thread(storage.back_up, path, found, self._fsync)
-        await _in_thread(storage.write, path, migrated, self._fsync, wanted)
-        logger.info(
-            "aiokv: migrated %s from version %d to %d; the old file is kept as %s",
-            path,
-            found,
-            wanted,
-            backup,
-        )
+        await _in_thread(_migrate_file, path, migrated, found, wanted, self._fsync)
         return migrated
 
     async def aclose(self) -> None:
@@ -465,8 +448,10 @@ class AioKV:
             await self._after_edits(key.__eq__, lambda: self._put(key, value))
             return
         layer = self._layer
-        if self._index is not None and layer.get(key, _GONE) is _GONE:  # type: ignore[union-attr]
-            self._index_add(key)
+        # The index, and a disk write under way, need to know of keys new to the top layer.
+        watched = self._index is not None or self._snapshot is not None
+        if watched and layer.get(key, _GONE) is _GONE:  # type: ignore[union-attr]
+            self._arrive(key)
         layer[key] = value  # type: ignore[index]
         self._changed[key] = None
         # _touch(), inlined: this is the hottest write path.
@@ -651,10 +636,10 @@ class AioKV:
     def _put_all(self, values: dict[str, Any]) -> None:
         layer = self._layer
         assert layer is not None
-        if self._index is not None:
+        if self._index is not None or self._snapshot is not None:
             for key in values:
                 if layer.get(key, _GONE) is _GONE:
-                    self._index_add(key)
+                    self._arrive(key)
         layer.update(values)
         self._changed.update(dict.fromkeys(values))
         self._touch()
@@ -742,7 +727,7 @@ class AioKV:
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self._layer is None or self._disk_write is not None or self._saved == self._version:
+        if self._layer is None or self._saved == self._version:
             return
         quiet = self._version == self._armed_version
         wait = self._policy.timer_fired(_monotonic(), quiet)
@@ -757,11 +742,9 @@ class AioKV:
         # Freeze the state as the snapshot; changes go to a new layer meanwhile.
         self._swaps += 1
         self._snapshot, self._layer = self._layer, {}
+        changed, moved, self._changed, self._moved = self._changed, self._moved, {}, set()
         self._swaps += 1
         version = self._version
-        started = _monotonic()
-        self._policy.write_started(started)
-        changed, moved, self._changed, self._moved = self._changed, self._moved, {}, set()
         pieces, epoch = self._pieces or Pieces(), self._epoch
         # A plain future, not a task: a framework that cancels every task at
         # shutdown cannot detach us from a thread that is still writing, so
@@ -780,6 +763,14 @@ class AioKV:
             self._moved |= moved
             done.set_result(e)
             return done
+        started = _monotonic()
+        self._policy.write_started(started)
+        # The write takes every change so far; when it ends, the policy says
+        # when the next is due. A timer left armed (a retry of an outage that
+        # this write ends, a debounce) would hold later changes to its time.
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
         def finished(work: asyncio.Future[int | None]) -> None:
             # The pieces encode the snapshot once their update is whole,
@@ -839,13 +830,23 @@ class AioKV:
                 _enter(level, key, depth)
         return level.get(prefix, ())
 
-    def _index_add(self, key: str) -> None:
-        # Enter key under its prefix of each indexed depth. Writes call it for
-        # keys their top layer lacks or holds as deleted: new keys, or any key
-        # while a disk write runs.
-        assert self._index is not None
-        for depth, level in self._index.items():
-            _enter(level, key, depth)
+    def _arrive(self, key: str) -> None:
+        # A write is about to store key, which the top layer lacks or holds as
+        # deleted: new keys, or any key while a disk write runs. Deleted while
+        # that write holds the snapshot, the key leaves its place there for the
+        # dict's end, as it would with no write under way: every listing and
+        # the file then have one order, whenever the writes run.
+        layer = self._layer
+        assert layer is not None
+        if layer.get(key) is _GONE:
+            self._swaps += 1  # the exit hook reads the layers and _moved together
+            self._moved.add(key)
+            del layer[key]
+            self._swaps += 1
+            self._changed.pop(key, None)  # stored next, it goes to the end
+        if self._index is not None:
+            for depth, level in self._index.items():
+                _enter(level, key, depth)
 
     def _index_discard(self, key: str) -> None:
         assert self._index is not None
@@ -878,7 +879,7 @@ class AioKV:
         if self._snapshot is None:
             return self._layer
         view = dict(self._snapshot)
-        _fold(self._layer, view)
+        _fold(self._layer, view, self._moved)
         return view
 
     def _unfreeze(self) -> None:
@@ -887,7 +888,7 @@ class AioKV:
         if self._snapshot is not None and self._layer is not None:
             self._swaps += 1
             # Keys deleted meanwhile leave the dict only now.
-            self._left_dict(_fold(self._layer, self._snapshot))
+            self._left_dict(_fold(self._layer, self._snapshot, self._moved))
             self._layer, self._snapshot = self._snapshot, None
             self._swaps += 1
 
@@ -925,7 +926,7 @@ class AioKV:
                 error,
                 self._policy.backoff,
             )
-        if self._layer is not None and self._saved < self._version and self._timer is None:
+        if self._layer is not None and self._saved < self._version:
             self._arm(wait)
         done.set_result(error)
 
@@ -942,11 +943,11 @@ class AioKV:
         while True:
             swaps, version = self._swaps, self._version
             if swaps % 2 == 0:
-                layer, snapshot = self._layer, self._snapshot
+                layer, snapshot, moved = self._layer, self._snapshot, self._moved
                 if layer is not None and version != self._saved:
                     # dict() copies a str-keyed dict in one step under the GIL.
                     state = dict(snapshot or {})
-                    _fold(dict(layer), state)
+                    _fold(dict(layer), state, set(moved))
                     if self._swaps == swaps:
                         break
                 else:
@@ -1012,9 +1013,12 @@ def _enter(level: dict[str, dict[str, None]], key: str, depth: int) -> None:
             keys[key] = None
 
 
-def _fold(layer: dict[str, Any], into: dict[str, Any]) -> list[str]:
-    # Apply a top layer's changes to into: values set, _GONE keys removed
-    # (and returned).
+def _fold(layer: dict[str, Any], into: dict[str, Any], moved: Iterable[str]) -> list[str]:
+    # Apply a top layer's changes to into: moved keys (deleted and stored
+    # again) taken out to go to the end, values set, _GONE keys removed (and
+    # returned).
+    for key in moved:
+        into.pop(key, None)
     into.update(layer)
     gone = [k for k, v in layer.items() if v is _GONE]
     for key in gone:
@@ -1043,14 +1047,42 @@ def _accept_state(state: object, source: str) -> dict[str, Any]:
 
 async def _in_thread(work: Callable[..., _T], *args: Any) -> _T:
     # File work at open, in a worker thread. A thread cannot be stopped: if
-    # cancelled, wait for it to end before raising, so the lock is never
-    # released while it still writes.
+    # cancelled (even again meanwhile), wait for it to end before raising, so
+    # the lock is never released while it still writes.
     done = _running_loop().run_in_executor(None, work, *args)
     try:
         return await asyncio.shield(done)
     except asyncio.CancelledError:
-        await asyncio.wait([done])
+        while not done.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([done])
         raise
+
+
+# What the open does to a file, each done and logged in one piece in its
+# thread: an open cancelled meanwhile still says what became of the file.
+
+
+def _quarantine(path: str, problem: str, fsync: bool) -> None:
+    aside = storage.move_aside(path, fsync)
+    logger.error(
+        "aiokv: %s cannot be opened (%s); moved it to %s, and the store opens empty",
+        path,
+        problem,
+        aside,
+    )
+
+
+def _migrate_file(path: str, state: dict[str, Any], found: int, wanted: int, fsync: bool) -> None:
+    backup = storage.back_up(path, found, fsync)
+    storage.write(path, state, fsync, wanted)
+    logger.info(
+        "aiokv: migrated %s from version %d to %d; the old file is kept as %s",
+        path,
+        found,
+        wanted,
+        backup,
+    )
 
 
 def _lock_and_sweep(path: str) -> tuple[str, int]:
