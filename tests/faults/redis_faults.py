@@ -108,6 +108,7 @@ EDITS = "aiokv-edits:"  # + name: RedisKV's hash of leases, field = key, "<token
 HOSTILE_PREFIX = "\ud800"  # a lone surrogate: the file store answers, so must Redis
 PLANS = ("none", "none", "none", "begin", "body", "end", "raise", "cleanup")
 SCENARIOS = ("short pauses", "proxy storms", "crashes", "mixed")
+FIRST = {"short pauses": "short pause", "mixed": "long pause"}  # their first fault
 
 CHILD = """
 import sys
@@ -198,16 +199,16 @@ class Client:
         try:
             result = shape(await awaitable)
         except BaseException as e:  # our cancellation too: it is logged, then the task goes on
-            out, result = outcome(e), None
+            out, result, why = outcome(e), None, str(e)[:300]
             if out == "cancelled":
                 self.uncancel()
         else:
-            out = "ok"
+            out, why = "ok", None
         finally:
             if handle is not None:
                 handle.cancel()
             del self.watched[i]
-        self.log.end(i, out, result=result)
+        self.log.end(i, out, result=result, why=why)
 
     async def edit(
         self, writer: str, target: Any, key: str, full: str, token: str, body: float, plan: str
@@ -225,7 +226,7 @@ class Client:
         shared = full in SHARED
         i = self.log.begin(writer, "edit", key=full, token=token, plan=plan, shared=shared)
         self.watched[i] = (time.monotonic() + EDIT_BOUND + body, f"edit {plan}")
-        phase, times = "begin", {}
+        phase, times, why = "begin", {}, None
         if plan == "begin":
             cancel_within(0.004)
         try:
@@ -248,7 +249,7 @@ class Client:
                     times["tx"] = time.monotonic()
             out = "ok"
         except BaseException as e:
-            out = outcome(e)
+            out, why = outcome(e), str(e)[:300]
             if out == "cancelled":
                 self.uncancel()
         finally:
@@ -256,7 +257,7 @@ class Client:
                 handle.cancel()
             del self.watched[i]
         lease = None if shared else await self.lease_left(full)
-        self.log.end(i, out, phase=phase, lease=lease, tl=time.monotonic(), **times)
+        self.log.end(i, out, phase=phase, lease=lease, tl=time.monotonic(), why=why, **times)
 
     async def lease_left(self, key: str) -> float | str | None:
         """Milliseconds the server's lease on key has to live (<= 0: dead); None: no lease."""
@@ -489,13 +490,13 @@ def break_things(
         "crashes": ("kill -9", "restart", "storm", "client kill -9"),
         "mixed": ("short pause", "long pause", "storm", "kill -9", "restart", "client kill -9"),
     }[scenario]
-    # The first fault comes while every long edit's first block runs; in the
-    # short-pause scenario, just before their first renewal (due at LEASE / 3),
-    # so that renewal fails and the next must save the edit.
+    # The first fault comes while every long edit's first block runs, just
+    # before their first renewal (due at LEASE / 3): after a short pause the
+    # next renewal must save the edits; a long one outlives their leases.
     time.sleep(LEASE / 3 - rng.uniform(0.05, 0.15))
-    first = scenario == "short pauses"
+    first = FIRST.get(scenario)
     while True:
-        kind = "short pause" if first else rng.choice(kinds)
+        kind = first or rng.choice(kinds)
         longest = {
             "short pause": SHORT_PAUSE[1],
             "long pause": LONG_PAUSE[1],
@@ -536,8 +537,8 @@ def break_things(
         case.tally[f"server {kind}" if kind != "storm" else "proxy storm"] += 1
         # A calm gap (calls must work again in it); after the first short
         # pause, long enough for the first long edits to end in calm.
-        time.sleep(LEASE if first else rng.uniform(0.3, 0.8))
-        first = False
+        time.sleep(LEASE if first == "short pause" else rng.uniform(0.3, 0.8))
+        first = None
 
 
 def one_case(seed: int, server: RedisServer, proxy: Proxy, directory: Path) -> Case:
@@ -546,7 +547,7 @@ def one_case(seed: int, server: RedisServer, proxy: Proxy, directory: Path) -> C
     case = Case(seed)
     scenario = SCENARIOS[seed % len(SCENARIOS)]
     name = f"case{seed}"
-    duration = 3.0
+    duration = 3.0 + (LONG_PAUSE[1] if scenario == "mixed" else 0)  # room for a long pause
     logs, clients = [], []
     for p in range(rng.choice((2, 3))):
         log = directory / f"{name}-p{p}.jsonl"
@@ -790,7 +791,8 @@ def judge_call(
                 case.tally["timeouts with nothing broken"] += 1
             elif calm and not intended:
                 case.fail(
-                    f"an edit of {rec['key']} ({rec['plan']}) raised {end} with nothing broken"
+                    f"an edit of {rec['key']} ({rec['plan']}) raised {end} with nothing broken: "
+                    f"{rec['why']}"
                 )
         elif case.broken(rec["t0"], rec["t1"]):
             pass
@@ -799,7 +801,7 @@ def judge_call(
             # server fsyncs every write. Bounded by the timeout, as promised.
             case.tally["timeouts with nothing broken"] += 1
         else:
-            case.fail(f"{op} {what(rec)!r} raised {end} with nothing broken")
+            case.fail(f"{op} {what(rec)!r} raised {end} with nothing broken: {rec['why']}")
     # An edit that ends while aclose() is under way leaves its lease to it: checked after it.
     closing = closed_at is not None and rec["t1"] >= closed_at
     if op == "edit" and not closing and case.lease_outlives(rec.get("lease"), rec["tl"]):

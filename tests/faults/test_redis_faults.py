@@ -23,7 +23,8 @@ def test_acknowledged_calls_survive_network_and_server_faults() -> None:
     result, tally = redis_faults.campaign(64 if LONG else 8)
     result.check()
     # It broke everything it says it breaks, and cancelled edits at every await.
-    for what in ("server kill -9", "server restart", "server short pause", "client kill -9"):
+    kinds = ("kill -9", "restart", "short pause", "long pause")
+    for what in (*(f"server {kind}" for kind in kinds), "client kill -9", "calls lease expired"):
         assert tally[what], f"no {what} in the run"
     for kind in ("delay", "stall", "drop", "reset"):
         assert tally[f"proxy {kind}"], f"the proxy injected no {kind}"
