@@ -226,7 +226,7 @@ def run(framework: Framework) -> list[str]:
     if not server.available():
         if server.require_redis():
             found.append(f"{framework.name}: redis-server is not installed: {server.INSTALL}")
-        print(f"{framework.name}: Redis stores skipped: no redis-server ({server.INSTALL})")
+        print(f"{framework.name}: Redis stores skipped, no redis-server: {server.INSTALL}")
         stores = framework.file_stores
     with tempfile.TemporaryDirectory(prefix=f"aiokv-{framework.name}-suite-") as work:
         outcomes = run_stores(framework, version, stores, Path(work))
