@@ -185,21 +185,24 @@ def expected_failures(framework: Framework, text: str) -> dict[str, dict[str, st
     for line in lines[lines.index(framework.heading) + 1 :]:
         if line.startswith("#"):
             break
-        if not line.startswith("| `"):
-            continue
-        row = ROW.fullmatch(line)
-        stores = row["stores"].strip() if row else ""
-        names = (
-            framework.stores if stores == ALL_STORES else [s.strip() for s in stores.split(",")]
-        )
-        if row is None or not row["reason"].strip() or not set(names) <= set(framework.stores):
-            raise ValueError(
-                f"{DOC}: {line!r}: want | `test id` | stores ({', '.join(framework.stores)}"
-                f" or {ALL_STORES}) | a reason |"
-            )
-        for store in names:
-            expected[store][row["test"]] = row["reason"].strip()
+        if line.startswith("| `"):
+            test, stores, reason = _row(framework, line)
+            for store in stores:
+                expected[store][test] = reason
     return expected
+
+
+def _row(framework: Framework, line: str) -> tuple[str, tuple[str, ...], str]:
+    """A row of the table: its test id, the stores it fails on, the reason."""
+    row = ROW.fullmatch(line)
+    listed = row["stores"].strip() if row else ""
+    stores = framework.stores if listed == ALL_STORES else tuple(map(str.strip, listed.split(",")))
+    if row is None or not row["reason"].strip() or not set(stores) <= set(framework.stores):
+        raise ValueError(
+            f"{DOC}: {line!r}: want | `test id` | stores ({', '.join(framework.stores)}"
+            f" or {ALL_STORES}) | a reason |"
+        )
+    return row["test"], stores, row["reason"].strip()
 
 
 def problems(outcome: Outcome, expected: dict[str, str]) -> list[str]:
