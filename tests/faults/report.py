@@ -13,7 +13,20 @@ import sys
 import time
 from pathlib import Path
 
-from tests.faults import fuzz, hostile, kills, model, order, races, soak, syscalls, values
+from tests.faults import (
+    cli_fuzz,
+    fuzz,
+    hostile,
+    kills,
+    model,
+    order,
+    races,
+    redis_faults,
+    soak,
+    syscalls,
+    turns,
+    values,
+)
 from tests.faults.common import Result
 
 
@@ -60,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         hostile.run,
         races.run,
         values.run,
+        redis_faults.run,
+        cli_fuzz.run,
+        turns.run,
     ):
         name = campaign.__module__.rsplit(".", 1)[-1]
         print(f"running {name} ...", file=sys.stderr, flush=True)
