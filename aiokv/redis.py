@@ -224,6 +224,9 @@ class RedisKV:
         # At most _CONNECTIONS commands at once: a gather() of a thousand
         # writes does not open a thousand sockets.
         self._slots = asyncio.Semaphore(_CONNECTIONS)
+        self._calls = 0  # commands under way, or waiting for a connection
+        self._quiet = asyncio.Event()  # set while no command is
+        self._quiet.set()
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
         # Writes under way, by the number each took when it began; flush()
@@ -288,8 +291,15 @@ class RedisKV:
         # processes now rather than at their leases' end.
         for token, (key, _) in list(self._leases.items()):
             self._end_lease(key, token)
-        while self._ending:  # with those the edits ended themselves meanwhile
-            await asyncio.wait(list(self._ending))
+        # Then every command under way (a lease's end, with those the edits
+        # ended themselves meanwhile, a read) ends on its connection before the
+        # connections close: closed under it, it would fail for the close alone.
+        while self._ending or self._calls:
+            if self._ending:
+                await asyncio.wait(list(self._ending))
+            else:
+                await self._quiet.wait()
+        self._client = None  # an edit ending from now on leaves its lease to its deadline
         await client.aclose()
 
     # -- reading --------------------------------------------------------------
@@ -324,15 +334,16 @@ class RedisKV:
 
     async def _scan(self, prefix: str) -> dict[str, bytes]:
         prefix = codec.plain_str(prefix, "prefixes")
-        client = self._connection()
+        self._connection()  # a closed store refuses, as AioKV's does
         match = _utf8(_glob_escape(prefix) + "*")
         found: dict[str, bytes] = {}
         if match is None:
             return found  # a lone surrogate: no key holds one
         cursor = 0
         while True:
+            # Each page asks for the client anew: once aclose() begins, the next is refused.
             cursor, page = await self._call(
-                client.hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
+                self._connection().hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
             )
             for field, raw in cast("dict[bytes, bytes]", page).items():
                 try:
@@ -496,10 +507,10 @@ class RedisKV:
 
     def _end_lease(self, key: str, token: str) -> asyncio.Task[None] | None:
         # End token's lease of key in a task of its own, which aclose() waits
-        # for (None once closed: the close ended every lease it found). If the
+        # for (None once the close has ended every lease it found). If the
         # server cannot be reached, aclose() tries again, and the lease, no
         # longer renewed, ends by itself within edit_lease.
-        if self._closing is not None and self._closing.done():
+        if self._closing is not None and self._client is None:
             return None
         self._leases[token] = (key, None)  # at once: an aclose() under way sees it
         ending = asyncio.ensure_future(self._end_edit(key, token))
@@ -621,20 +632,27 @@ class RedisKV:
         return self._client
 
     async def _call(self, command: Awaitable[_T]) -> _T:
-        if self._slots.locked():
-            await self._wait_for_a_slot(command)
-        else:
-            await self._slots.acquire()  # at once
+        self._calls += 1
+        self._quiet.clear()
         try:
-            return await command
-        except NoScriptError:
-            raise
-        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-            raise UnavailableError(self._where, _reason(e)) from e
-        except RedisError as e:
-            raise AioKVError(f"{self._where}: the server refused: {e}") from e
+            if self._slots.locked():
+                await self._wait_for_a_slot(command)
+            else:
+                await self._slots.acquire()  # at once
+            try:
+                return await command
+            except NoScriptError:
+                raise
+            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+                raise UnavailableError(self._where, _reason(e)) from e
+            except RedisError as e:
+                raise AioKVError(f"{self._where}: the server refused: {e}") from e
+            finally:
+                self._slots.release()
         finally:
-            self._slots.release()
+            self._calls -= 1
+            if not self._calls:
+                self._quiet.set()
 
     async def _wait_for_a_slot(self, command: Awaitable[Any]) -> None:
         # Every connection is busy: wait for one no longer than for an answer,

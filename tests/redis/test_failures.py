@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from aiokv import UnavailableError
+from aiokv import ClosedError, UnavailableError
 from aiokv.redis import RedisKV
 from tests.faults.redis_proxy import Proxy
 from tests.redis.conftest import need_redis_server
@@ -531,5 +531,47 @@ def test_an_edit_that_ends_while_the_store_closes_returns_once_its_lease_is_gone
         assert own_server.cli("HEXISTS", "aiokv-edits:" + name, "k").strip() == "0"
         await writing
         await closing
+
+    asyncio.run(main())
+
+
+def test_a_call_under_way_when_the_store_closes_is_answered_or_refused_never_cut(
+    own_server: RedisServer, name: str
+) -> None:
+    # SPEC: an operation that runs while aclose() is under way is done, or
+    # refused with ClosedError. aclose() once closed the connections under
+    # the reads in flight: UnavailableError, or a raw AttributeError from
+    # redis-py ('NoneType' object has no attribute 'writelines').
+    own_server.start()
+
+    async def main() -> None:
+        # A read waiting for its answer when the close begins gets it.
+        kv = RedisKV(own_server.url, name)
+        await kv.set("k", 1)
+        own_server.pause()
+        try:
+            reads = [asyncio.ensure_future(op) for op in (kv.get("k"), kv.get_all(), kv.has("k"))]
+            await asyncio.sleep(0.2)  # sent: each waits for its answer
+            closing = asyncio.ensure_future(kv.aclose())
+            await asyncio.sleep(0.2)
+        finally:
+            own_server.resume()
+        assert await asyncio.gather(*reads) == [1, {"k": 1}, True]
+        await closing
+        # The close begun at every step of a burst of reads (no write it would
+        # wait for): each read is answered or refused, whatever step it was at.
+        for steps in range(40):
+            kv = RedisKV(own_server.url, name)
+            await kv.set("k", 1)
+            ns = kv.namespace("ns")
+            reads = [
+                (kv.get("k"), kv.has("k"), kv.get_all(), kv.keys(), ns.keys()) for _ in range(3)
+            ]
+            calls = asyncio.gather(*(r for five in reads for r in five), return_exceptions=True)
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            await kv.aclose()
+            cut = [r for r in await calls if isinstance(r, BaseException)]
+            assert all(isinstance(r, ClosedError) for r in cut), (steps, cut[:3])
 
     asyncio.run(main())
