@@ -270,7 +270,7 @@ class RedisKV:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Wait for this client's writes under way, then close its connections.
+        """Wait for this client's calls under way (writes and reads), then close its connections.
 
         From its owner loop only (as AioKV's): from another, RuntimeError and
         the store stays open. A second call waits for the first; once closed, it
