@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import aiofiles
-import aiofiles.os
 import orjson
 
 from . import codec
@@ -42,15 +41,27 @@ def temp_prefix(path: str) -> str:
     return os.path.join(head, f".{tail}.")
 
 
+def is_file(path: str) -> bool:
+    """Whether a state file is at path (False: none yet); OSError naming path if none can be.
+
+    An empty path names no file, and one that is not a regular file (a
+    directory, FIFO, socket or device) is never read: a FIFO would block forever.
+    """
+    if not path:
+        raise FileNotFoundError(errno.ENOENT, "the path is empty, which names no file", path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    return True
+
+
 async def load(path: str) -> tuple[dict[str, Any], int | None]:
     """Read and parse the state file: its keys and its schema version (None: no file)."""
-    try:
-        info = await aiofiles.os.stat(path)
-    except FileNotFoundError:
+    if not await asyncio.to_thread(is_file, path):
         return {}, None
-    if not stat.S_ISREG(info.st_mode):
-        # Opening a FIFO would block forever and a directory cannot be read.
-        raise OSError(errno.EINVAL, "not a regular file", path)
     async with aiofiles.open(path, "rb") as f:
         raw = await f.read()
     # Parsing a large file holds the GIL for a while: keep it off the loop.
