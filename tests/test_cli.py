@@ -280,6 +280,24 @@ def test_corrupt_and_missing_files_are_one_line_errors_and_never_touched(tmp_pat
             expected_error(aiokv(args[0], str(target), *args[1:]), 5, "not a regular file")
 
 
+def test_a_write_refused_for_what_is_not_a_file_makes_no_lock_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    fifo, directory = home / "fifo.json", home / "dir.json"
+    os.mkfifo(fifo)
+    directory.mkdir()
+    source = tmp_path / "source.json"
+    source.write_text('{"a": 1}')
+    for target in (fifo, directory):
+        for args in (["set", "a", "1"], ["delete", "a"], ["load", str(source)]):
+            expected_error(aiokv(args[0], str(target), *args[1:]), 5, "not a regular file")
+    # The empty path is no file (as for a read), not the cwd: no <cwd>.lock in its parent.
+    for args in (["set", "a", "1"], ["get", "a"]):
+        expected_error(aiokv(args[0], "", *args[1:], cwd=home), 5)
+    assert sorted(os.listdir(tmp_path)) == ["home", "source.json"]
+    assert sorted(os.listdir(home)) == ["dir.json", "fifo.json"]
+
+
 HOLDER = """
 import asyncio, sys
 from aiokv import AioKV

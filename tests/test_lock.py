@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
+import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,61 @@ def test_this_process_refuses_while_a_child_holds_then_child_is_refused(state: P
             assert "LockedError" in err and f"pid {os.getpid()}" in err
 
     asyncio.run(main())
+
+
+@pytest.fixture
+def not_a_file(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A path under tmp_path/home that exists and can never be a state file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    path = home / "state.json"
+    kind = request.param
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        listening = socket.socket(socket.AF_UNIX)
+        listening.bind(str(path))
+        request.addfinalizer(listening.close)
+    elif kind == "device":  # /dev/null's twin: a failure must not write into /dev
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("making a device node needs root")
+    elif kind == "link to a directory":
+        (home / "elsewhere").mkdir()
+        path.symlink_to(home / "elsewhere")
+    return path
+
+
+@pytest.mark.parametrize(
+    "not_a_file", ["directory", "fifo", "socket", "device", "link to a directory"], indirect=True
+)
+def test_an_open_refused_for_what_is_not_a_file_makes_no_lock_file(not_a_file: Path) -> None:
+    before = sorted(os.listdir(not_a_file.parent))
+
+    async def main() -> None:
+        with pytest.raises(OSError, match="not a regular file") as info:
+            await asyncio.wait_for(AioKV(not_a_file).__aenter__(), timeout=5)
+        assert info.value.filename == str(not_a_file) and info.value.errno == errno.EINVAL
+
+    asyncio.run(main())
+    assert sorted(os.listdir(not_a_file.parent)) == before
+
+
+def test_an_empty_path_is_refused_without_a_lock_file_beside_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    store = AioKV("")
+    assert store.path == ""  # not the cwd it would resolve to
+
+    async def main() -> None:
+        with pytest.raises(FileNotFoundError, match="empty") as info:
+            await store.__aenter__()
+        assert info.value.filename == ""
+
+    asyncio.run(main())
+    assert os.listdir(tmp_path) == ["cwd"] and os.listdir(tmp_path / "cwd") == []

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -238,26 +239,143 @@ def test_a_failed_migration_leaves_the_file_untouched_and_the_lock_free(
     assert isinstance(raised, error) and match in str(raised)
 
 
-def test_a_cancelled_migration_leaves_the_file_untouched_and_the_lock_free(state: Path) -> None:
-    write(state, {"a": 1})
+class Migration:
+    """A migrate= that records its calls, cancels its opener, takes a while, may raise."""
 
-    async def slow(old: int, data: dict[str, Any]) -> dict[str, Any]:
-        await asyncio.sleep(10)
-        return data
+    def __init__(self, kind: str, cancels: int = 1, fail: bool = False) -> None:
+        self.calls: list[int] = []
+        self.opener: asyncio.Task[Any] | None = None  # cancelled once the call began
+        self.cancels, self.fail = cancels, fail
+        self.function: Any = self.plain if kind == "plain" else self.async_
 
-    async def open_it() -> None:
-        async with AioKV(state, version=1, migrate=slow):
-            pass
+    def plain(self, old: int, data: dict[str, Any]) -> dict[str, Any]:
+        self.begin(old)
+        time.sleep(MIGRATING)  # blocks the loop: the cancellation lands at the write
+        return self.result(data)
+
+    async def async_(self, old: int, data: dict[str, Any]) -> dict[str, Any]:
+        self.begin(old)
+        await asyncio.sleep(MIGRATING)  # the cancellations land here
+        return self.result(data)
+
+    def begin(self, old: int) -> None:
+        self.calls.append(old)
+        if self.opener is not None:
+            loop = asyncio.get_running_loop()
+            for n in range(self.cancels):
+                loop.call_later(n * MIGRATING / 5, self.opener.cancel)
+
+    def result(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.fail:
+            raise KeyError("boom")
+        return {**data, "migrated": True}
+
+
+MIGRATING = 0.05  # how long a Migration runs; its opener is cancelled within it
+
+
+def open_cancelled(state: Path, migration: Migration, kv: AioKV | None = None) -> None:
+    """Open state (in kv) with migration, which cancels the open: CancelledError, the store new."""
+    kv = kv or AioKV(state, version=1, migrate=migration.function)
 
     async def main() -> None:
-        with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(open_it(), 0.1)
+        migration.opener = asyncio.create_task(kv.__aenter__())
+        with pytest.raises(asyncio.CancelledError):
+            await migration.opener
+        assert kv.stats().state == "new"
 
-    before = state.read_bytes()
     run(main())
+
+
+def assert_migrated_once(state: Path, migration: Migration, caplog: Any) -> None:
+    """Migrated once: one backup, one INFO line; the next open calls migrate no more."""
+    assert read_json(state) == {"__aiokv__": {"version": 1}, "a": 1, "migrated": True}
+    assert sorted(os.listdir(state.parent)) == [
+        "state.json",
+        "state.json.lock",
+        "state.json.v0.bak",
+    ]
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert "migrated" in caplog.records[0].getMessage()
+    lock.release(lock.acquire(str(state)))  # the lock is free
+
+    async def again() -> None:
+        async with AioKV(state, version=1, migrate=migration.function) as kv:
+            assert await kv.get_all() == {"a": 1, "migrated": True}
+
+    run(again())
+    assert migration.calls == [0]
+    assert len(caplog.records) == 1  # no second migration, no second backup
+
+
+@pytest.mark.parametrize("cancels", [1, 2])
+@pytest.mark.parametrize("kind", ["plain", "async"])
+def test_an_open_cancelled_while_migrating_still_writes_the_migration(
+    state: Path, kind: str, cancels: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(state, {"a": 1})
+    migration = Migration(kind, cancels)
+    with caplog.at_level(logging.INFO, logger="aiokv"):
+        open_cancelled(state, migration)
+        assert_migrated_once(state, migration, caplog)
+
+
+def test_the_same_store_reopens_on_the_file_its_cancelled_open_migrated(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(state, {"a": 1})
+    migration = Migration("async")
+    kv = AioKV(state, version=1, migrate=migration.function)
+    with caplog.at_level(logging.INFO, logger="aiokv"):
+        open_cancelled(state, migration, kv)
+
+        async def again() -> None:
+            async with kv:
+                assert await kv.get("migrated") is True
+
+        run(again())
+        assert_migrated_once(state, migration, caplog)
+
+
+def test_an_aclose_racing_an_open_cancelled_while_migrating(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(state, {"a": 1})
+    migration = Migration("async")
+    kv = AioKV(state, version=1, migrate=migration.function)
+
+    async def main() -> None:
+        migration.opener = asyncio.create_task(kv.__aenter__())
+        closing = asyncio.create_task(kv.aclose())
+        await closing  # the open it waited for finished, then it closed that
+        with pytest.raises(asyncio.CancelledError):
+            await migration.opener
+        assert kv.stats().state == "closed"
+
+    with caplog.at_level(logging.INFO, logger="aiokv"):
+        run(main())
+        assert_migrated_once(state, migration, caplog)
+
+
+def test_a_migration_failing_after_its_open_was_cancelled_is_logged_and_writes_nothing(
+    state: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(state, {"a": 1})
+    before = state.read_bytes()
+    migration = Migration("async", fail=True)
+    with caplog.at_level(logging.INFO, logger="aiokv"):
+        open_cancelled(state, migration)
     assert state.read_bytes() == before
     assert sorted(os.listdir(state.parent)) == ["state.json", "state.json.lock"]
     lock.release(lock.acquire(str(state)))
+    # The failure had no caller left to raise to: it is logged, naming the file.
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert str(state) in record.getMessage() and "boom" in record.getMessage()
+    # Nothing was written, so the next open migrates (and here fails) again.
+    migration.opener = None  # not cancelled this time
+    error = refused(state, AioKV(state, version=1, migrate=migration.function))
+    assert isinstance(error, KeyError) and migration.calls == [0, 0]
 
 
 @pytest.mark.parametrize(
