@@ -553,7 +553,9 @@ class AioKV:
             turn = self._turns[key] = _Turn(key)
         elif turn.holder is task:
             raise _editing_itself(key)
-        if turn.holder is None and not turn.edits and not turn.writes:
+        # An edit nested in another of this task's edits goes ahead of the
+        # writes waiting on the key: they may be waiting for the outer edit.
+        if turn.holder is None and (not (turn.edits or turn.writes) or self._holds_a_turn(task)):
             turn.holder = task
         else:
             granted: asyncio.Future[None] = _running_loop().create_future()
@@ -578,35 +580,44 @@ class AioKV:
         for woken in turn.writes:
             if not woken.done():  # done: cancelled, its task leaves on its own
                 woken.set_result(None)
+    def _holds_a_turn(self, task: asyncio.Task[Any] | None) -> bool:
+        return any(turn.holder is task for turn in self._turns.values())
+
         self._hand_on(turn)
 
     def _hand_on(self, turn: _Turn) -> None:
         # Called whenever one leaves a turn: once no edit is under way and the
         # writes woken have applied (or left), the next edit begins, or the
         # turn goes.
-        if turn.holder is not None or turn.writes:
+        if turn.holder is not None:
             return
-        while turn.edits:
-            task, granted = turn.edits.popleft()
-            if not granted.done():  # done: cancelled while waiting
+        for task, granted in list(turn.edits):
+            if granted.done():  # cancelled while waiting
+                turn.edits.remove((task, granted))
+            elif not turn.writes or self._holds_a_turn(task):
+                # Writes waiting on the key hold its next edit back, but not
+                # one nested in an edit under way: they may wait for that.
+                turn.edits.remove((task, granted))
                 turn.holder = task
                 granted.set_result(None)
                 return
-        if self._turns.get(turn.key) is turn:
+        if not turn.writes and not turn.edits and self._turns.get(turn.key) is turn:
             del self._turns[turn.key]
 
     async def _after_edits(self, edited: Callable[[str], bool], write: Callable[[], _T]) -> _T:
         # A write waits until no edit of its keys (the keys edited() is true
         # of) is under way, so that no edit overwrites a write made while it
         # ran; then it applies at once (no await, so no edit begins in
-        # between). Waiting, it holds nothing: no write waits for it, and no
-        # edit but the next one of the key whose edit just ended, until the
-        # write has run. So writes wait only for edit blocks, and the one
-        # deadlock is edit blocks waiting for each other.
+        # between). Waiting, it holds no key: no write waits for it. It does
+        # keep the next edit of each key it has met under edit from starting
+        # (but an edit nested in an edit under way, see _turn) until it has
+        # applied: otherwise edits of two of its keys, one after another,
+        # could keep it waiting for ever.
         if not self._turns:
             return write()  # the common case: no edit anywhere, nothing to scan
         task = asyncio.current_task()
-        waiting: tuple[_Turn, asyncio.Future[None]] | None = None
+        met: list[_Turn] = []
+        woken: asyncio.Future[None] | None = None
         try:
             while True:
                 busy = [t for k, t in self._turns.items() if t.holder is not None and edited(k)]
@@ -615,20 +626,18 @@ class AioKV:
                 for turn in busy:
                     if turn.holder is task:
                         raise _editing_itself(turn.key)
-                woken: asyncio.Future[None] = _running_loop().create_future()
-                busy[0].writes.append(woken)
-                self._leave(waiting)
-                waiting = busy[0], woken
+                met += [turn for turn in busy if turn not in met]
+                old, woken = woken, _running_loop().create_future()
+                for turn in met:
+                    if old in turn.writes:
+                        turn.writes.remove(old)
+                    turn.writes.append(woken)
                 await woken
                 await self._enter()  # it may have begun closing while we waited
         finally:
-            self._leave(waiting)
-
-    def _leave(self, waiting: tuple[_Turn, asyncio.Future[None]] | None) -> None:
-        if waiting is not None:
-            turn, woken = waiting
-            turn.writes.remove(woken)
-            self._hand_on(turn)
+            for turn in met:
+                turn.writes.remove(woken)  # type: ignore[arg-type]  # met: woken is set
+                self._hand_on(turn)
 
     def _put(self, key: str, value: Any) -> None:
         self._put_all({key: value})
