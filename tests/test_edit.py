@@ -388,3 +388,80 @@ def test_a_waiter_cancelled_while_a_waiting_update_holds_turns_leaves_none(
             assert kv._turns == {}
 
     run(asyncio.wait_for(main(), WATCHDOG))
+
+
+@pytest.mark.parametrize("write", ["update", "clear", "clear prefix", "namespace clear"])
+def test_a_write_of_several_keys_is_not_starved_by_their_edits_in_turn(
+    state: Path, write: str
+) -> None:
+    # Two keys edited back to back, with overlapping blocks: there is never an
+    # instant when both are free, so a write of both that waited for the
+    # instant would wait for ever. It keeps the next edit of each key it has
+    # met waiting instead, and applies once the edits under way end.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            stop = asyncio.Event()
+            edits = ["n:a", "n:b"]
+
+            async def editing(key: str) -> None:
+                while not stop.is_set():
+                    async with kv.edit(key, default=[]) as value:
+                        await asyncio.sleep(0.005)
+                        value.append(1)
+
+            loops = [asyncio.create_task(editing(key)) for key in edits]
+            await asyncio.sleep(0.02)
+            calls = {
+                "update": lambda: kv.update({"n:a": ["u"], "n:b": ["u"]}),
+                "clear": lambda: kv.clear(),
+                "clear prefix": lambda: kv.clear("n:"),
+                "namespace clear": lambda: kv.namespace("n").clear(),
+            }
+
+            async def write_then_stop() -> None:
+                await calls[write]()
+                stop.set()  # at once: each loop ends after the edit it is in, if any
+                # (a clear's own flush, after it applied, lets edits go on meanwhile)
+
+            await asyncio.wait_for(write_then_stop(), WATCHDOG / 2)
+            await asyncio.gather(*loops)
+            if write == "update":
+                # Applied once the edits it met ended; then one more edit of each, at most.
+                after = await kv.get_all()
+                assert all(after[key] in (["u"], ["u", 1]) for key in edits), after
+            assert kv._turns == {}
+
+    run(asyncio.wait_for(main(), WATCHDOG))
+
+
+def test_an_edit_nested_in_an_edit_a_waiting_write_needs_goes_ahead_of_it(state: Path) -> None:
+    # update({"a", "b"}) has met both edits and keeps a's next edit waiting;
+    # the block editing "b" then edits "a" inside: it must go ahead, since the
+    # update waits for that very block.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.update({"a": [], "b": []})
+            a_editing, a_release = await holding_edit(kv, "a")
+            b_inside, b_release = asyncio.Event(), asyncio.Event()
+
+            async def edit_b() -> None:
+                async with kv.edit("b") as b:
+                    b_inside.set()
+                    await b_release.wait()
+                    async with kv.edit("a") as a:
+                        a.append("nested")
+                    b.append("outer")
+
+            b_editing = asyncio.create_task(edit_b())
+            await b_inside.wait()
+            update = asyncio.create_task(kv.update({"a": ["u"], "b": ["u"]}))
+            await asyncio.sleep(0.01)
+            a_release.set()
+            await a_editing
+            b_release.set()
+            await b_editing
+            await update
+            assert await kv.get_all() == {"a": ["u"], "b": ["u"]}
+            assert kv._turns == {}
+
+    run(asyncio.wait_for(main(), WATCHDOG))
