@@ -100,7 +100,8 @@ class AioKV:
         raw = os.fspath(path)
         if not isinstance(raw, str):
             raise TypeError(f"path must be str or os.PathLike[str], not {type(raw).__name__}")
-        self._path = os.path.abspath(raw)
+        # Kept empty, not made the cwd: the open refuses it, naming no file.
+        self._path = os.path.abspath(raw) if raw else raw
         self._state = State.NEW
         delay = _seconds("flush_delay", flush_delay)
         cap = _seconds("max_flush_delay", max_flush_delay)
@@ -259,9 +260,10 @@ class AioKV:
             if self._open_waiters == 1:  # the last caller waiting for this open
                 if not opening.done():
                     opening.cancel()
-                    # Let the open undo itself before the caller moves on:
-                    # the next opener must find the file free.
-                    await asyncio.wait([opening])
+                    # Let the open undo itself before the caller moves on
+                    # (even if cancelled again): the next opener must find
+                    # the file free.
+                    await _wait_out(opening)
                 elif self._state is State.OPEN and self._saved == self._version:
                     self._release(State.NEW)  # opened, but for nobody: nothing to lose
             raise
@@ -279,9 +281,9 @@ class AioKV:
                 path, fd = await asyncio.shield(taking)
             except asyncio.CancelledError:
                 # The thread may yet take the lock: give it back when it
-                # does (even if this task is cancelled again), and wait.
+                # does, and wait (even if this task is cancelled again).
                 taking.add_done_callback(_release_taken)
-                await asyncio.wait([taking])
+                await _wait_out(taking)
                 raise
             try:
                 state, found = await storage.load(path)
@@ -313,7 +315,12 @@ class AioKV:
             )
         if self._migrate is None:
             raise VersionError(path, found, wanted, "no migrate= was given to bring it up")
+        # Once migrate is called its result is written, even if the open is
+        # cancelled meanwhile: else the next open would call it again.
         result = self._migrate(found, state)
+        return await _to_the_end(path, self._migrated(path, result, found, wanted))
+
+    async def _migrated(self, path: str, result: Any, found: int, wanted: int) -> dict[str, Any]:
         if inspect.isawaitable(result):
             result = await result
         migrated = _accept_state(result, f"migrate() from version {found} for {path}")
@@ -573,6 +580,9 @@ class AioKV:
         finally:
             self._end_edit(turn)
 
+    def _holds_a_turn(self, task: asyncio.Task[Any] | None) -> bool:
+        return any(turn.holder is task for turn in self._turns.values())
+
     def _end_edit(self, turn: _Turn) -> None:
         # The edit under way ends: the writes that waited for it go first,
         # then the next edit.
@@ -580,9 +590,6 @@ class AioKV:
         for woken in turn.writes:
             if not woken.done():  # done: cancelled, its task leaves on its own
                 woken.set_result(None)
-    def _holds_a_turn(self, task: asyncio.Task[Any] | None) -> bool:
-        return any(turn.holder is task for turn in self._turns.values())
-
         self._hand_on(turn)
 
     def _hand_on(self, turn: _Turn) -> None:
@@ -1054,18 +1061,32 @@ def _accept_state(state: object, source: str) -> dict[str, Any]:
         raise type(e)(f"{source} returned a state aiokv cannot store: {e}") from None
 
 
-async def _in_thread(work: Callable[..., _T], *args: Any) -> _T:
-    # File work at open, in a worker thread. A thread cannot be stopped: if
-    # cancelled (even again meanwhile), wait for it to end before raising, so
-    # the lock is never released while it still writes.
-    done = _running_loop().run_in_executor(None, work, *args)
+async def _in_thread(work: Callable[..., _T], path: str, *args: Any) -> _T:
+    # File work on path at open, in a worker thread, which cannot be stopped.
+    return await _to_the_end(path, _running_loop().run_in_executor(None, work, path, *args))
+
+
+async def _to_the_end(path: str, work: Awaitable[_T]) -> _T:
+    # Work of the open on path that must not stop half done. If cancelled
+    # (even again meanwhile), wait for it to end before raising, so the lock
+    # is never released while it still runs; a failure then is only logged,
+    # as the open's caller has left.
+    done = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(done)
     except asyncio.CancelledError:
-        while not done.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([done])
+        await _wait_out(done)
+        if not done.cancelled() and (error := done.exception()) is not None:
+            logger.error("aiokv: opening %s was cancelled, then failed: %r", path, error)
         raise
+
+
+async def _wait_out(future: asyncio.Future[Any]) -> None:
+    # Wait for future to end, whatever cancels the waiter meanwhile (the
+    # waiter, cancelled already, raises its own cancellation after).
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])
 
 
 # What the open does to a file, each done and logged in one piece in its
@@ -1095,6 +1116,9 @@ def _migrate_file(path: str, state: dict[str, Any], found: int, wanted: int, fsy
 
 
 def _lock_and_sweep(path: str) -> tuple[str, int]:
+    # Refuse what can never be a state file before making a lock file beside
+    # it (a courtesy: the load, under the lock, checks again).
+    storage.is_file(path)
     # Resolve symlinks and relative paths first: every way of naming the
     # file then meets the same lock, and the file's link is kept on writes.
     real = os.path.realpath(path)
