@@ -160,6 +160,11 @@ def inexact_integer(raw: bytes) -> str | None:
             f"integer {e} is outside the 64-bit range aiokv reads exactly "
             "(it would be rounded at the next write)"
         )
+    except RecursionError:
+        # orjson read it, so a later duplicate key replaced a member nested
+        # past what the standard library parses: the text nests deeper than
+        # aiokv writes, whatever was kept.
+        return f"it nests containers more than {codec.MAX_DEPTH} levels deep"
     return None
 
 

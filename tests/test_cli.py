@@ -157,6 +157,16 @@ def test_load_refuses_a_deep_value_holding_a_long_number_in_one_line(
     assert untouched(state)[0] == before[0]
 
 
+def test_load_refuses_a_deep_member_a_duplicate_key_replaced_in_one_line(state: Path) -> None:
+    # orjson keeps the later, shallow "a"; the exact integer check, with the
+    # json module, recursed out on the deep one: a RecursionError traceback.
+    state.write_text('{"k": 1}')
+    before = untouched(state)
+    text = '{"a": ' + "[" * 990 + "12345678901234567890" + "]" * 990 + ', "a": 1}'
+    expected_error(aiokv("load", str(state), stdin=text), 2, "stdin", "more than 253")
+    assert untouched(state) == before
+
+
 def test_a_usage_error_is_one_line_naming_the_help(state: Path) -> None:
     for args in ([], ["nope"], ["--bogus"]):
         expected_error(aiokv(*args), 2, "aiokv --help")

@@ -33,6 +33,13 @@ CORRUPT = {
         b'{"ok": 1, "deep": ' + b"[" * 254 + b"]" * 254 + b"}",
         "key 'deep' nests containers more than 253 levels",
     ),
+    # A member nested past the json module's reach, replaced by a later
+    # duplicate key: orjson keeps the shallow one, the exact integer check
+    # (the json module) recursed out (a RecursionError at open).
+    "deep member replaced, long number": (
+        b'{"a": ' + b"[" * 990 + b"12345678901234567890" + b"]" * 990 + b', "a": 1}',
+        "nests containers more than 253 levels",
+    ),
     # A version record aiokv did not write.
     "version record a number": (b'{"__aiokv__": 3, "a": 1}', "aiokv's version record"),
     "version record null": (b'{"a": 1, "__aiokv__": null}', "aiokv's version record"),
