@@ -601,12 +601,12 @@ class RedisKV:
     ) -> Any:
         client = client or self._connection()
         try:
-            reply = await self._call(client.evalsha(_SHAS[script], 2, *self._keys, *args))
+            return await self._call(client.evalsha(_SHAS[script], 2, *self._keys, *args))
         except NoScriptError:
-            # A server restarted or flushed its script cache: load it again.
-            await self._call(client.script_load(_SCRIPTS[script]))
-            reply = await self._call(client.evalsha(_SHAS[script], 2, *self._keys, *args))
-        return reply
+            # The server restarted or flushed its script cache: EVAL sends the
+            # body, which runs (and caches it) even if another flush comes
+            # between, where a SCRIPT LOAD then EVALSHA would fail again.
+            return await self._call(client.eval(_SCRIPTS[script], 2, *self._keys, *args))
 
     def _check_loop(self) -> None:
         if self._loop is not asyncio.get_running_loop():

@@ -1,0 +1,53 @@
+"""What the server forgets or closes behind the client's back: its scripts, idle connections."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import redis
+
+from aiokv.redis import RedisKV
+from tests.redis.server import RedisServer
+
+FLUSH_EVERY = 0.001  # seconds between another tool's SCRIPT FLUSHes
+
+
+def test_every_operation_succeeds_while_another_tool_flushes_the_script_cache(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+    stop = threading.Event()
+
+    def flusher() -> None:
+        with redis.Redis(port=own_server.port) as admin:
+            while not stop.wait(FLUSH_EVERY):
+                admin.script_flush()
+
+    async def main() -> None:
+        # A short lease: its renewals run, and must survive, the flushes too.
+        async with RedisKV(own_server.url, name=name, edit_lease=0.3) as kv:
+
+            async def edits() -> None:
+                for _ in range(3):
+                    async with kv.edit("list", []) as value:
+                        value.append(1)
+                        await asyncio.sleep(0.3)
+
+            async def writes(i: int) -> None:
+                for j in range(40):
+                    await kv.set(f"k{i}", j)
+                    await kv.incr("n")
+                    await kv.delete(f"k{i}")
+
+            await asyncio.gather(edits(), *(writes(i) for i in range(20)))
+            assert await kv.get("n") == 20 * 40
+            assert await kv.get("list") == [1, 1, 1]
+
+    thread = threading.Thread(target=flusher)
+    thread.start()
+    try:
+        asyncio.run(main())
+    finally:
+        stop.set()
+        thread.join()
