@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import inspect
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -705,10 +706,35 @@ class _Pool(aioredis.ConnectionPool):
         if (
             reader is not None
             and writer is not None
-            and (writer.transport.is_closing() or reader.at_eof() or reader.exception())
+            and (reader.at_eof() or reader.exception() or _ended(writer.transport))
         ):
             await connection.disconnect()
         await super().ensure_connection(connection)
+
+
+def _ended(transport: asyncio.BaseTransport) -> bool:
+    # Whether the peer ended the idle connection, asked of its socket: the
+    # stream learns of a close only when the loop runs, and a loop blocked
+    # meanwhile (a sync handler) would send on the dead socket. An idle RESP
+    # connection has nothing to read, so anything readable (a FIN, a reset,
+    # a TLS close_notify on the raw socket) ends it.
+    if transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0:
+        return False
+    # A socket object of our own on its descriptor (asyncio's offers no
+    # recv): already non-blocking, so "nothing to read" is BlockingIOError.
+    peek = socket.socket(fileno=sock.fileno())
+    try:
+        peek.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        peek.detach()  # the descriptor stays asyncio's
+    return True
 
 
 _SCRIPTS = {

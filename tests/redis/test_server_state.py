@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import redis
 
@@ -51,3 +52,27 @@ def test_every_operation_succeeds_while_another_tool_flushes_the_script_cache(
     finally:
         stop.set()
         thread.join()
+
+
+def test_connections_the_server_closed_while_the_loop_was_blocked_are_replaced(
+    own_server: RedisServer, name: str
+) -> None:
+    # The server closes a connection idle for a second; the loop, blocked
+    # meanwhile (a sync handler), has not seen the close when it sends next.
+    own_server.options = ("--timeout", "1")
+    own_server.start()
+
+    async def burst(kv: RedisKV, value: int) -> None:
+        await asyncio.gather(*(kv.set(f"k{i}", value) for i in range(8)))
+
+    async def main() -> None:
+        async with RedisKV(own_server.url, name=name) as kv:
+            await burst(kv, 1)
+            time.sleep(2.5)  # blocks the loop
+            await burst(kv, 2)
+            own_server.stop()  # a restart, the loop blocked all along
+            own_server.start()
+            await burst(kv, 3)
+            assert await kv.get_all() == {f"k{i}": 3 for i in range(8)}
+
+    asyncio.run(main())
