@@ -66,6 +66,7 @@ _T = TypeVar("_T")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
 _CONNECTIONS = 32  # a client's connections to the server, at most
 _SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
+_RESERVED = codec.VERSION_KEY.encode()  # as the server spells it
 _EDITS = "aiokv-edits:"  # + name: the hash of the edit leases under way
 _RENEW_RETRIES = 10  # after a failed lease renewal, the next comes this many times sooner
 
@@ -347,6 +348,13 @@ class RedisKV:
                 self._connection().hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
             )
             for field, raw in cast("dict[bytes, bytes]", page).items():
+                if field == _RESERVED:
+                    # Another tool wrote the key no store can hold (get() refuses it).
+                    raise CorruptFileError(
+                        self._where,
+                        f"the hash holds the reserved key {codec.VERSION_KEY!r}, which no "
+                        "store can hold (clear() removes it)",
+                    )
                 try:
                     found[field.decode()] = raw  # a field may come twice: once here
                 except UnicodeDecodeError:

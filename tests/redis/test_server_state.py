@@ -1,4 +1,4 @@
-"""What the server forgets or closes behind the client's back: its scripts, idle connections."""
+"""What others do behind the client's back: flush its scripts, close its connections, write."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import asyncio
 import threading
 import time
 
+import pytest
 import redis
 
+from aiokv import CorruptFileError
 from aiokv.redis import RedisKV
 from tests.redis.server import RedisServer
 
@@ -74,5 +76,30 @@ def test_connections_the_server_closed_while_the_loop_was_blocked_are_replaced(
             own_server.start()
             await burst(kv, 3)
             assert await kv.get_all() == {f"k{i}": 3 for i in range(8)}
+
+    asyncio.run(main())
+
+
+def test_the_reserved_key_written_by_another_tool_is_refused_by_listings_and_cleared(
+    server: RedisServer, name: str
+) -> None:
+    with redis.Redis(port=server.port) as other_tool:
+        other_tool.hset(name, mapping={"__aiokv__": "1", "a": "2", "ns:b": "3"})
+
+    async def main() -> None:
+        async with RedisKV(server.url, name=name) as kv:
+            for listing in (kv.keys, kv.get_all):
+                with pytest.raises(CorruptFileError, match="'__aiokv__'") as raised:
+                    await listing()
+                assert name in str(raised.value)
+            # A listing its prefix excludes it from does not see it.
+            assert await kv.namespace("ns").get_all() == {"b": 3}
+            assert await kv.keys("a") == ["a"]
+            with pytest.raises(ValueError, match="__aiokv__"):
+                await kv.get("__aiokv__")
+            await kv.clear()
+            assert await kv.get_all() == {}
+        with redis.Redis(port=server.port) as other_tool:
+            assert not other_tool.exists(name)
 
     asyncio.run(main())
