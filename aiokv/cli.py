@@ -499,23 +499,33 @@ def _write(
 
 # -- Redis stores: redis://HOST:PORT/DB?name=NAME ----------------------------------
 
+_BYTES = "surrogateescape"  # a URL's query decoded so, and encoded back, keeps its bytes
+
 
 def _location(text: str) -> str | RedisKV:
     # A state file's path, or a Redis store (its URL without the name).
     parts = _redis_url(text)
     if parts is None:
         return text
-    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    # surrogateescape: bytes that are not UTF-8 stay as they came (the
+    # default would replace them, naming another hash), to be refused.
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, errors=_BYTES)
     names = query.pop("name", [])
     if len(names) != 1 or not names[0]:
         raise Failure(EXIT_USAGE, f"{_shown(text)}: add ?name=NAME, the hash holding the store")
+    try:
+        names[0].encode()
+    except UnicodeEncodeError:
+        raise Failure(
+            EXIT_USAGE, f"{_shown(text)}: the name is not UTF-8 (percent-encode its UTF-8 bytes)"
+        ) from None
     try:
         from .redis import RedisKV
     except ImportError:
         raise Failure(
             EXIT_USAGE, "Redis stores need the redis package: pip install 'aiokv[redis]'"
         ) from None
-    url = parts._replace(query=urllib.parse.urlencode(query, doseq=True)).geturl()
+    url = parts._replace(query=urllib.parse.urlencode(query, doseq=True, errors=_BYTES)).geturl()
     try:
         return RedisKV(url, name=names[0])
     except ValueError as e:  # a URL it cannot read (its message shows no password)
@@ -540,8 +550,8 @@ def _shown(text: str) -> str:
     parts = _redis_url(text)
     if parts is None:
         return text
-    names = urllib.parse.parse_qs(parts.query).get("name", [])[:1]
-    query = "?" + urllib.parse.urlencode({"name": names[0]}) if names else ""
+    names = urllib.parse.parse_qs(parts.query, errors=_BYTES).get("name", [])[:1]
+    query = "?" + urllib.parse.urlencode({"name": names[0]}, errors=_BYTES) if names else ""
     try:
         return shown_url(text) + query  # as RedisKV shows it: never a password
     except ValueError as e:  # a URL that cannot be shown so (its message shows none of it)

@@ -73,3 +73,21 @@ def test_a_deep_source_value_holding_a_long_number_is_exit_4(
     raw_hash(server, name, {b"k": deep.encode()})
     result = aiokv("copy", f"{server.url}?name={name}", str(tmp_path / "out.json"))
     expected_error(result, 4, "'k'", "nothing copied")
+
+
+@pytest.mark.parametrize("end", ["", "&socket_timeout=5"])
+def test_a_name_that_is_not_utf8_is_exit_2_and_no_hash_is_written(
+    server: RedisServer, tmp_path: Path, end: str
+) -> None:
+    # %ED%A0%80 is a lone surrogate's bytes: decoded with replacement, it
+    # would name another hash, "\ufffd\ufffd\ufffd".
+    source = tmp_path / "state.json"
+    source.write_text('{"a": 1}')
+    store = f"{server.url}?name=%ED%A0%80{end}"
+    expected_error(aiokv("copy", str(source), store), 2, "name=%ED%A0%80", "not UTF-8")
+    expected_error(aiokv("copy", store, str(tmp_path / "new.json")), 2, "not UTF-8")
+    client = redis.Redis(port=server.port)
+    try:
+        assert not client.exists("\ufffd\ufffd\ufffd".encode())
+    finally:
+        client.close()
