@@ -644,14 +644,20 @@ class RedisKV:
         self._calls += 1
         self._quiet.clear()
         try:
+            left = None  # the time left of timeout, for a command that waited for a connection
             if self._slots.locked():
-                await self._wait_for_a_slot(command)
+                left = await self._wait_for_a_slot(command)
             else:
                 await self._slots.acquire()  # at once
             try:
-                return await command
+                return await (command if left is None else asyncio.wait_for(command, left))
             except NoScriptError:
                 raise
+            except asyncio.TimeoutError:  # what was left of timeout ran out
+                raise UnavailableError(
+                    self._where,
+                    f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
+                ) from None
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
                 raise UnavailableError(self._where, _reason(e)) from e
             except RedisError as e:
@@ -663,12 +669,15 @@ class RedisKV:
             if not self._calls:
                 self._quiet.set()
 
-    async def _wait_for_a_slot(self, command: Awaitable[Any]) -> None:
-        # Every connection is busy: wait for one no longer than for an answer,
-        # or a burst at a server that stopped answering would queue for one
-        # timeout per _CONNECTIONS commands ahead of it.
+    async def _wait_for_a_slot(self, command: Awaitable[Any]) -> float:
+        # Every connection is busy: wait for one within timeout, and return
+        # what is left of it for the answer. One deadline for the operation:
+        # else a burst at a server that stopped answering would wait a
+        # timeout for a connection, then another for the answer.
+        started = time.monotonic()
         try:
             await asyncio.wait_for(self._slots.acquire(), self._timeout)
+            return self._timeout - (time.monotonic() - started)
         except BaseException as e:
             cast("Coroutine[Any, Any, Any]", command).close()  # never sent
             if isinstance(e, asyncio.TimeoutError):

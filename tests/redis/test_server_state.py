@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable
+from typing import Any
 
 import pytest
 import redis
 
-from aiokv import CorruptFileError
+from aiokv import CorruptFileError, UnavailableError
 from aiokv.redis import RedisKV
 from tests.redis.server import RedisServer
 
@@ -101,5 +103,36 @@ def test_the_reserved_key_written_by_another_tool_is_refused_by_listings_and_cle
             assert await kv.get_all() == {}
         with redis.Redis(port=server.port) as other_tool:
             assert not other_tool.exists(name)
+
+    asyncio.run(main())
+
+
+def test_a_command_that_waited_for_a_connection_has_one_timeout_in_all(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+    timeout = 2.0
+
+    async def timed(work: Awaitable[Any]) -> float:
+        started = time.monotonic()
+        with pytest.raises(UnavailableError, match="no answer in time"):
+            await work
+        return time.monotonic() - started
+
+    async def main() -> None:
+        async with RedisKV(own_server.url, name=name, timeout=timeout) as kv:
+            await asyncio.gather(*(kv.get("k") for _ in range(40)))  # every connection open
+            own_server.pause()
+            try:
+                busy = [asyncio.ensure_future(timed(kv.get("k"))) for _ in range(32)]
+                await asyncio.sleep(timeout / 2)
+                # Every connection waits for an answer: this one waits for a
+                # connection, then for its answer, within one timeout in all.
+                late = await timed(kv.get("k"))
+                await asyncio.gather(*busy)
+            finally:
+                own_server.resume()
+            assert late < timeout + timeout / 3, late
+            assert await kv.get("k") is None
 
     asyncio.run(main())
