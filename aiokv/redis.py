@@ -462,6 +462,7 @@ class RedisKV:
     async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
         key = _key(key)
         token = secrets.token_hex(8)
+        began = time.monotonic()
         try:
             [raw] = await self._write(
                 [key], "begin_edit", key, token, str(self._lease_ms), uncut=True
@@ -473,10 +474,15 @@ class RedisKV:
             # keeping the caller past its timeout.
             self._end_lease(key, token)
             raise
-        except (AioKVError, asyncio.CancelledError):
-            # The lease may be taken: the script failed half-way, or the edit
-            # was cancelled (once the request in flight had its answer: uncut).
-            await self._free(key, token)
+        except AioKVError:
+            await self._free(key, token)  # the script failed half-way: the lease may be taken
+            raise
+        except asyncio.CancelledError:
+            # Cancelled (once the request in flight had its answer: uncut): the
+            # lease may be taken. Its end gets what is left of the timeout, so
+            # the edit returns within it even from a server that stopped
+            # answering; beyond, the end goes on in its task.
+            await self._free(key, token, within=self._timeout - (time.monotonic() - began))
             raise
         self._leases[token] = (key, asyncio.current_task())
         renewing = asyncio.ensure_future(self._renew(key, token))
@@ -508,11 +514,14 @@ class RedisKV:
             else:
                 await self._free(key, token)
 
-    async def _free(self, key: str, token: str) -> None:
+    async def _free(self, key: str, token: str, within: float | None = None) -> None:
         # End token's lease of key before the edit returns, even if it is
-        # cancelled meanwhile (uncut).
+        # cancelled meanwhile (uncut); or wait for the end only within seconds.
         if ending := self._end_lease(key, token):
-            await _uncut(ending)
+            if within is None:
+                await _uncut(ending)
+            else:
+                await asyncio.wait([ending], timeout=max(0.0, within))
 
     def _end_lease(self, key: str, token: str) -> asyncio.Task[None] | None:
         # End token's lease of key in a task of its own, which aclose() waits

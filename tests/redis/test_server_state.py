@@ -136,3 +136,38 @@ def test_a_command_that_waited_for_a_connection_has_one_timeout_in_all(
             assert await kv.get("k") is None
 
     asyncio.run(main())
+
+
+def test_an_edit_cancelled_while_its_lease_request_gets_no_answer_returns_within_the_timeout(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+    timeout = 2.0
+
+    async def main() -> None:
+        kv = RedisKV(own_server.url, name=name, timeout=timeout)
+        async with kv:
+            await kv.set("x", [])
+
+            async def edit() -> None:
+                async with kv.edit("x") as value:
+                    value.append(1)
+
+            own_server.pause()
+            try:
+                editing = asyncio.ensure_future(edit())
+                await asyncio.sleep(timeout / 2)  # its lease request is in flight
+                cancelled = time.monotonic()
+                editing.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await editing
+                took = time.monotonic() - cancelled
+            finally:
+                own_server.resume()
+            # Not a timeout for the lease request, then another for its end.
+            assert took < timeout, took
+        assert own_server.cli("HLEN", f"aiokv-edits:{name}").strip() == "0"
+        async with RedisKV(own_server.url, name=name) as again:
+            assert await again.get("x") == []
+
+    asyncio.run(main())
