@@ -703,9 +703,9 @@ class RedisKV:
         # inexactly (an integer beyond 64 bits), as AioKV refuses such a file.
         try:
             value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as e:  # its reason: a text nested too deep is one
             raise CorruptFileError(
-                self._where, f"the value of key {key!r} is not JSON: {raw[:60]!r}"
+                self._where, f"the value of key {key!r} is not JSON ({e}): {raw[:60]!r}"
             ) from None
         # Enough brackets to nest too deep (counted at C speed): checked as a
         # write is, before the exact-integer check, which recurses level by level.

@@ -28,6 +28,8 @@ def raw_hash(server: RedisServer, name: str, fields: dict[bytes, bytes]) -> None
         (b"k", b"not json", ["the value of key 'k' is not JSON"]),
         (b"k", b"18446744073709551616", ["'k'", "64-bit range"]),
         (b"k", DEEP.encode(), ["'k'", "more than 253 levels"]),
+        # Deeper than orjson reads: not JSON to it, and the reason says why.
+        (b"k", b"[" * 2000 + b"]" * 2000, ["the value of key 'k' is not JSON", "depth"]),
         (b"__aiokv__", b'{"version": 1}', ["reserved"]),
         (b"\xff", b"1", ["not UTF-8"]),
     ],
