@@ -106,6 +106,30 @@ class RedisServer:
             return False
 
 
+def start_tls(directory: Path, *options: str) -> tuple[RedisServer, str]:
+    """Start a redis-server with a TLS port too; return it and a rediss:// URL that trusts it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls_port = free_port()
+    tls = RedisServer(
+        directory / "data",
+        "--tls-port", str(tls_port),
+        "--tls-cert-file", str(cert),
+        "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(cert),
+        "--tls-auth-clients", "no",
+        *options,
+    )  # fmt: skip
+    tls.start()  # its plain port answers the readiness check; a client uses TLS
+    return tls, f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -19,7 +18,7 @@ from aiokv import ClosedError, UnavailableError
 from aiokv.redis import RedisKV
 from tests.faults.redis_proxy import Proxy
 from tests.redis.conftest import need_redis_server
-from tests.redis.server import RedisServer, free_port
+from tests.redis.server import RedisServer, start_tls
 
 
 def test_an_unreachable_server_raises_naming_the_url_but_not_the_password(
@@ -178,34 +177,17 @@ def test_a_password_protected_server(name: str, tmp_path: Path) -> None:
 
 def test_rediss_a_tls_server(name: str, tmp_path: Path) -> None:
     need_redis_server("openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    tls_port = free_port()
-    tls = RedisServer(
-        tmp_path / "tls",
-        "--tls-port", str(tls_port),
-        "--tls-cert-file", str(cert),
-        "--tls-key-file", str(key),
-        "--tls-ca-cert-file", str(cert),
-        "--tls-auth-clients", "no",
-    )  # fmt: skip
-    tls.start()  # its plain port answers the readiness check; the client uses TLS
+    tls, url = start_tls(tmp_path / "tls")
     try:
 
         async def main() -> None:
-            url = f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}"
             async with RedisKV(url, name=name) as kv:
                 await kv.set("k", [1, 2])
                 assert await kv.get("k") == [1, 2]
-            assert kv.url == f"rediss://127.0.0.1:{tls_port}/0"
+            assert kv.url == url.partition("?")[0]
             # Over TLS, a client that does not trust the certificate is refused.
             with pytest.raises(UnavailableError, match="rediss://"):
-                async with RedisKV(f"rediss://127.0.0.1:{tls_port}/0", name=name):
+                async with RedisKV(url.partition("?")[0], name=name):
                     pass
 
         asyncio.run(main())

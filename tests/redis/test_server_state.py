@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ import redis
 
 from aiokv import CorruptFileError, UnavailableError
 from aiokv.redis import RedisKV
-from tests.redis.server import RedisServer
+from tests.redis.conftest import need_redis_server
+from tests.redis.server import RedisServer, start_tls
 
 FLUSH_EVERY = 0.001  # seconds between another tool's SCRIPT FLUSHes
 
@@ -58,19 +60,24 @@ def test_every_operation_succeeds_while_another_tool_flushes_the_script_cache(
         thread.join()
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["redis", "rediss"])
 def test_connections_the_server_closed_while_the_loop_was_blocked_are_replaced(
-    own_server: RedisServer, name: str
+    own_server: RedisServer, name: str, tmp_path: Path, tls: bool
 ) -> None:
     # The server closes a connection idle for a second; the loop, blocked
     # meanwhile (a sync handler), has not seen the close when it sends next.
-    own_server.options = ("--timeout", "1")
-    own_server.start()
+    if tls:
+        need_redis_server("openssl")
+        own_server, url = start_tls(tmp_path / "tls", "--timeout", "1")
+    else:
+        own_server.options = ("--timeout", "1")
+        url = own_server.start().url
 
     async def burst(kv: RedisKV, value: int) -> None:
         await asyncio.gather(*(kv.set(f"k{i}", value) for i in range(8)))
 
     async def main() -> None:
-        async with RedisKV(own_server.url, name=name) as kv:
+        async with RedisKV(url, name=name) as kv:
             await burst(kv, 1)
             time.sleep(2.5)  # blocks the loop
             await burst(kv, 2)
@@ -79,7 +86,10 @@ def test_connections_the_server_closed_while_the_loop_was_blocked_are_replaced(
             await burst(kv, 3)
             assert await kv.get_all() == {f"k{i}": 3 for i in range(8)}
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        own_server.stop()
 
 
 def test_the_reserved_key_written_by_another_tool_is_refused_by_listings_and_cleared(
