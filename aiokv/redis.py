@@ -202,8 +202,8 @@ class RedisKV:
         A URL with an "@" after its host is refused (ValueError): percent-encode
         "/", "?", "#" and "@" in a user or password. timeout: seconds an
         unanswered connect or command waits before the operation raises
-        UnavailableError (a command waits as long for a free connection when
-        all are busy). edit_lease: seconds an edit()
+        UnavailableError (a command's wait for a free connection, when all
+        are busy, included). edit_lease: seconds an edit()
         holds its key without a renewal (renewed every third of it while
         the block runs), so a process that dies mid-edit blocks that key's
         writes this long at most.
