@@ -17,15 +17,16 @@ class AioKVError(Exception):
 class CorruptFileError(AioKVError, ValueError):
     """The state file cannot be loaded as it is; aiokv refuses it and never touches it."""
 
-    def __init__(self, path: str, problem: str) -> None:
-        """path: the state file; problem: what is wrong with it."""
-        super().__init__(f"{path}: {problem}; aiokv left the file untouched")
+    def __init__(self, path: str, problem: str, kept: str = "the file") -> None:
+        """path: the state file (or a Redis store); problem: what is wrong; kept: what is left."""
+        super().__init__(f"{path}: {problem}; aiokv left {kept} untouched")
         self.path = path
         self.problem = problem
+        self.kept = kept
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the arguments that rebuild the message."""
-        return type(self), (self.path, self.problem)
+        return type(self), (self.path, self.problem, self.kept)
 
 
 class LockedError(AioKVError):

@@ -350,16 +350,15 @@ class RedisKV:
             for field, raw in cast("dict[bytes, bytes]", page).items():
                 if field == _RESERVED:
                     # Another tool wrote the key no store can hold (get() refuses it).
-                    raise CorruptFileError(
-                        self._where,
+                    raise self._corrupt(
                         f"the hash holds the reserved key {codec.VERSION_KEY!r}, which no "
                         "store can hold (clear() removes it)",
                     )
                 try:
                     found[field.decode()] = raw  # a field may come twice: once here
                 except UnicodeDecodeError:
-                    raise CorruptFileError(
-                        self._where, f"the hash holds a key that is not UTF-8: {field[:60]!r}"
+                    raise self._corrupt(
+                        f"the hash holds a key that is not UTF-8: {field[:60]!r}"
                     ) from None
             if cursor == 0:
                 return found
@@ -697,6 +696,10 @@ class RedisKV:
                 ) from None
             raise
 
+    def _corrupt(self, problem: str) -> CorruptFileError:
+        # What another tool wrote into the hash that no store can hold.
+        return CorruptFileError(self._where, problem, kept="the hash")
+
     def _decode(self, key: str, raw: bytes) -> Any:
         # Another tool may have written the value: refuse what is not JSON,
         # what nests deeper than a store holds, or what orjson would read
@@ -704,8 +707,8 @@ class RedisKV:
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as e:  # its reason: a text nested too deep is one
-            raise CorruptFileError(
-                self._where, f"the value of key {key!r} is not JSON ({e}): {raw[:60]!r}"
+            raise self._corrupt(
+                f"the value of key {key!r} is not JSON ({e}): {raw[:60]!r}"
             ) from None
         # Enough brackets to nest too deep (counted at C speed): checked as a
         # write is, before the exact-integer check, which recurses level by level.
@@ -713,9 +716,9 @@ class RedisKV:
             try:
                 codec.accept(value, key)
             except ValueError as e:
-                raise CorruptFileError(self._where, str(e)) from None
+                raise self._corrupt(str(e)) from None
         if problem := storage.inexact_integer(raw):
-            raise CorruptFileError(self._where, f"the value of key {key!r}: {problem}")
+            raise self._corrupt(f"the value of key {key!r}: {problem}")
         return value
 
 

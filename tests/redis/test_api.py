@@ -521,8 +521,9 @@ def test_a_value_another_tool_wrote_that_aiokv_cannot_read_exactly_raises_naming
     async def main() -> None:
         async with RedisKV(server.url, name=name) as kv:
             for read in (lambda: kv.get("bad"), lambda: kv.get_all(), lambda: kv.incr("bad")):
-                with pytest.raises(CorruptFileError, match=f"{name}.*'bad'.*{problem}"):
+                with pytest.raises(CorruptFileError, match=f"{name}.*'bad'.*{problem}") as raised:
                     await read()
+                assert str(raised.value).endswith("aiokv left the hash untouched")
             assert not await kv.has("good")
         assert server.cli("HGET", name, "bad").strip() == raw  # left as it was
 
