@@ -115,9 +115,10 @@ class AioKV:
         if on_corrupt not in ("raise", "quarantine"):
             raise ValueError(f"on_corrupt must be 'raise' or 'quarantine', not {on_corrupt!r}")
         self._quarantine = on_corrupt == "quarantine"
-        if version is not None and (type(version) is not int or version < 1):
+        if version is not None and (type(version) is not int or not 1 <= version <= codec.INT_MAX):
             raise ValueError(
-                f"version must be an int >= 1 (a file without one is version 0), not {version!r}"
+                "version must be an int from 1 to 2**64-1 (a file without one is version 0), "
+                f"not {version!r}"
             )
         if migrate is not None and (version is None or not callable(migrate)):
             raise TypeError("migrate must be a function, given together with version=")
