@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import os
 import re
 import secrets
@@ -136,35 +135,27 @@ _DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _SHORTEST_INEXACT = b"0" * len(str(codec.INT_MIN).lstrip("-"))
 
 
-class _InexactInteger(Exception):
-    pass
+# In a valid JSON text (orjson has read it), a string, or an integer token:
+# digits not part of a fraction or an exponent. Scanned, not parsed, so no
+# nesting is too deep for it (the json module recurses level by level).
+_STRING_OR_INTEGER = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+-])(-?[0-9]+)(?![0-9.eE])')
 
 
 def inexact_integer(raw: bytes) -> str | None:
     """Say which integer of the JSON text raw orjson would read inexactly, if any."""
     # Only a text with a long enough run of digits (anywhere, strings
-    # included) is parsed again, exactly, by the standard library.
+    # included) is scanned for its integers.
     if raw.translate(_DIGIT_RUNS).find(_SHORTEST_INEXACT) < 0:
         return None
-
-    def exact(text: str) -> int:
-        number = int(text)
-        if not codec.INT_MIN <= number <= codec.INT_MAX:
-            raise _InexactInteger(text)
-        return number
-
-    try:
-        json.loads(raw, parse_int=exact)
-    except _InexactInteger as e:
-        return (
-            f"integer {e} is outside the 64-bit range aiokv reads exactly "
-            "(it would be rounded at the next write)"
-        )
-    except RecursionError:
-        # orjson read it, so a later duplicate key replaced a member nested
-        # past what the standard library parses: the text nests deeper than
-        # aiokv writes, whatever was kept.
-        return f"it nests containers more than {codec.MAX_DEPTH} levels deep"
+    for token in _STRING_OR_INTEGER.finditer(raw):
+        digits = token[1]
+        if digits is not None and len(digits) >= len(_SHORTEST_INEXACT):
+            number = int(digits)
+            if not codec.INT_MIN <= number <= codec.INT_MAX:
+                return (
+                    f"integer {number} is outside the 64-bit range aiokv reads exactly "
+                    "(it would be rounded at the next write)"
+                )
     return None
 
 
