@@ -329,7 +329,10 @@ def test_a_waiting_write_holds_nothing_and_is_not_overtaken_by_later_edits(state
             async def editor() -> None:
                 while not stop.is_set():
                     async with kv.edit("k") as k:
-                        await asyncio.sleep(0)
+                        # Not sleep(0): a loop that never idles starves the
+                        # writer thread of the GIL, and clear()'s flush below
+                        # took seconds on a loaded machine.
+                        await asyncio.sleep(0.001)
                         k.append(len(k))
 
             editing = asyncio.create_task(editor())
