@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import errno
 import io
 import json
 import logging
 import math
 import os
 import signal
-import stat
 import sys
 import threading
 import time
@@ -223,8 +223,8 @@ def _read(path: str) -> tuple[dict[str, Any], int, int | None]:
     # The file's state, its schema version and the pid holding its lock (0:
     # unknown, None: free); a note on stderr if a process owns it.
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
-            raise Failure(EXIT_OS, f"{path}: not a regular file")
+        if not storage.is_file(path):  # refuses a FIFO too, which would block the read
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
         with open(path, "rb") as f:
             raw = f.read()
         state = storage.parse(raw, path)
