@@ -27,7 +27,6 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -43,7 +42,8 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
 
-from . import codec, storage
+from . import api, codec, storage
+from .api import StoreBase
 from .errors import (
     AioKVError,
     ClosedError,
@@ -52,7 +52,6 @@ from .errors import (
     foreign_loop,
     shown_url,
 )
-from .namespace import Namespace
 
 # With maintenance notifications on (redis-py's default over RESP3 from 8.1),
 # the pool does not check that a connection it hands out has no unread reply.
@@ -186,7 +185,7 @@ return 0
 """
 
 
-class RedisKV:
+class RedisKV(StoreBase):
     """The store's async API on one Redis hash, shared by every process that names it."""
 
     def __init__(
@@ -262,15 +261,6 @@ class RedisKV:
         await self._call(self._connection().ping())
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close: see aclose()."""
-        await self.aclose()
-
     async def aclose(self) -> None:
         """Wait for this client's calls under way (writes and reads), then close its connections.
 
@@ -308,13 +298,13 @@ class RedisKV:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """Return the value stored at key, or default."""
-        key = _key(key)
+        key = api.key(key)
         raw = await self._call(self._connection().hget(self._name, key))
         return default if raw is None else self._decode(key, cast("bytes", raw))
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
-        key = _key(key)
+        key = api.key(key)
         return bool(await self._call(self._connection().hexists(self._name, key)))
 
     async def keys(self, prefix: str = "") -> list[str]:
@@ -329,10 +319,6 @@ class RedisKV:
         a snapshot; a bigger one is not a snapshot of one instant.
         """
         return {key: self._decode(key, raw) for key, raw in (await self._scan(prefix)).items()}
-
-    def namespace(self, name: str) -> Namespace:
-        """Return a view of the keys named "<name>:<key>", with this same API."""
-        return Namespace(self, name)
 
     async def _scan(self, prefix: str) -> dict[str, bytes]:
         prefix = codec.plain_str(prefix, "prefixes")
@@ -367,39 +353,25 @@ class RedisKV:
 
     async def set(self, key: str, value: Any = codec.NOW) -> None:
         """Store value at key; with no value, store int(time.time())."""
-        key = _key(key)
-        # An ASCII str and an int in range need no check; codec.accept() does the rest.
-        kind = type(value)
-        if value is codec.NOW:
-            value = int(time.time())
-        elif not (
-            (kind is str and value.isascii())
-            or (kind is int and codec.INT_MIN <= value <= codec.INT_MAX)
-        ):
-            value = codec.accept(value, key)
-        await self._write([key], "set", key, orjson.dumps(value))
+        key = api.key(key)
+        await self._write([key], "set", key, orjson.dumps(api.value(value, key)))
 
     async def update(self, mapping: Mapping[str, Any]) -> None:
         """Store every key of mapping at once: all of them or, on a bad one, none."""
-        if not isinstance(mapping, Mapping):
-            raise TypeError(f"update() takes a mapping, not {type(mapping).__name__}")
-        keys: list[str] = []
+        accepted = api.accepted(mapping)
         args: list[str | bytes] = []
-        for k, v in mapping.items():
-            key = _key(k)
-            keys.append(key)
-            args += (key, orjson.dumps(codec.accept(v, key)))
-        if keys:
-            await self._write(keys, "update", *args)
+        for key, value in accepted.items():
+            args += (key, orjson.dumps(value))
+        if accepted:
+            await self._write(list(accepted), "update", *args)
 
     async def incr(self, key: str, by: int | float = 1) -> int | float:
         """Add by to the number at key (absent counts as 0) and return the result.
 
         Exact, as AioKV.incr: integers to 64 bits, floats as Python adds them.
         """
-        key = _key(key)
-        if type(by) is not int and type(by) is not float:
-            raise TypeError(f"incr({key!r}): by must be an int or float, not {type(by).__name__}")
+        key = api.key(key)
+        api.check_by(key, by)
         while True:
             if type(by) is int and _INT64_MIN <= by <= _INT64_MAX:
                 reply = await self._write([key], "incr", key, str(by))
@@ -408,12 +380,8 @@ class RedisKV:
                 (raw,) = reply
             else:
                 raw = await self._call(self._connection().hget(self._name, key))
-            current = 0 if raw is None else self._decode(key, raw)
-            if type(current) is not int and type(current) is not float:
-                raise TypeError(
-                    f"incr({key!r}): the stored value is {codec.json_type(current)}, not a number"
-                )
-            result: int | float = codec.accept(current + by, key)
+            current = codec.MISSING if raw is None else self._decode(key, raw)
+            result = api.incremented(key, current, by)
             expected = () if raw is None else (raw,)
             [swapped] = await self._write([key], "swap", key, orjson.dumps(result), *expected)
             if swapped:
@@ -422,7 +390,7 @@ class RedisKV:
 
     async def delete(self, key: str) -> bool:
         """Remove key (present or not); True."""
-        key = _key(key)
+        key = api.key(key)
         await self._write([key], "delete", key)
         return True
 
@@ -434,10 +402,9 @@ class RedisKV:
         """
         prefix = codec.plain_str(prefix, "prefixes")
         task = asyncio.current_task()
-        if any(k.startswith(prefix) and t is task for k, t in self._leases.values()):
-            raise RuntimeError(
-                f"clear({prefix!r}) inside an edit() of one of its keys by this very task"
-            )
+        for edited, editor in self._leases.values():
+            if editor is task and edited.startswith(prefix):
+                raise api.editing_itself(edited)
         encoded = _utf8(prefix)
         if encoded is None:
             self._connection()  # a closed store refuses, as AioKV's does
@@ -459,7 +426,7 @@ class RedisKV:
 
     @contextlib.asynccontextmanager
     async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
-        key = _key(key)
+        key = api.key(key)
         token = secrets.token_hex(8)
         began = time.monotonic()
         try:
@@ -487,17 +454,8 @@ class RedisKV:
         renewing = asyncio.ensure_future(self._renew(key, token))
         stored = False
         try:
-            if raw is None:
-                if default is codec.MISSING:
-                    raise KeyError(f"edit({key!r}): the key is absent and no default was given")
-                current = codec.copy_out(codec.accept(default, key))
-            else:
-                current = self._decode(key, raw)
-            if not isinstance(current, (dict, list)):
-                raise TypeError(
-                    f"edit({key!r}): the stored value is {codec.json_type(current)}; edit() "
-                    "changes a dict or a list in place (use set() or incr() for others)"
-                )
+            stored_value = codec.MISSING if raw is None else self._decode(key, raw)
+            current = api.editable(key, stored_value, default)
             yield current
             value = orjson.dumps(codec.accept(current, key))
             [stored] = await self._write([], "end_edit", key, token, value)
@@ -592,10 +550,7 @@ class RedisKV:
         if self._leases:
             task = asyncio.current_task()
             if busy := [k for k, t in self._leases.values() if t is task and k in keys]:
-                raise RuntimeError(
-                    f"{busy[0]!r} is being edited by this very task: change the edited value "
-                    "instead of writing the key inside its edit() block"
-                )
+                raise api.editing_itself(busy[0])
         number = self._writes = self._writes + 1
         self._writing.add(number)
         try:
@@ -782,13 +737,6 @@ _SCRIPTS = {
 }
 # EVALSHA names a script by its SHA1; the server learns it by SCRIPT LOAD.
 _SHAS = {name: hashlib.sha1(body.encode()).hexdigest() for name, body in _SCRIPTS.items()}
-
-
-def _key(key: object) -> str:
-    # codec.check_key()'s answer, at once for the common key: an ASCII str.
-    if type(key) is str and key.isascii() and key != codec.VERSION_KEY:
-        return key
-    return codec.check_key(key)
 
 
 def _utf8(text: str) -> bytes | None:

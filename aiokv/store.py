@@ -32,12 +32,12 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import Any, TypeVar
 
-from . import codec, lock, storage
+from . import api, codec, lock, storage
+from .api import StoreBase
 from .errors import AioKVError, ClosedError, CorruptFileError, VersionError, foreign_loop
-from .namespace import SEPARATOR, Namespace
+from .namespace import SEPARATOR
 from .pieces import Pieces
 from .policy import FlushPolicy
 
@@ -82,7 +82,7 @@ class Stats:
     last_error: BaseException | None  # why the latest write failed; None once one succeeds
 
 
-class AioKV:
+class AioKV(StoreBase):
     """An async key-value store kept in memory and persisted to one JSON file."""
 
     def __init__(
@@ -209,15 +209,6 @@ class AioKV:
         await self._enter(write=False)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the store (final flush, lock released)."""
-        await self.aclose()
-
     async def _enter(self, write: bool = True) -> None:
         # Wait until the store can serve an operation. Per state:
         #   NEW, OPENING  open it (or wait for the open under way), then as OPEN
@@ -324,7 +315,7 @@ class AioKV:
     async def _migrated(self, path: str, result: Any, found: int, wanted: int) -> dict[str, Any]:
         if inspect.isawaitable(result):
             result = await result
-        migrated = _accept_state(result, f"migrate() from version {found} for {path}")
+        migrated = api.accepted_state(result, f"migrate() from version {found} for {path}")
         await _in_thread(_migrate_file, path, migrated, found, wanted, self._fsync)
         return migrated
 
@@ -426,10 +417,6 @@ class AioKV:
         keys = self._under(prefix)
         return codec.copy_out({key: self._lookup(key) for key in keys})  # type: ignore[no-any-return]
 
-    def namespace(self, name: str) -> Namespace:
-        """Return a view of the keys named "<name>:<key>", with this same API."""
-        return Namespace(self, name)
-
     # -- writing -------------------------------------------------------------
 
     async def set(self, key: str, value: Any = _NOW) -> None:
@@ -470,9 +457,7 @@ class AioKV:
     async def update(self, mapping: Mapping[str, Any]) -> None:
         """Store every key of mapping at once: all of them or, on a bad one, none."""
         await self._enter()
-        if not isinstance(mapping, Mapping):
-            raise TypeError(f"update() takes a mapping, not {type(mapping).__name__}")
-        accepted = _accepted(mapping)
+        accepted = api.accepted(mapping)
         if accepted:
             await self._after_edits(accepted.__contains__, lambda: self._put_all(accepted))
 
@@ -480,18 +465,10 @@ class AioKV:
         """Add by to the number at key (absent counts as 0) and return the result."""
         await self._enter()
         key = codec.check_key(key)
-        if type(by) is not int and type(by) is not float:
-            raise TypeError(f"incr({key!r}): by must be an int or float, not {type(by).__name__}")
+        api.check_by(key, by)
 
         def add() -> int | float:
-            current = self._lookup(key)
-            if current is _MISSING:
-                current = 0
-            if type(current) is not int and type(current) is not float:
-                raise TypeError(
-                    f"incr({key!r}): the stored value is {codec.json_type(current)}, not a number"
-                )
-            result: int | float = codec.accept(current + by, key)
+            result = api.incremented(key, self._lookup(key), by)
             self._put(key, result)
             return result
 
@@ -534,17 +511,7 @@ class AioKV:
         key = codec.check_key(key)
         async with self._turn(key):
             await self._enter()  # it may have begun closing while we waited
-            current = self._lookup(key)
-            if current is _MISSING:
-                if default is _MISSING:
-                    raise KeyError(f"edit({key!r}): the key is absent and no default was given")
-                current = codec.accept(default, key)
-            if not isinstance(current, (dict, list)):
-                raise TypeError(
-                    f"edit({key!r}): the stored value is {codec.json_type(current)}; edit() "
-                    "changes a dict or a list in place (use set() or incr() for others)"
-                )
-            value = codec.copy_out(current)
+            value = api.editable(key, self._lookup(key), default)
             yield value
             accepted = codec.accept(value, key)
             await self._enter()
@@ -560,7 +527,7 @@ class AioKV:
         if turn is None:
             turn = self._turns[key] = _Turn(key)
         elif turn.holder is task:
-            raise _editing_itself(key)
+            raise api.editing_itself(key)
         # An edit nested in another of this task's edits goes ahead of the
         # writes waiting on the key: they may be waiting for the outer edit.
         if turn.holder is None and (not (turn.edits or turn.writes) or self._holds_a_turn(task)):
@@ -633,7 +600,7 @@ class AioKV:
                     return write()
                 for turn in busy:
                     if turn.holder is task:
-                        raise _editing_itself(turn.key)
+                        raise api.editing_itself(turn.key)
                 met += [turn for turn in busy if turn not in met]
                 old, woken = woken, _running_loop().create_future()
                 for turn in met:
@@ -1001,13 +968,6 @@ class _Turn:
         self.writes: list[asyncio.Future[None]] = []
 
 
-def _editing_itself(key: str) -> RuntimeError:
-    return RuntimeError(
-        f"{key!r} is being edited by this very task: change the edited value "
-        "instead of writing the key inside its edit() block"
-    )
-
-
 def _prefix_at(key: str, depth: int) -> str | None:
     # key up to and including its depth-th SEPARATOR: its namespace of that
     # depth (None: it has fewer separators).
@@ -1041,25 +1001,6 @@ def _fold(layer: dict[str, Any], into: dict[str, Any], moved: Iterable[str]) -> 
     for key in gone:
         del into[key]
     return gone
-
-
-def _accepted(mapping: Mapping[Any, Any]) -> dict[str, Any]:
-    # Every key and value checked and copied as set() would, or an error naming the key.
-    accepted = {}
-    for k, v in mapping.items():
-        key = codec.check_key(k)
-        accepted[key] = codec.accept(v, key)
-    return accepted
-
-
-def _accept_state(state: object, source: str) -> dict[str, Any]:
-    # A whole state from user code, checked and copied as set() would.
-    if type(state) is not dict:
-        raise TypeError(f"{source} returned {type(state).__name__}, not a dict of the new state")
-    try:
-        return _accepted(state)
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"{source} returned a state aiokv cannot store: {e}") from None
 
 
 async def _in_thread(work: Callable[..., _T], path: str, *args: Any) -> _T:
