@@ -223,12 +223,10 @@ def _read(path: str) -> tuple[dict[str, Any], int, int | None]:
     # The file's state, its schema version and the pid holding its lock (0:
     # unknown, None: free); a note on stderr if a process owns it.
     try:
-        if not storage.is_file(path):  # refuses a FIFO too, which would block the read
+        read = storage.read(path)  # refuses a FIFO too, which would block the read
+        if read is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        with open(path, "rb") as f:
-            raw = f.read()
-        state = storage.parse(raw, path)
-        version = storage.pop_version(state, path)
+        state, version = read
     except OSError as e:
         raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
     except CorruptFileError as e:
@@ -444,7 +442,7 @@ def _parse_json(raw: bytes, what: str, hint: str) -> Any:
             f"{what} nests containers more than {codec.MAX_DEPTH} levels deep, "
             "more than aiokv can write to its file",
         ) from None
-    if problem := storage.inexact_integer(raw):  # orjson would round it: refuse, as the store
+    if problem := codec.inexact_integer(raw):  # orjson would round it: refuse, as the store
         raise Failure(EXIT_USAGE, f"{what}: {problem}")
     return value
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 from typing import Any
 
 import orjson
@@ -242,3 +243,34 @@ def decode(raw: bytes) -> Any:
 def encode(state: dict[str, Any]) -> bytes:
     """Serialize a mapping of stored values as one JSON object."""
     return orjson.dumps(state)
+
+
+# Every digit becomes "0" and every other byte a space, so a run of digits is
+# found by one find() instead of a Python scan.
+_DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+# The shortest integer outside -2**63..2**64-1 has 19 digits.
+_SHORTEST_INEXACT = b"0" * len(str(INT_MIN).lstrip("-"))
+
+
+# In a valid JSON text (orjson has read it), a string, or an integer token:
+# digits not part of a fraction or an exponent. Scanned, not parsed, so no
+# nesting is too deep for it (the json module recurses level by level).
+_STRING_OR_INTEGER = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+-])(-?[0-9]+)(?![0-9.eE])')
+
+
+def inexact_integer(raw: bytes) -> str | None:
+    """Say which integer of the JSON text raw orjson would read inexactly, if any."""
+    # Only a text with a long enough run of digits (anywhere, strings
+    # included) is scanned for its integers.
+    if raw.translate(_DIGIT_RUNS).find(_SHORTEST_INEXACT) < 0:
+        return None
+    for token in _STRING_OR_INTEGER.finditer(raw):
+        digits = token[1]
+        if digits is not None and len(digits) >= len(_SHORTEST_INEXACT):
+            number = int(digits)
+            if not INT_MIN <= number <= INT_MAX:
+                return (
+                    f"integer {number} is outside the 64-bit range aiokv reads exactly "
+                    "(it would be rounded at the next write)"
+                )
+    return None

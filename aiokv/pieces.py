@@ -41,7 +41,7 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
-from . import codec
+from . import fileformat
 
 PIECE_KEYS = 64  # small, so scattered changes dirty few keys' worth of encoding
 GROUP_PIECES = 16  # pieces joined in one buffer (about 60 KB of small values)
@@ -140,7 +140,7 @@ class Pieces:
         self._mapped = False
         items = iter(state.items())
         while chunk := dict(islice(items, PIECE_KEYS)):
-            group = self._add(tuple(chunk), _members(chunk)).group
+            group = self._add(tuple(chunk), fileformat.members(chunk)).group
             if len(group.pieces) == GROUP_PIECES:
                 self._join_group(group)
 
@@ -232,7 +232,9 @@ class Pieces:
     def _encode(self, state: dict[str, Any]) -> None:
         get = state.__getitem__
         for piece in self._dirty:
-            piece.body = _members(dict(zip(piece.keys, map(get, piece.keys), strict=True)))
+            piece.body = fileformat.members(
+                dict(zip(piece.keys, map(get, piece.keys), strict=True))
+            )
             piece.group.joined = b""
             self._breathe()
         self._dirty.clear()
@@ -264,8 +266,3 @@ class Pieces:
     def bodies(self) -> list[bytes]:
         """The encoded members in the file's order, in buffers that each begin with a comma."""
         return [group.joined for group in self._groups]
-
-
-def _members(chunk: dict[str, Any]) -> bytes:
-    # `,"k":v,"k2":v2`: the chunk's JSON object without its braces, after a comma.
-    return b"," + memoryview(codec.encode(chunk))[1:-1]

@@ -42,7 +42,7 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
 
-from . import api, codec, storage
+from . import api, codec
 from .api import StoreBase
 from .errors import (
     AioKVError,
@@ -672,7 +672,7 @@ class RedisKV(StoreBase):
                 codec.accept(value, key)
             except ValueError as e:
                 raise self._corrupt(str(e)) from None
-        if problem := storage.inexact_integer(raw):
+        if problem := codec.inexact_integer(raw):
             raise self._corrupt(f"the value of key {key!r}: {problem}")
         return value
 

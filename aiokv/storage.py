@@ -19,10 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import aiofiles
-import orjson
 
-from . import codec
-from .errors import CorruptFileError
+from . import fileformat
 from .pieces import Pieces
 
 # The most buffers one writev() takes.
@@ -32,6 +30,9 @@ _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 _TEMP_SUFFIX = ".aiokv-tmp"
 _TEMP_TOKEN_BYTES = 6
 _NEW_FILE_MODE = 0o600
+# A file up to this size is decoded on the event loop: that takes less time
+# than the thread hop that would spare the loop from it.
+DECODE_ON_LOOP_BYTES = 64 * 1024
 
 
 def temp_prefix(path: str) -> str:
@@ -47,116 +48,68 @@ def is_file(path: str) -> bool:
     directory, FIFO, socket or device) is never read: a FIFO would block forever.
     """
     if not path:
-        raise FileNotFoundError(errno.ENOENT, "the path is empty, which names no file", path)
+        raise _empty_path()
     try:
         info = os.stat(path)
     except FileNotFoundError:
         return False
     if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file", path)
+        raise _not_regular(path)
     return True
 
 
-async def load(path: str) -> tuple[dict[str, Any], int | None]:
-    """Read and parse the state file: its keys and its schema version (None: no file)."""
-    if not await asyncio.to_thread(is_file, path):
-        return {}, None
-    async with aiofiles.open(path, "rb") as f:
-        raw = await f.read()
-    # Parsing a large file holds the GIL for a while: keep it off the loop.
-    state = await asyncio.to_thread(parse, raw, path)
-    return state, pop_version(state, path)
-
-
-def parse(raw: bytes, path: str) -> dict[str, Any]:
-    """Decode a state file's bytes, or raise CorruptFileError naming path.
-
-    A file that opens can be written back exactly: one aiokv never could
-    (nested deeper than orjson writes, integers beyond 64 bits, which orjson
-    reads as rounded floats) is refused, never rewritten. The version record,
-    if any, is still in the result (see pop_version).
-    """
-    if not raw:
-        raise CorruptFileError(path, "file is empty (0 bytes), expected a JSON object")
+def read(path: str) -> tuple[dict[str, Any], int] | None:
+    """The state file's keys and schema version (None: no file); blocking: call from a thread."""
     try:
-        state = codec.decode(raw)
-    except orjson.JSONDecodeError as e:
-        raise CorruptFileError(path, f"not valid JSON ({e})") from None
-    if type(state) is not dict:
-        raise CorruptFileError(
-            path, f"top level is {codec.json_type(state)}, expected a JSON object"
-        )
-    try:
-        again = codec.encode(state)
-    except orjson.JSONEncodeError:
-        raise CorruptFileError(path, _too_deep(state)) from None
-    # A file aiokv wrote encodes back to the same bytes; only another
-    # writer's file (json.dump, the original library) needs the exact check.
-    if again != raw and (problem := inexact_integer(raw)):
-        raise CorruptFileError(path, problem)
-    return state
-
-
-def pop_version(state: dict[str, Any], path: str) -> int:
-    """Remove the version record from a parsed state and return the version (0: none)."""
-    if codec.VERSION_KEY not in state:
-        return 0
-    record = state.pop(codec.VERSION_KEY)
-    version = record.get("version") if type(record) is dict else None
-    if type(record) is not dict or len(record) != 1 or type(version) is not int or version < 1:
-        raise CorruptFileError(
-            path,
-            f"key {codec.VERSION_KEY!r} is aiokv's version record, but holds "
-            f'{orjson.dumps(record).decode()[:80]} instead of {{"version": <int >= 1>}}',
-        )
-    return version
-
-
-def _too_deep(state: dict[str, Any]) -> str:
-    key = next((k for k, v in state.items() if not _encodes({k: v})), None)
-    return (
-        f"the value of key {key!r} nests containers more than {codec.MAX_DEPTH} levels "
-        "deep, more than aiokv can write back"
-    )
-
-
-def _encodes(state: dict[str, Any]) -> bool:
-    try:
-        codec.encode(state)
-    except orjson.JSONEncodeError:
-        return False
-    return True
-
-
-# Every digit becomes "0" and every other byte a space, so a run of digits is
-# found by one find() instead of a Python scan.
-_DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-# The shortest integer outside -2**63..2**64-1 has 19 digits.
-_SHORTEST_INEXACT = b"0" * len(str(codec.INT_MIN).lstrip("-"))
-
-
-# In a valid JSON text (orjson has read it), a string, or an integer token:
-# digits not part of a fraction or an exponent. Scanned, not parsed, so no
-# nesting is too deep for it (the json module recurses level by level).
-_STRING_OR_INTEGER = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+-])(-?[0-9]+)(?![0-9.eE])')
-
-
-def inexact_integer(raw: bytes) -> str | None:
-    """Say which integer of the JSON text raw orjson would read inexactly, if any."""
-    # Only a text with a long enough run of digits (anywhere, strings
-    # included) is scanned for its integers.
-    if raw.translate(_DIGIT_RUNS).find(_SHORTEST_INEXACT) < 0:
+        with open(path, "rb", opener=_open_regular) as f:
+            raw = f.read()
+    except FileNotFoundError:
+        if not path:
+            raise
         return None
-    for token in _STRING_OR_INTEGER.finditer(raw):
-        digits = token[1]
-        if digits is not None and len(digits) >= len(_SHORTEST_INEXACT):
-            number = int(digits)
-            if not codec.INT_MIN <= number <= codec.INT_MAX:
-                return (
-                    f"integer {number} is outside the 64-bit range aiokv reads exactly "
-                    "(it would be rounded at the next write)"
-                )
-    return None
+    return fileformat.decode(raw, path)
+
+
+async def load(path: str) -> tuple[dict[str, Any], int] | None:
+    """read(), with the bytes read through aiofiles: three thread hops (open, read, close).
+
+    A small file is decoded on the loop (microseconds); a large one in a
+    fourth hop, since decoding it holds the GIL for a while.
+    """
+    try:
+        async with aiofiles.open(path, "rb", opener=_open_regular) as f:
+            raw = await f.read()
+    except FileNotFoundError:
+        if not path:
+            raise
+        return None
+    if len(raw) <= DECODE_ON_LOOP_BYTES:
+        return fileformat.decode(raw, path)
+    return await asyncio.to_thread(fileformat.decode, raw, path)
+
+
+def _open_regular(path: str, flags: int) -> int:
+    # open()'s opener: refuse what is not a regular file before reading it.
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a writer; it changes
+    # nothing for a regular file.
+    if not path:
+        raise _empty_path()
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_regular(path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _empty_path() -> OSError:
+    return FileNotFoundError(errno.ENOENT, "the path is empty, which names no file", "")
+
+
+def _not_regular(path: str) -> OSError:
+    return OSError(errno.EINVAL, "not a regular file", path)
 
 
 def temp_files(path: str) -> list[str]:
@@ -311,11 +264,7 @@ def _create_temp(path: str) -> tuple[int, str]:
 def _write_all(fd: int, bodies: list[bytes], version: int | None) -> int:
     # One writev() per _IOV_MAX buffers: the bytes as the pieces keep them
     # (a buffer a group), never joined again.
-    buffers: list[bytes | memoryview] = [b"{", *bodies, b"}"]
-    if version is not None:
-        buffers[0] = codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]
-    elif bodies:
-        buffers[1] = memoryview(bodies[0])[1:]  # the first member has no comma before it
+    buffers = fileformat.frame(bodies, version)
     size = 0
     for start in range(0, len(buffers), _IOV_MAX):
         batch = buffers[start : start + _IOV_MAX]

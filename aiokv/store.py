@@ -278,7 +278,8 @@ class AioKV(StoreBase):
                 await _wait_out(taking)
                 raise
             try:
-                state, found = await storage.load(path)
+                loaded = await storage.load(path)
+                state, found = loaded or ({}, None)
             except CorruptFileError as e:
                 if not self._quarantine:
                     raise

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -312,3 +314,58 @@ def test_default_is_raise_and_a_bad_policy_raises_at_the_constructor(state: Path
     assert state.read_bytes() == b"{"
     with pytest.raises(ValueError, match="on_corrupt"):
         AioKV(state, on_corrupt="delete")
+
+
+# -- reading: one way for the store's open and the command --------------------
+
+
+def test_read_and_load_agree_and_say_none_for_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    assert storage.read(str(path)) is None
+    assert asyncio.run(storage.load(str(path))) is None
+    path.write_bytes(b'{"__aiokv__":{"version":2},"a":1}')
+    assert storage.read(str(path)) == ({"a": 1}, 2)
+    assert asyncio.run(storage.load(str(path))) == ({"a": 1}, 2)
+
+
+@pytest.mark.parametrize("kind", ["empty", "directory", "fifo"])
+def test_read_and_load_refuse_what_is_not_a_regular_file_without_blocking(
+    tmp_path: Path, kind: str
+) -> None:
+    path = "" if kind == "empty" else str(tmp_path / "s.json")
+    if kind == "directory":
+        os.mkdir(path)
+    elif kind == "fifo":
+        os.mkfifo(path)  # with no writer: a blocking open would wait for ever
+    error = FileNotFoundError if kind == "empty" else OSError
+    match = "path is empty" if kind == "empty" else "not a regular file"
+    with pytest.raises(error, match=match):
+        storage.read(path)
+    with pytest.raises(error, match=match):
+        asyncio.run(asyncio.wait_for(storage.load(path), 10))
+
+
+class _CountingExecutor(concurrent.futures.ThreadPoolExecutor):
+    submitted = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        type(self).submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("size", "hops"), [(100, 3), (storage.DECODE_ON_LOOP_BYTES + 1, 4)])
+def test_load_takes_three_thread_hops_and_a_fourth_only_to_decode_a_large_file(
+    tmp_path: Path, size: int, hops: int
+) -> None:
+    path = tmp_path / "s.json"
+    path.write_bytes(b'{"a":"' + b"x" * (size - 8) + b'"}')
+
+    async def main() -> None:
+        executor = _CountingExecutor(max_workers=1)
+        asyncio.get_running_loop().set_default_executor(executor)
+        _CountingExecutor.submitted = 0
+        loaded = await storage.load(str(path))
+        assert loaded is not None and len(loaded[0]["a"]) == size - 8
+        assert _CountingExecutor.submitted == hops
+
+    asyncio.run(main())

@@ -1,4 +1,4 @@
-"""atheris target: storage.parse returns a dict or raises CorruptFileError, nothing else.
+"""atheris target: fileformat.parse returns a dict or raises CorruptFileError, nothing else.
 
 python -m tests.faults.fuzz_atheris -runs=100000
 """
@@ -10,14 +10,14 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from aiokv import storage
+    from aiokv import fileformat
     from aiokv.errors import CorruptFileError
 
 
 def one_input(data: bytes) -> None:
     """Parse data as a state file; anything but a dict or CorruptFileError is a bug."""
     try:
-        state = storage.parse(data, "fuzzed.json")
+        state = fileformat.parse(data, "fuzzed.json")
     except CorruptFileError:
         return
     if type(state) is not dict:
