@@ -19,7 +19,6 @@ says in one place what every operation does in each of them.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import dataclasses
 import enum
@@ -28,13 +27,12 @@ import logging
 import math
 import os
 import time
-import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from . import api, codec, lock, storage
+from . import api, codec, exits, lock, storage
 from .api import StoreBase
 from .errors import AioKVError, ClosedError, CorruptFileError, VersionError, foreign_loop
 from .namespace import SEPARATOR
@@ -52,9 +50,6 @@ _monotonic = time.monotonic
 _T = TypeVar("_T")
 # migrate(old_version, state) -> new state, a plain or an async function.
 Migrate = Callable[[int, dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
-
-# Open stores, whose unsaved changes live only in memory; the exit hook saves them.
-_unclosed: set[AioKV] = set()
 
 
 class State(enum.Enum):
@@ -296,7 +291,7 @@ class AioKV(StoreBase):
         self._opening = None
         self._path, self._lock_fd, self._layer, self._loop = path, fd, state, loop
         self._state, self._writable_on = State.OPEN, loop
-        _unclosed.add(self)
+        exits.register(self, f"AioKV({path!r})", self._save_at_exit, self._disown)
 
     async def _upgrade(self, path: str, state: dict[str, Any], found: int) -> dict[str, Any]:
         # Bring a file of another schema version to this program's, durably,
@@ -366,7 +361,7 @@ class AioKV(StoreBase):
         if self._lock_fd is not None:
             lock.release(self._lock_fd)
             self._lock_fd = None
-        _unclosed.discard(self)
+        exits.unregister(self)
 
     # -- reading -------------------------------------------------------------
 
@@ -1085,26 +1080,3 @@ def _seconds(name: str, value: object) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value}")
     return float(value)
-
-
-@atexit.register
-def _save_unclosed() -> None:
-    for store in list(_unclosed):
-        warnings.warn(
-            f"AioKV({store.path!r}) was never closed; saving it at exit "
-            "(use 'async with AioKV(...)' or await aclose())",
-            ResourceWarning,
-            stacklevel=1,
-        )
-        store._save_at_exit()
-
-
-def _forget_parent_stores() -> None:
-    # A forked child inherits the parent's open stores; writing them would
-    # roll the parent's file back to the fork-time state.
-    for store in list(_unclosed):
-        store._disown()
-    _unclosed.clear()
-
-
-os.register_at_fork(after_in_child=_forget_parent_stores)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aiokv import store
+from aiokv import exits
 
 
 @pytest.fixture
@@ -19,10 +19,9 @@ def state(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def no_store_left_open() -> Iterator[None]:
     """Fail a test that leaves a store open (its lock held, its exit save pending)."""
-    before = set(store._unclosed)
+    before = set(exits.unclosed())
     yield
-    left = store._unclosed - before
+    left = set(exits.unclosed()) - before
     for kv in left:  # so that the next test starts clean
-        kv._disown()
-        store._unclosed.discard(kv)
+        exits.disown(kv)
     assert not left, f"the test left stores open: {sorted(map(repr, left))}"

@@ -33,9 +33,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+import aiokv.exits
 import aiokv.pieces
 import aiokv.storage
-import aiokv.store
 from aiokv import AioKV
 from tests.faults.common import LONG, Result, Timer, json_values
 
@@ -212,8 +212,7 @@ class StoreMachine(RuleBasedStateMachine):
     def crash(self) -> None:
         # As a process death: memory and pending changes gone, the OS drops
         # the lock (what a forked child does with its parent's stores).
-        self.kv._disown()
-        aiokv.store._unclosed.discard(self.kv)
+        aiokv.exits.disown(self.kv)
         self.live = dict(self.durable)
         self.kv = self.open()
         assert list(self.run(self.kv.get_all()).items()) == list(self.durable.items())
