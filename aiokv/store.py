@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from . import api, codec, exits, lock, storage
 from .api import StoreBase
 from .errors import AioKVError, ClosedError, CorruptFileError, VersionError, foreign_loop
+from .index import PrefixIndex
 from .namespace import SEPARATOR
 from .pieces import Pieces
 from .policy import FlushPolicy
@@ -149,12 +150,9 @@ class AioKV(StoreBase):
         # Keys being edited, each with the turn its edit() holds and the
         # writes queued behind it wait for (see _turn).
         self._turns: dict[str, _Turn] = {}
-        # A namespace's keys without a scan. For each depth (the number of
-        # SEPARATORs in a namespace's prefix) a listing has asked for, every
-        # prefix of that depth with the keys under it, in the order they were
-        # added. A depth is indexed by one pass over the keys at its first
-        # listing, then kept by every write; None until the first.
-        self._index: dict[int, dict[str, dict[str, None]]] | None = None
+        # A namespace's keys without a scan (index.py); None until the first
+        # namespace listing, so that until then no write pays for it.
+        self._index: PrefixIndex | None = None
         # The state's encoded form, kept between disk writes (pieces.py), and
         # what changed since the last write began: the keys stored or deleted,
         # in the order the dict added them, and those deleted outright (a key
@@ -488,7 +486,7 @@ class AioKV(StoreBase):
                 self._layer[key] = _GONE  # type: ignore[index]
                 self._changed[key] = None
             if self._index is not None:
-                self._index_discard(key)
+                self._index.discard(key)
             self._touch()
 
     def edit(self, key: str, default: Any = _MISSING) -> AbstractAsyncContextManager[Any]:
@@ -647,7 +645,7 @@ class AioKV(StoreBase):
             self._epoch += 1
             self._swaps += 1
             if self._index is not None:
-                self._index = {depth: {} for depth in self._index}
+                self._index.clear()
             self._touch()
         try:
             await self.flush()
@@ -801,14 +799,8 @@ class AioKV(StoreBase):
         if not prefix.endswith(SEPARATOR):
             return [key for key in self._view() if key.startswith(prefix)]
         if self._index is None:
-            self._index = {}
-        depth = prefix.count(SEPARATOR)
-        level = self._index.get(depth)
-        if level is None:
-            level = self._index[depth] = {}
-            for key in self._view():
-                _enter(level, key, depth)
-        return level.get(prefix, ())
+            self._index = PrefixIndex()
+        return self._index.under(prefix, self._view)
 
     def _arrive(self, key: str) -> None:
         # A write is about to store key, which the top layer lacks or holds as
@@ -825,18 +817,7 @@ class AioKV(StoreBase):
             self._swaps += 1
             self._changed.pop(key, None)  # stored next, it goes to the end
         if self._index is not None:
-            for depth, level in self._index.items():
-                _enter(level, key, depth)
-
-    def _index_discard(self, key: str) -> None:
-        assert self._index is not None
-        for depth, level in self._index.items():
-            prefix = _prefix_at(key, depth)
-            keys = level.get(prefix) if prefix is not None else None
-            if keys is not None:
-                keys.pop(key, None)
-                if not keys:
-                    del level[prefix]  # type: ignore[arg-type]
+            self._index.add(key)
 
     def _key_count(self) -> int:
         # len(_view()) without building it: the snapshot's keys, plus the top
@@ -962,28 +943,6 @@ class _Turn:
         self.holder: asyncio.Task[Any] | None = None
         self.edits: deque[tuple[asyncio.Task[Any] | None, asyncio.Future[None]]] = deque()
         self.writes: list[asyncio.Future[None]] = []
-
-
-def _prefix_at(key: str, depth: int) -> str | None:
-    # key up to and including its depth-th SEPARATOR: its namespace of that
-    # depth (None: it has fewer separators).
-    end = 0
-    for _ in range(depth):
-        end = key.find(SEPARATOR, end) + len(SEPARATOR)
-        if not end:
-            return None
-    return key[:end]
-
-
-def _enter(level: dict[str, dict[str, None]], key: str, depth: int) -> None:
-    # Enter key under its prefix of this depth (a key already there keeps its place).
-    prefix = _prefix_at(key, depth)
-    if prefix is not None:
-        keys = level.get(prefix)
-        if keys is None:
-            level[prefix] = {key: None}
-        else:
-            keys[key] = None
 
 
 def _fold(layer: dict[str, Any], into: dict[str, Any], moved: Iterable[str]) -> list[str]:
