@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -39,6 +38,7 @@ from .index import PrefixIndex
 from .namespace import SEPARATOR
 from .pieces import Pieces
 from .policy import FlushPolicy
+from .turns import EditTurns
 
 logger = logging.getLogger("aiokv")
 
@@ -149,7 +149,8 @@ class AioKV(StoreBase):
         self._last_error: BaseException | None = None
         # Keys being edited, each with the turn its edit() holds and the
         # writes queued behind it wait for (see _turn).
-        self._turns: dict[str, _Turn] = {}
+        self._turns = EditTurns(self._enter)
+        self._edited = self._turns.by_key  # set()'s inline guard: a key under edit waits
         # A namespace's keys without a scan (index.py); None until the first
         # namespace listing, so that until then no write pays for it.
         self._index: PrefixIndex | None = None
@@ -433,8 +434,8 @@ class AioKV(StoreBase):
             value = int(time.time())
         else:
             value = codec.accept(value, key)
-        if self._turns and key in self._turns:
-            await self._after_edits(key.__eq__, lambda: self._put(key, value))
+        if self._edited and key in self._edited:
+            await self._turns.after_edits(key.__eq__, lambda: self._put(key, value))
             return
         layer = self._layer
         # The index, and a disk write under way, need to know of keys new to the top layer.
@@ -453,7 +454,7 @@ class AioKV(StoreBase):
         await self._enter()
         accepted = api.accepted(mapping)
         if accepted:
-            await self._after_edits(accepted.__contains__, lambda: self._put_all(accepted))
+            await self._turns.after_edits(accepted.__contains__, lambda: self._put_all(accepted))
 
     async def incr(self, key: str, by: int | float = 1) -> int | float:
         """Add by to the number at key (absent counts as 0) and return the result."""
@@ -466,14 +467,14 @@ class AioKV(StoreBase):
             self._put(key, result)
             return result
 
-        return await self._after_edits(key.__eq__, add)
+        return await self._turns.after_edits(key.__eq__, add)
 
     async def delete(self, key: str) -> bool:
         """Remove key; True whether it was there or not, False if the store failed to open."""
         if not await self._enter_or_log("delete"):
             return False
         key = codec.check_key(key)
-        await self._after_edits(key.__eq__, lambda: self._remove(key))
+        await self._turns.after_edits(key.__eq__, lambda: self._remove(key))
         return True
 
     def _remove(self, key: str) -> None:
@@ -503,110 +504,13 @@ class AioKV(StoreBase):
     async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
         await self._enter()
         key = codec.check_key(key)
-        async with self._turn(key):
+        async with self._turns.turn(key):
             await self._enter()  # it may have begun closing while we waited
             value = api.editable(key, self._lookup(key), default)
             yield value
             accepted = codec.accept(value, key)
             await self._enter()
             self._put(key, accepted)
-
-    @contextlib.asynccontextmanager
-    async def _turn(self, key: str) -> AsyncIterator[None]:
-        # Hold key's turn for an edit: edits of one key, one at a time, in
-        # the order they came; and the writes that waited for one edit apply
-        # before the next begins (see _after_edits).
-        task = asyncio.current_task()
-        turn = self._turns.get(key)
-        if turn is None:
-            turn = self._turns[key] = _Turn(key)
-        elif turn.holder is task:
-            raise api.editing_itself(key)
-        # An edit nested in another of this task's edits goes ahead of the
-        # writes waiting on the key: they may be waiting for the outer edit.
-        if turn.holder is None and (not (turn.edits or turn.writes) or self._holds_a_turn(task)):
-            turn.holder = task
-        else:
-            granted: asyncio.Future[None] = _running_loop().create_future()
-            turn.edits.append((task, granted))
-            try:
-                await granted
-            except BaseException:
-                if turn.holder is task:  # granted as it was cancelled: hand it on
-                    self._end_edit(turn)
-                elif (task, granted) in turn.edits:  # else _hand_on dropped it
-                    turn.edits.remove((task, granted))
-                raise
-        try:
-            yield
-        finally:
-            self._end_edit(turn)
-
-    def _holds_a_turn(self, task: asyncio.Task[Any] | None) -> bool:
-        return any(turn.holder is task for turn in self._turns.values())
-
-    def _end_edit(self, turn: _Turn) -> None:
-        # The edit under way ends: the writes that waited for it go first,
-        # then the next edit.
-        turn.holder = None
-        for woken in turn.writes:
-            if not woken.done():  # done: cancelled, its task leaves on its own
-                woken.set_result(None)
-        self._hand_on(turn)
-
-    def _hand_on(self, turn: _Turn) -> None:
-        # Called whenever one leaves a turn: once no edit is under way and the
-        # writes woken have applied (or left), the next edit begins, or the
-        # turn goes.
-        if turn.holder is not None:
-            return
-        for task, granted in list(turn.edits):
-            if granted.done():  # cancelled while waiting
-                turn.edits.remove((task, granted))
-            elif not turn.writes or self._holds_a_turn(task):
-                # Writes waiting on the key hold its next edit back, but not
-                # one nested in an edit under way: they may wait for that.
-                turn.edits.remove((task, granted))
-                turn.holder = task
-                granted.set_result(None)
-                return
-        if not turn.writes and not turn.edits and self._turns.get(turn.key) is turn:
-            del self._turns[turn.key]
-
-    async def _after_edits(self, edited: Callable[[str], bool], write: Callable[[], _T]) -> _T:
-        # A write waits until no edit of its keys (the keys edited() is true
-        # of) is under way, so that no edit overwrites a write made while it
-        # ran; then it applies at once (no await, so no edit begins in
-        # between). Waiting, it holds no key: no write waits for it. It does
-        # keep the next edit of each key it has met under edit from starting
-        # (but an edit nested in an edit under way, see _turn) until it has
-        # applied: otherwise edits of two of its keys, one after another,
-        # could keep it waiting for ever.
-        if not self._turns:
-            return write()  # the common case: no edit anywhere, nothing to scan
-        task = asyncio.current_task()
-        met: list[_Turn] = []
-        woken: asyncio.Future[None] | None = None
-        try:
-            while True:
-                busy = [t for k, t in self._turns.items() if t.holder is not None and edited(k)]
-                if not busy:
-                    return write()
-                for turn in busy:
-                    if turn.holder is task:
-                        raise api.editing_itself(turn.key)
-                met += [turn for turn in busy if turn not in met]
-                old, woken = woken, _running_loop().create_future()
-                for turn in met:
-                    if old in turn.writes:
-                        turn.writes.remove(old)
-                    turn.writes.append(woken)
-                await woken
-                await self._enter()  # it may have begun closing while we waited
-        finally:
-            for turn in met:
-                turn.writes.remove(woken)  # type: ignore[arg-type]  # met: woken is set
-                self._hand_on(turn)
 
     def _put(self, key: str, value: Any) -> None:
         self._put_all({key: value})
@@ -632,7 +536,7 @@ class AioKV(StoreBase):
         prefix = codec.plain_str(prefix, "prefixes")
         # Edits of the keys under way finish first; then, with no await, no
         # edit can begin before the keys are gone.
-        await self._after_edits(lambda key: key.startswith(prefix), lambda: None)
+        await self._turns.after_edits(lambda key: key.startswith(prefix), lambda: None)
         if prefix:
             for key in list(self._under(prefix)):
                 self._remove(key)
@@ -931,18 +835,6 @@ class AioKV(StoreBase):
         self._closed_because = (
             "belongs to the process that forked this one; open a new AioKV in the child"
         )
-
-
-class _Turn:
-    # One key's edits: the task of the edit under way, the edits waiting
-    # for it in order, and the writes waiting for it (see _after_edits).
-    __slots__ = ("edits", "holder", "key", "writes")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.holder: asyncio.Task[Any] | None = None
-        self.edits: deque[tuple[asyncio.Task[Any] | None, asyncio.Future[None]]] = deque()
-        self.writes: list[asyncio.Future[None]] = []
 
 
 def _fold(layer: dict[str, Any], into: dict[str, Any], moved: Iterable[str]) -> list[str]:

@@ -170,7 +170,7 @@ def test_a_write_during_an_edit_takes_its_turn_after_it(state: Path, write: str)
                 await writing
                 expected = {"set": {"from": "set"}, "update": {"from": "update"}}.get(write)
                 assert await kv.get("k") == expected
-            assert kv._turns == {}  # nothing left behind
+            assert kv._turns.held() == []  # nothing left behind
 
     run(main())
 
@@ -236,7 +236,7 @@ def test_an_edit_that_begins_while_a_many_key_update_waits_does_not_undo_it(
             await asyncio.gather(editing_a, updating, editing_b)
             # The update lands after both edits: nothing it wrote is undone.
             assert await kv.get_all() == {"a": ["update"], "b": ["update"]}
-            assert kv._turns == {}
+            assert kv._turns.held() == []
 
     run(main())
 
@@ -274,7 +274,7 @@ def test_two_clears_waiting_for_one_edit_both_return(state: Path, prefix: str) -
             await editing
             assert await asyncio.gather(*clears) == [True] * 3
             assert await kv.get("n:list") is None  # cleared after the edit stored it
-            assert kv._turns == {}
+            assert kv._turns.held() == []
 
     run(asyncio.wait_for(main(), WATCHDOG))
 
@@ -312,7 +312,7 @@ def test_a_block_writing_a_key_nobody_edits_never_waits_for_a_waiting_update(
             await asyncio.gather(editing, updating)
             # The update lands after the edit (and the block's write), undoing neither.
             assert await kv.get_all() == {"a": "update", "b": ["update"]}
-            assert kv._turns == {}
+            assert kv._turns.held() == []
 
     run(asyncio.wait_for(main(), WATCHDOG))
 
@@ -351,7 +351,7 @@ def test_a_waiting_write_holds_nothing_and_is_not_overtaken_by_later_edits(state
             stop.set()
             await editing
             assert (await kv.get("k"))[0] == "update"  # later edits appended to it
-            assert kv._turns == {}
+            assert kv._turns.held() == []
 
     run(asyncio.wait_for(main(), WATCHDOG))
 
@@ -388,7 +388,7 @@ def test_a_waiter_cancelled_while_a_waiting_update_holds_turns_leaves_none(
             release.set()
             await asyncio.gather(editing, updating)
             assert await kv.get_all() == {"a": ["update"], "b": ["update"]}
-            assert kv._turns == {}
+            assert kv._turns.held() == []
 
     run(asyncio.wait_for(main(), WATCHDOG))
 
@@ -432,7 +432,7 @@ def test_a_write_of_several_keys_is_not_starved_by_their_edits_in_turn(
                 # Applied once the edits it met ended; then one more edit of each, at most.
                 after = await kv.get_all()
                 assert all(after[key] in (["u"], ["u", 1]) for key in edits), after
-            assert kv._turns == {}
+            assert kv._turns.held() == []
 
     run(asyncio.wait_for(main(), WATCHDOG))
 
@@ -465,6 +465,6 @@ def test_an_edit_nested_in_an_edit_a_waiting_write_needs_goes_ahead_of_it(state:
             await b_editing
             await update
             assert await kv.get_all() == {"a": ["u"], "b": ["u"]}
-            assert kv._turns == {}
+            assert kv._turns.held() == []
 
     run(asyncio.wait_for(main(), WATCHDOG))

@@ -431,6 +431,6 @@ def test_namespace_writes_waiting_for_one_edit_hold_nothing_and_all_return(state
             await asyncio.gather(editing, updating)
             assert await asyncio.gather(*clears) == [True, True]
             assert await kv.get_all() == {"user:7": "update"}
-            assert kv._turns == {}
+            assert kv._turns.held() == []
 
     run(asyncio.wait_for(main(), 10))  # a hang fails the test instead

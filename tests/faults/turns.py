@@ -295,14 +295,14 @@ async def one_case(path: Path, seed: int, calls: int) -> tuple[list[str], bool, 
             await asyncio.wait_for(program(), WATCHDOG)
         except asyncio.TimeoutError:
             hung = True
-            problems.append(f"seed {seed}: hung ({len(kv._turns)} turns held)")
+            problems.append(f"seed {seed}: hung ({len(kv._turns.held())} turns held)")
             for task in list(running):
                 task.cancel()
             if running:
                 await asyncio.wait(running, timeout=WATCHDOG)
         if not hung:
-            if kv._turns:
-                problems.append(f"seed {seed}: turns left behind: {sorted(kv._turns)}")
+            if kv._turns.held():
+                problems.append(f"seed {seed}: turns left behind: {sorted(kv._turns.held())}")
             final = await kv.get_all()
             if (misfit := replay(log, {k: frozen(v) for k, v in final.items()})) is not None:
                 problems.append(f"seed {seed}: {misfit}")
