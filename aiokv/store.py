@@ -22,20 +22,20 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
-import inspect
 import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from . import api, codec, exits, lock, storage
 from .api import StoreBase
-from .errors import AioKVError, ClosedError, CorruptFileError, VersionError, foreign_loop
+from .errors import AioKVError, ClosedError, foreign_loop
 from .index import PrefixIndex
 from .namespace import SEPARATOR
+from .opening import Migrate, Opener, wait_out
 from .pieces import Pieces
 from .policy import FlushPolicy
 from .turns import EditTurns
@@ -49,8 +49,6 @@ _running_loop = asyncio.get_running_loop
 _loop_of_this_thread = asyncio._get_running_loop  # None where no loop runs
 _monotonic = time.monotonic
 _T = TypeVar("_T")
-# migrate(old_version, state) -> new state, a plain or an async function.
-Migrate = Callable[[int, dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
 
 class State(enum.Enum):
@@ -108,18 +106,8 @@ class AioKV(StoreBase):
         if type(fsync) is not bool:
             raise TypeError(f"fsync must be a bool, not {type(fsync).__name__}")
         self._fsync = fsync
-        if on_corrupt not in ("raise", "quarantine"):
-            raise ValueError(f"on_corrupt must be 'raise' or 'quarantine', not {on_corrupt!r}")
-        self._quarantine = on_corrupt == "quarantine"
-        if version is not None and (type(version) is not int or not 1 <= version <= codec.INT_MAX):
-            raise ValueError(
-                "version must be an int from 1 to 2**64-1 (a file without one is version 0), "
-                f"not {version!r}"
-            )
-        if migrate is not None and (version is None or not callable(migrate)):
-            raise TypeError("migrate must be a function, given together with version=")
+        self._opener = Opener(fsync=fsync, on_corrupt=on_corrupt, version=version, migrate=migrate)
         self._schema = version
-        self._migrate = migrate
         self._closed_because = "is closed"  # finishes ClosedError's message
         # The state in memory, in two layers (see the module's docstring);
         # _layer is None unless the store is OPEN or CLOSING.
@@ -249,7 +237,7 @@ class AioKV(StoreBase):
                     # Let the open undo itself before the caller moves on
                     # (even if cancelled again): the next opener must find
                     # the file free.
-                    await _wait_out(opening)
+                    await wait_out(opening)
                 elif self._state is State.OPEN and self._saved == self._version:
                     self._release(State.NEW)  # opened, but for nobody: nothing to lose
             raise
@@ -260,30 +248,9 @@ class AioKV(StoreBase):
 
     async def _open(self) -> None:
         loop = _running_loop()
-        fd = None
         try:
-            taking = loop.run_in_executor(None, _lock_and_sweep, self._path)
-            try:
-                path, fd = await asyncio.shield(taking)
-            except asyncio.CancelledError:
-                # The thread may yet take the lock: give it back when it
-                # does, and wait (even if this task is cancelled again).
-                taking.add_done_callback(_release_taken)
-                await _wait_out(taking)
-                raise
-            try:
-                loaded = await storage.load(path)
-                state, found = loaded or ({}, None)
-            except CorruptFileError as e:
-                if not self._quarantine:
-                    raise
-                await _in_thread(_quarantine, path, e.problem, self._fsync)
-                state, found = {}, None
-            if found is not None and found != (self._schema or 0):
-                state = await self._upgrade(path, state, found)
+            path, fd, state = await self._opener.open(self._path)
         except BaseException:
-            if fd is not None:
-                lock.release(fd)
             self._opening = None
             self._state = State.NEW  # the next operation tries again
             raise
@@ -291,28 +258,6 @@ class AioKV(StoreBase):
         self._path, self._lock_fd, self._layer, self._loop = path, fd, state, loop
         self._state, self._writable_on = State.OPEN, loop
         exits.register(self, f"AioKV({path!r})", self._save_at_exit, self._disown)
-
-    async def _upgrade(self, path: str, state: dict[str, Any], found: int) -> dict[str, Any]:
-        # Bring a file of another schema version to this program's, durably,
-        # keeping the old file beside it; or refuse it, untouched.
-        wanted = self._schema or 0
-        if found > wanted:
-            raise VersionError(
-                path, found, wanted, "a newer program wrote it; opening it would lose data"
-            )
-        if self._migrate is None:
-            raise VersionError(path, found, wanted, "no migrate= was given to bring it up")
-        # Once migrate is called its result is written, even if the open is
-        # cancelled meanwhile: else the next open would call it again.
-        result = self._migrate(found, state)
-        return await _to_the_end(path, self._migrated(path, result, found, wanted))
-
-    async def _migrated(self, path: str, result: Any, found: int, wanted: int) -> dict[str, Any]:
-        if inspect.isawaitable(result):
-            result = await result
-        migrated = api.accepted_state(result, f"migrate() from version {found} for {path}")
-        await _in_thread(_migrate_file, path, migrated, found, wanted, self._fsync)
-        return migrated
 
     async def aclose(self) -> None:
         """Flush, stop background work and release the lock; a second call does nothing.
@@ -848,81 +793,6 @@ def _fold(layer: dict[str, Any], into: dict[str, Any], moved: Iterable[str]) -> 
     for key in gone:
         del into[key]
     return gone
-
-
-async def _in_thread(work: Callable[..., _T], path: str, *args: Any) -> _T:
-    # File work on path at open, in a worker thread, which cannot be stopped.
-    return await _to_the_end(path, _running_loop().run_in_executor(None, work, path, *args))
-
-
-async def _to_the_end(path: str, work: Awaitable[_T]) -> _T:
-    # Work of the open on path that must not stop half done. If cancelled
-    # (even again meanwhile), wait for it to end before raising, so the lock
-    # is never released while it still runs; a failure then is only logged,
-    # as the open's caller has left.
-    done = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(done)
-    except asyncio.CancelledError:
-        await _wait_out(done)
-        if not done.cancelled() and (error := done.exception()) is not None:
-            logger.error("aiokv: opening %s was cancelled, then failed: %r", path, error)
-        raise
-
-
-async def _wait_out(future: asyncio.Future[Any]) -> None:
-    # Wait for future to end, whatever cancels the waiter meanwhile (the
-    # waiter, cancelled already, raises its own cancellation after).
-    while not future.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait([future])
-
-
-# What the open does to a file, each done and logged in one piece in its
-# thread: an open cancelled meanwhile still says what became of the file.
-
-
-def _quarantine(path: str, problem: str, fsync: bool) -> None:
-    aside = storage.move_aside(path, fsync)
-    logger.error(
-        "aiokv: %s cannot be opened (%s); moved it to %s, and the store opens empty",
-        path,
-        problem,
-        aside,
-    )
-
-
-def _migrate_file(path: str, state: dict[str, Any], found: int, wanted: int, fsync: bool) -> None:
-    backup = storage.back_up(path, found, fsync)
-    storage.write(path, state, fsync, wanted)
-    logger.info(
-        "aiokv: migrated %s from version %d to %d; the old file is kept as %s",
-        path,
-        found,
-        wanted,
-        backup,
-    )
-
-
-def _lock_and_sweep(path: str) -> tuple[str, int]:
-    # Refuse what can never be a state file before making a lock file beside
-    # it (a courtesy: the load, under the lock, checks again).
-    storage.is_file(path)
-    # Resolve symlinks and relative paths first: every way of naming the
-    # file then meets the same lock, and the file's link is kept on writes.
-    real = os.path.realpath(path)
-    fd = lock.acquire(real)
-    try:
-        storage.remove_stale_temps(real)
-    except BaseException:
-        lock.release(fd)
-        raise
-    return real, fd
-
-
-def _release_taken(taking: asyncio.Future[tuple[str, int]]) -> None:
-    if not taking.cancelled() and taking.exception() is None:
-        lock.release(taking.result()[1])
 
 
 def _seconds(name: str, value: object) -> float:
