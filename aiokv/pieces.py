@@ -83,11 +83,13 @@ class Pieces:
         self._until = 0.0  # when the current slice of work should yield the GIL
         self.ready = True  # False while an update is half done: then drop the pieces
 
-    def update(self, state: dict[str, Any], changed: Iterable[str], moved: Iterable[str]) -> None:
+    def update(
+        self, state: dict[str, Any], changed: Iterable[str], dropped: Iterable[str]
+    ) -> None:
         """Bring the pieces to state, given the keys changed since the last update.
 
         changed: every key stored or deleted since then, in the order the
-        store's dict added them; moved: keys deleted from the dict outright
+        store's dict added them; dropped: keys deleted from the dict outright
         since then (stored again, the dict put them at its end: so do we).
         """
         self.ready = False
@@ -103,7 +105,7 @@ class Pieces:
                 self._mapped = True
             shards, numbered, dirty, shard_of = self._shards, self._numbered, self._dirty, _SHARD
             shrunk = False
-            for key in moved:
+            for key in dropped:
                 number = shards[hash(key) & shard_of].pop(key, None)
                 if number is not None:
                     self._drop(numbered[number], key)

@@ -6,11 +6,8 @@ start one disk write of the whole state. At most one disk write runs at a
 time and each writes a snapshot taken when it starts, so a later write always
 carries a newer state than an earlier one.
 
-The snapshot is free. While no write runs, _layer holds the whole state.
-When a write starts, that dict is frozen as _snapshot and handed to a worker
-thread, and a fresh _layer collects the changes made meanwhile (deletions as
-_GONE markers). Reads look in _layer, then in _snapshot. When the write ends,
-_layer is folded into the snapshot, which becomes the whole state again.
+The state lives in two layers (layers.py): while a write runs, it holds a
+frozen snapshot and changes go to a top layer over it.
 
 A store's life is one State: NEW, OPENING, OPEN, CLOSING, CLOSED; _enter()
 says in one place what every operation does in each of them.
@@ -34,6 +31,7 @@ from . import api, codec, exits, lock, storage
 from .api import StoreBase
 from .errors import AioKVError, ClosedError, foreign_loop
 from .index import PrefixIndex
+from .layers import GONE, Layers
 from .namespace import SEPARATOR
 from .opening import Migrate, Opener, wait_out
 from .pieces import Pieces
@@ -43,7 +41,6 @@ from .turns import EditTurns
 logger = logging.getLogger("aiokv")
 
 _MISSING, _NOW, _VERSION_KEY = codec.MISSING, codec.NOW, codec.VERSION_KEY
-_GONE: Any = object()  # a key deleted while a write has the snapshot frozen
 _INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _running_loop = asyncio.get_running_loop
 _loop_of_this_thread = asyncio._get_running_loop  # None where no loop runs
@@ -109,13 +106,9 @@ class AioKV(StoreBase):
         self._opener = Opener(fsync=fsync, on_corrupt=on_corrupt, version=version, migrate=migrate)
         self._schema = version
         self._closed_because = "is closed"  # finishes ClosedError's message
-        # The state in memory, in two layers (see the module's docstring);
-        # _layer is None unless the store is OPEN or CLOSING.
-        self._layer: dict[str, Any] | None = None
-        self._snapshot: dict[str, Any] | None = None
-        # Odd while the layers are being swapped, so the exit hook, which may
-        # run in another thread than the loop, can copy them consistently.
-        self._swaps = 0
+        # The state in memory (layers.py): its top is None unless the store
+        # is OPEN or CLOSING.
+        self._layers = Layers()
         self._loop: asyncio.AbstractEventLoop | None = None  # the owner, once open
         # The owner loop while writes are accepted (OPEN), else None: set()
         # checks the state and the loop with one comparison.
@@ -142,14 +135,10 @@ class AioKV(StoreBase):
         # A namespace's keys without a scan (index.py); None until the first
         # namespace listing, so that until then no write pays for it.
         self._index: PrefixIndex | None = None
-        # The state's encoded form, kept between disk writes (pieces.py), and
-        # what changed since the last write began: the keys stored or deleted,
-        # in the order the dict added them, and those deleted outright (a key
-        # stored again goes to the dict's end). _epoch counts clear()s: a write
-        # that began before one does not hand its pieces back.
+        # The state's encoded form, kept between disk writes (pieces.py).
+        # _epoch counts clear()s: a write that began before one does not hand
+        # its pieces back.
         self._pieces: Pieces | None = None
-        self._changed: dict[str, None] = {}
-        self._moved: set[str] = set()
         self._epoch = 0
 
     @property
@@ -159,10 +148,10 @@ class AioKV(StoreBase):
 
     def __repr__(self) -> str:
         """Show the path, where the store is in its life, and (open) its keys and dirt."""
-        if self._layer is None:
+        if self._layers.top is None:
             return f"<AioKV {self._path!r} {self._state.value}>"
         dirty = "dirty" if self._saved < self._version else "saved"
-        return f"<AioKV {self._path!r} {self._state.value}, {self._key_count()} keys, {dirty}>"
+        return f"<AioKV {self._path!r} {self._state.value}, {self._layers.count()} keys, {dirty}>"
 
     def stats(self) -> Stats:
         """Return the store's health now: no I/O and no copy of the state, cheap per request.
@@ -174,7 +163,7 @@ class AioKV(StoreBase):
         at, seconds, size = self._last_flush or (None, None, None)
         return Stats(
             state=self._state.value,
-            keys=self._key_count() if self._layer is not None else 0,
+            keys=self._layers.count() if self._layers.top is not None else 0,
             dirty=dirty,
             unsaved_for=_monotonic() - self._policy.unsaved_since if dirty else 0.0,
             flushes=self._flushes,
@@ -255,7 +244,8 @@ class AioKV(StoreBase):
             self._state = State.NEW  # the next operation tries again
             raise
         self._opening = None
-        self._path, self._lock_fd, self._layer, self._loop = path, fd, state, loop
+        self._path, self._lock_fd, self._loop = path, fd, loop
+        self._layers.open(state)
         self._state, self._writable_on = State.OPEN, loop
         exits.register(self, f"AioKV({path!r})", self._save_at_exit, self._disown)
 
@@ -299,7 +289,8 @@ class AioKV(StoreBase):
             self._timer.cancel()
             self._timer = None
         self._state, self._writable_on = state, None
-        self._layer = self._snapshot = self._index = self._pieces = None
+        self._layers.close()
+        self._index = self._pieces = None
         if state is State.NEW:
             self._loop = None
         if self._lock_fd is not None:
@@ -314,13 +305,13 @@ class AioKV(StoreBase):
         if type(key) is not str:
             key = codec.check_key(key)
         # The hot path is one dict lookup: a store that is not open has
-        # _layer None, so the lookup itself raises and sends us the slow way.
+        # its layers' top None, so the lookup itself raises and sends us the slow way.
         # A read starts no background work, so it needs no loop check.
         try:
-            value = self._layer[key]  # type: ignore[index]
+            value = self._layers.top[key]  # type: ignore[index]
         except KeyError:
             # Not in the top layer: a write under way may hold it in the snapshot.
-            if (value := self._lookup(key)) is _MISSING:
+            if (value := self._layers.lookup(key)) is _MISSING:
                 codec.check_key(key)  # a key that cannot be stored: say why
                 return default
         except TypeError:
@@ -329,19 +320,19 @@ class AioKV(StoreBase):
         kind = type(value)
         if kind is str:
             return value
-        if value is _GONE:
+        if value is GONE:
             return default
         if (kind is dict or kind is list) and self._loop is _loop_of_this_thread():
             # A container loaded from the file, read for the first time: tag
             # it for cheaper copies. Only on the owner loop's thread, where no
             # write can run between this read and this write-back.
-            value = self._layer[key] = codec.tag(value)  # type: ignore[index]
+            value = self._layers.top[key] = codec.tag(value)  # type: ignore[index]
         return codec.copy_out(value)
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
         await self._enter(write=False)
-        return self._lookup(codec.check_key(key)) is not _MISSING
+        return self._layers.lookup(codec.check_key(key)) is not _MISSING
 
     async def keys(self, prefix: str = "") -> list[str]:
         """Return a list of the stored keys (those starting with prefix)."""
@@ -353,9 +344,9 @@ class AioKV(StoreBase):
         await self._enter(write=False)
         prefix = codec.plain_str(prefix, "prefixes")
         if not prefix:
-            return codec.copy_out(self._view())  # type: ignore[no-any-return]
+            return codec.copy_out(self._layers.view())  # type: ignore[no-any-return]
         keys = self._under(prefix)
-        return codec.copy_out({key: self._lookup(key) for key in keys})  # type: ignore[no-any-return]
+        return codec.copy_out({key: self._layers.lookup(key) for key in keys})  # type: ignore[no-any-return]
 
     # -- writing -------------------------------------------------------------
 
@@ -382,13 +373,14 @@ class AioKV(StoreBase):
         if self._edited and key in self._edited:
             await self._turns.after_edits(key.__eq__, lambda: self._put(key, value))
             return
-        layer = self._layer
+        layers = self._layers
+        top = layers.top
         # The index, and a disk write under way, need to know of keys new to the top layer.
-        watched = self._index is not None or self._snapshot is not None
-        if watched and layer.get(key, _GONE) is _GONE:  # type: ignore[union-attr]
-            self._arrive(key)
-        layer[key] = value  # type: ignore[index]
-        self._changed[key] = None
+        watched = self._index is not None or layers.snapshot is not None
+        if watched and top.get(key, GONE) is GONE:  # type: ignore[union-attr]
+            self._new_in_top(key)
+        top[key] = value  # type: ignore[index]
+        layers.log.changed[key] = None
         # _touch(), inlined: this is the hottest write path.
         self._version += 1
         if self._timer is None:
@@ -408,7 +400,7 @@ class AioKV(StoreBase):
         api.check_by(key, by)
 
         def add() -> int | float:
-            result = api.incremented(key, self._lookup(key), by)
+            result = api.incremented(key, self._layers.lookup(key), by)
             self._put(key, result)
             return result
 
@@ -423,14 +415,7 @@ class AioKV(StoreBase):
         return True
 
     def _remove(self, key: str) -> None:
-        if self._lookup(key) is not _MISSING:
-            if self._snapshot is None:
-                del self._layer[key]  # type: ignore[union-attr]
-                self._left_dict([key])
-            else:
-                # Folded in, the layer keeps the key where the snapshot has it.
-                self._layer[key] = _GONE  # type: ignore[index]
-                self._changed[key] = None
+        if self._layers.remove(key):
             if self._index is not None:
                 self._index.discard(key)
             self._touch()
@@ -451,7 +436,7 @@ class AioKV(StoreBase):
         key = codec.check_key(key)
         async with self._turns.turn(key):
             await self._enter()  # it may have begun closing while we waited
-            value = api.editable(key, self._lookup(key), default)
+            value = api.editable(key, self._layers.lookup(key), default)
             yield value
             accepted = codec.accept(value, key)
             await self._enter()
@@ -461,14 +446,15 @@ class AioKV(StoreBase):
         self._put_all({key: value})
 
     def _put_all(self, values: dict[str, Any]) -> None:
-        layer = self._layer
-        assert layer is not None
-        if self._index is not None or self._snapshot is not None:
+        layers = self._layers
+        top = layers.top
+        assert top is not None
+        if self._index is not None or layers.snapshot is not None:
             for key in values:
-                if layer.get(key, _GONE) is _GONE:
-                    self._arrive(key)
-        layer.update(values)
-        self._changed.update(dict.fromkeys(values))
+                if top.get(key, GONE) is GONE:
+                    self._new_in_top(key)
+        top.update(values)
+        layers.log.changed.update(dict.fromkeys(values))
         self._touch()
 
     async def clear(self, prefix: str = "") -> bool:
@@ -488,11 +474,9 @@ class AioKV(StoreBase):
         else:
             # A write under way keeps encoding the old snapshot; it is simply
             # never folded back in, and the removal queued after it wins.
-            self._swaps += 1
-            self._layer, self._snapshot = {}, None
-            self._pieces, self._changed, self._moved = None, {}, set()
+            self._layers.empty()
+            self._pieces = None
             self._epoch += 1
-            self._swaps += 1
             if self._index is not None:
                 self._index.clear()
             self._touch()
@@ -527,7 +511,7 @@ class AioKV(StoreBase):
                 # A write already under way: share it (it may already cover us).
                 await asyncio.shield(self._disk_write)
                 continue
-            if self._layer is None:
+            if self._layers.top is None:
                 # Closed meanwhile by other means than aclose (which saves first).
                 raise ClosedError(self._path, self._closed_because)
             error = await asyncio.shield(self._start_write())
@@ -554,7 +538,7 @@ class AioKV(StoreBase):
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self._layer is None or self._saved == self._version:
+        if self._layers.top is None or self._saved == self._version:
             return
         quiet = self._version == self._armed_version
         wait = self._policy.timer_fired(_monotonic(), quiet)
@@ -565,12 +549,9 @@ class AioKV(StoreBase):
 
     def _start_write(self) -> asyncio.Future[BaseException | None]:
         loop = self._loop
-        assert loop is not None and self._layer is not None and self._snapshot is None
+        assert loop is not None
         # Freeze the state as the snapshot; changes go to a new layer meanwhile.
-        self._swaps += 1
-        self._snapshot, self._layer = self._layer, {}
-        changed, moved, self._changed, self._moved = self._changed, self._moved, {}, set()
-        self._swaps += 1
+        snapshot, changed, dropped = self._layers.freeze()
         version = self._version
         pieces, epoch = self._pieces or Pieces(), self._epoch
         # A plain future, not a task: a framework that cancels every task at
@@ -578,16 +559,13 @@ class AioKV(StoreBase):
         # two writes never overlap and an older snapshot never lands last.
         done: asyncio.Future[BaseException | None] = loop.create_future()
         try:
-            work = loop.run_in_executor(
-                None, self._disk_op(self._snapshot, pieces, changed, moved)
-            )
+            work = loop.run_in_executor(None, self._disk_op(snapshot, pieces, changed, dropped))
         except RuntimeError as e:
             # The loop's executor is shut down (asyncio.run() is returning):
             # no background write can start any more, and the exit hook
             # saves what is left. A flush() that needed this write raises.
-            self._unfreeze()
-            self._changed = changed | self._changed
-            self._moved |= moved
+            self._layers.unfreeze()
+            self._layers.log.give_back(changed, dropped)
             done.set_result(e)
             return done
         started = _monotonic()
@@ -602,7 +580,7 @@ class AioKV(StoreBase):
         def finished(work: asyncio.Future[int | None]) -> None:
             # The pieces encode the snapshot once their update is whole,
             # whether the disk took them or not; after a clear() they are stale.
-            if pieces.ready and epoch == self._epoch and self._layer is not None:
+            if pieces.ready and epoch == self._epoch and self._layers.top is not None:
                 self._pieces = pieces
             else:
                 self._pieces = None  # the next write encodes every key
@@ -617,14 +595,14 @@ class AioKV(StoreBase):
         state: dict[str, Any],
         pieces: Pieces,
         changed: dict[str, None],
-        moved: Iterable[str],
+        dropped: Iterable[str],
     ) -> Callable[[], int | None]:
         # Bring the pieces, then the file, to state: an empty store has no
         # file (so clear() removes it), any other is rewritten whole.
         path, fsync, version = self._path, self._fsync, self._schema
 
         def write() -> int | None:
-            pieces.update(state, changed, moved)
+            pieces.update(state, changed, dropped)
             if not state:
                 storage.remove(path, fsync)
                 return None
@@ -632,83 +610,23 @@ class AioKV(StoreBase):
 
         return write
 
-    def _lookup(self, key: str) -> Any:
-        # The current value at key, or _MISSING: the top layer, then the snapshot.
-        assert self._layer is not None
-        value = self._layer.get(key, _MISSING)
-        if value is _MISSING and self._snapshot is not None:
-            value = self._snapshot.get(key, _MISSING)
-        return _MISSING if value is _GONE else value
-
     def _under(self, prefix: str) -> Iterable[str]:
         # The keys starting with prefix. A namespace's prefix (ending with
         # SEPARATOR) is answered by the index, any other by a scan.
         if not prefix:
-            return self._view()
+            return self._layers.view()
         if not prefix.endswith(SEPARATOR):
-            return [key for key in self._view() if key.startswith(prefix)]
+            return [key for key in self._layers.view() if key.startswith(prefix)]
         if self._index is None:
             self._index = PrefixIndex()
-        return self._index.under(prefix, self._view)
+        return self._index.under(prefix, self._layers.view)
 
-    def _arrive(self, key: str) -> None:
-        # A write is about to store key, which the top layer lacks or holds as
-        # deleted: new keys, or any key while a disk write runs. Deleted while
-        # that write holds the snapshot, the key leaves its place there for the
-        # dict's end, as it would with no write under way: every listing and
-        # the file then have one order, whenever the writes run.
-        layer = self._layer
-        assert layer is not None
-        if layer.get(key) is _GONE:
-            self._swaps += 1  # the exit hook reads the layers and _moved together
-            self._moved.add(key)
-            del layer[key]
-            self._swaps += 1
-            self._changed.pop(key, None)  # stored next, it goes to the end
+    def _new_in_top(self, key: str) -> None:
+        # A write is about to store key, which the top layer lacks or holds
+        # as deleted: new keys, or any key while a disk write runs.
+        self._layers.new_in_top(key)
         if self._index is not None:
             self._index.add(key)
-
-    def _key_count(self) -> int:
-        # len(_view()) without building it: the snapshot's keys, plus the top
-        # layer's new ones, less its deletions.
-        assert self._layer is not None
-        if self._snapshot is None:
-            return len(self._layer)
-        snapshot = self._snapshot
-        count = len(snapshot)
-        for key, value in self._layer.items():
-            if value is _GONE:
-                count -= key in snapshot
-            else:
-                count += key not in snapshot
-        return count
-
-    def _view(self) -> dict[str, Any]:
-        # The whole current state as one dict (a new one while a write runs).
-        assert self._layer is not None
-        if self._snapshot is None:
-            return self._layer
-        view = dict(self._snapshot)
-        _fold(self._layer, view, self._moved)
-        return view
-
-    def _unfreeze(self) -> None:
-        # The write is over: the snapshot, with the top layer folded in, is
-        # the whole state again.
-        if self._snapshot is not None and self._layer is not None:
-            self._swaps += 1
-            # Keys deleted meanwhile leave the dict only now.
-            self._left_dict(_fold(self._layer, self._snapshot, self._moved))
-            self._layer, self._snapshot = self._snapshot, None
-            self._swaps += 1
-
-    def _left_dict(self, keys: list[str]) -> None:
-        # Keys deleted from the dict outright: stored again, each goes to the
-        # dict's end, so the next write must move it there too, and after any
-        # key stored before it meanwhile (its place among the changed keys).
-        for key in keys:
-            self._changed.pop(key, None)
-        self._moved.update(keys)
 
     def _write_done(
         self,
@@ -721,7 +639,7 @@ class AioKV(StoreBase):
         # write has no awaiter, and flush() decides itself whether to raise.
         error = work.exception()
         self._disk_write = None
-        self._unfreeze()
+        self._layers.unfreeze()
         now = _monotonic()
         wait = self._policy.write_finished(now, ok=error is None)
         self._last_error = error
@@ -736,7 +654,7 @@ class AioKV(StoreBase):
                 error,
                 self._policy.backoff,
             )
-        if self._layer is not None and self._saved < self._version:
+        if self._layers.top is not None and self._saved < self._version:
             self._arm(wait)
         done.set_result(error)
 
@@ -750,19 +668,10 @@ class AioKV(StoreBase):
             return
         self._writable_on = None  # later writes from a live loop are refused
         self._state, self._closed_because = State.CLOSED, "was closed at interpreter exit"
-        while True:
-            swaps, version = self._swaps, self._version
-            if swaps % 2 == 0:
-                layer, snapshot, moved = self._layer, self._snapshot, self._moved
-                if layer is not None and version != self._saved:
-                    # dict() copies a str-keyed dict in one step under the GIL.
-                    state = dict(snapshot or {})
-                    _fold(dict(layer), state, set(moved))
-                    if self._swaps == swaps:
-                        break
-                else:
-                    return
-            time.sleep(0.001)
+        version = self._version
+        if self._layers.top is None or version == self._saved:
+            return
+        state = self._layers.copy()
         try:
             self._disk_op(state, Pieces(), {}, set())()
         except Exception:  # the last chance to save: report whatever went wrong
@@ -776,23 +685,11 @@ class AioKV(StoreBase):
             os.close(self._lock_fd)  # the parent's copy keeps the lock
             self._lock_fd = None
         self._state, self._writable_on = State.CLOSED, None
-        self._layer = self._snapshot = self._index = self._pieces = None
+        self._layers.close()
+        self._index = self._pieces = None
         self._closed_because = (
             "belongs to the process that forked this one; open a new AioKV in the child"
         )
-
-
-def _fold(layer: dict[str, Any], into: dict[str, Any], moved: Iterable[str]) -> list[str]:
-    # Apply a top layer's changes to into: moved keys (deleted and stored
-    # again) taken out to go to the end, values set, _GONE keys removed (and
-    # returned).
-    for key in moved:
-        into.pop(key, None)
-    into.update(layer)
-    gone = [k for k, v in layer.items() if v is _GONE]
-    for key in gone:
-        del into[key]
-    return gone
 
 
 def _seconds(name: str, value: object) -> float:

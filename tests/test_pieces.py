@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiokv import AioKV, pieces
+from aiokv.changelog import ChangeLog
 from aiokv.pieces import Pieces
 from tests.helpers import encoded_keys, slow_disk_writes
 
@@ -23,26 +24,23 @@ def joined(p: Pieces) -> bytes:
 
 
 class Tracked:
-    """A dict and what changed since the last update, kept as AioKV keeps them."""
+    """A dict and its change log, kept as the store keeps them (changelog.py)."""
 
     def __init__(self) -> None:
         self.state: dict[str, Any] = {}
-        self.changed: dict[str, None] = {}
-        self.moved: set[str] = set()
+        self.log = ChangeLog()
 
     def set(self, key: str, value: Any) -> None:
         self.state[key] = value
-        self.changed[key] = None
+        self.log.stored(key)
 
     def delete(self, key: str) -> None:
         if key in self.state:
             del self.state[key]
-            self.changed.pop(key, None)
-            self.moved.add(key)
+            self.log.left_dict([key])
 
     def update(self, p: Pieces) -> None:
-        p.update(self.state, self.changed, self.moved)
-        self.changed, self.moved = {}, set()
+        p.update(self.state, *self.log.take())
 
 
 OPS = st.lists(
