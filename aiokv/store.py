@@ -23,19 +23,19 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from . import api, codec, exits, lock, storage
+from . import api, codec, exits, lock
 from .api import StoreBase
 from .errors import AioKVError, ClosedError, foreign_loop
 from .index import PrefixIndex
 from .layers import GONE, Layers
 from .namespace import SEPARATOR
 from .opening import Migrate, Opener, wait_out
-from .pieces import Pieces
 from .policy import FlushPolicy
+from .scheduler import WriteScheduler
 from .turns import EditTurns
 
 logger = logging.getLogger("aiokv")
@@ -44,7 +44,6 @@ _MISSING, _NOW, _VERSION_KEY = codec.MISSING, codec.NOW, codec.VERSION_KEY
 _INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _running_loop = asyncio.get_running_loop
 _loop_of_this_thread = asyncio._get_running_loop  # None where no loop runs
-_monotonic = time.monotonic
 _T = TypeVar("_T")
 
 
@@ -102,9 +101,7 @@ class AioKV(StoreBase):
             )
         if type(fsync) is not bool:
             raise TypeError(f"fsync must be a bool, not {type(fsync).__name__}")
-        self._fsync = fsync
         self._opener = Opener(fsync=fsync, on_corrupt=on_corrupt, version=version, migrate=migrate)
-        self._schema = version
         self._closed_because = "is closed"  # finishes ClosedError's message
         # The state in memory (layers.py): its top is None unless the store
         # is OPEN or CLOSING.
@@ -117,17 +114,13 @@ class AioKV(StoreBase):
         self._open_waiters = 0
         self._closing_done: asyncio.Event | None = None
         self._lock_fd: int | None = None
-        # _version counts changes; _saved is the newest version the file holds.
-        self._version = 0
-        self._saved = 0
-        self._armed_version = 0
-        self._policy = FlushPolicy(delay, cap)
-        self._timer: asyncio.TimerHandle | None = None
-        self._disk_write: asyncio.Future[BaseException | None] | None = None
-        # For stats(): the successful writes, the latest one, the latest failure.
-        self._flushes = 0
-        self._last_flush: tuple[float, float, int] | None = None  # at, seconds, bytes
-        self._last_error: BaseException | None = None
+        self._writes = WriteScheduler(
+            self._layers,
+            FlushPolicy(delay, cap),
+            fsync=fsync,
+            schema=version,
+            closed=lambda: ClosedError(self._path, self._closed_because),
+        )
         # Keys being edited, each with the turn its edit() holds and the
         # writes queued behind it wait for (see _turn).
         self._turns = EditTurns(self._enter)
@@ -135,11 +128,6 @@ class AioKV(StoreBase):
         # A namespace's keys without a scan (index.py); None until the first
         # namespace listing, so that until then no write pays for it.
         self._index: PrefixIndex | None = None
-        # The state's encoded form, kept between disk writes (pieces.py).
-        # _epoch counts clear()s: a write that began before one does not hand
-        # its pieces back.
-        self._pieces: Pieces | None = None
-        self._epoch = 0
 
     @property
     def path(self) -> str:
@@ -150,7 +138,7 @@ class AioKV(StoreBase):
         """Show the path, where the store is in its life, and (open) its keys and dirt."""
         if self._layers.top is None:
             return f"<AioKV {self._path!r} {self._state.value}>"
-        dirty = "dirty" if self._saved < self._version else "saved"
+        dirty = "dirty" if self._writes.dirty else "saved"
         return f"<AioKV {self._path!r} {self._state.value}, {self._layers.count()} keys, {dirty}>"
 
     def stats(self) -> Stats:
@@ -159,18 +147,18 @@ class AioKV(StoreBase):
         Call it from the thread of the store's event loop: while a write is under
         way, its key count walks the changes made meanwhile.
         """
-        dirty = self._saved < self._version
-        at, seconds, size = self._last_flush or (None, None, None)
+        writes = self._writes
+        at, seconds, size = writes.last_flush or (None, None, None)
         return Stats(
             state=self._state.value,
             keys=self._layers.count() if self._layers.top is not None else 0,
-            dirty=dirty,
-            unsaved_for=_monotonic() - self._policy.unsaved_since if dirty else 0.0,
-            flushes=self._flushes,
+            dirty=writes.dirty,
+            unsaved_for=writes.unsaved_for(),
+            flushes=writes.flushes,
             last_flush_at=at,
             last_flush_seconds=seconds,
             last_flush_bytes=size,
-            last_error=self._last_error,
+            last_error=writes.last_error,
         )
 
     # -- the lifecycle ---------------------------------------------------------
@@ -227,7 +215,7 @@ class AioKV(StoreBase):
                     # (even if cancelled again): the next opener must find
                     # the file free.
                     await wait_out(opening)
-                elif self._state is State.OPEN and self._saved == self._version:
+                elif self._state is State.OPEN and not self._writes.dirty:
                     self._release(State.NEW)  # opened, but for nobody: nothing to lose
             raise
         finally:
@@ -246,6 +234,7 @@ class AioKV(StoreBase):
         self._opening = None
         self._path, self._lock_fd, self._loop = path, fd, loop
         self._layers.open(state)
+        self._writes.start(loop, path)
         self._state, self._writable_on = State.OPEN, loop
         exits.register(self, f"AioKV({path!r})", self._save_at_exit, self._disown)
 
@@ -275,7 +264,7 @@ class AioKV(StoreBase):
         self._state, self._writable_on = State.CLOSING, None
         self._closing_done = asyncio.Event()
         try:
-            await self._flush_to(self._version)
+            await self._writes.flush()
         except BaseException:
             self._state, self._writable_on = State.OPEN, self._loop
             raise
@@ -285,12 +274,10 @@ class AioKV(StoreBase):
 
     def _release(self, state: State) -> None:
         # Drop the memory and the lock (nothing unsaved may be left by now).
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._writes.stop()
         self._state, self._writable_on = state, None
         self._layers.close()
-        self._index = self._pieces = None
+        self._index = None
         if state is State.NEW:
             self._loop = None
         if self._lock_fd is not None:
@@ -381,10 +368,11 @@ class AioKV(StoreBase):
             self._new_in_top(key)
         top[key] = value  # type: ignore[index]
         layers.log.changed[key] = None
-        # _touch(), inlined: this is the hottest write path.
-        self._version += 1
-        if self._timer is None:
-            self._schedule()
+        # self._writes.changed(), inlined: this is the hottest write path.
+        writes = self._writes
+        writes.changes += 1
+        if writes.timer is None:
+            writes.schedule()
 
     async def update(self, mapping: Mapping[str, Any]) -> None:
         """Store every key of mapping at once: all of them or, on a bad one, none."""
@@ -418,7 +406,7 @@ class AioKV(StoreBase):
         if self._layers.remove(key):
             if self._index is not None:
                 self._index.discard(key)
-            self._touch()
+            self._writes.changed()
 
     def edit(self, key: str, default: Any = _MISSING) -> AbstractAsyncContextManager[Any]:
         """Change the dict or list at key in place: `async with kv.edit(key, []) as v:`.
@@ -455,7 +443,7 @@ class AioKV(StoreBase):
                     self._new_in_top(key)
         top.update(values)
         layers.log.changed.update(dict.fromkeys(values))
-        self._touch()
+        self._writes.changed()
 
     async def clear(self, prefix: str = "") -> bool:
         """Remove every key (or those starting with prefix) and flush; False (logged) on failure.
@@ -475,11 +463,10 @@ class AioKV(StoreBase):
             # A write under way keeps encoding the old snapshot; it is simply
             # never folded back in, and the removal queued after it wins.
             self._layers.empty()
-            self._pieces = None
-            self._epoch += 1
+            self._writes.forget_pieces()
             if self._index is not None:
                 self._index.clear()
-            self._touch()
+            self._writes.changed()
         try:
             await self.flush()
         except OSError:
@@ -503,112 +490,7 @@ class AioKV(StoreBase):
     async def flush(self) -> None:
         """Return once every change made before the call is durable on disk."""
         await self._enter(write=False)
-        await self._flush_to(self._version)
-
-    async def _flush_to(self, target: int) -> None:
-        while self._saved < target:
-            if self._disk_write is not None:
-                # A write already under way: share it (it may already cover us).
-                await asyncio.shield(self._disk_write)
-                continue
-            if self._layers.top is None:
-                # Closed meanwhile by other means than aclose (which saves first).
-                raise ClosedError(self._path, self._closed_because)
-            error = await asyncio.shield(self._start_write())
-            if error is not None:
-                raise error
-
-    def _touch(self) -> None:
-        self._version += 1
-        if self._timer is None:
-            self._schedule()
-
-    def _schedule(self) -> None:
-        # The first change since the file was up to date. (While a write is
-        # under way, its completion arms the timer for what came meanwhile.)
-        if self._disk_write is None:
-            self._arm(self._policy.first_change(_monotonic()))
-
-    def _arm(self, after: float) -> None:
-        assert self._loop is not None
-        # Writes don't touch the timer (that would cost every set a clock
-        # read and a heap push); the callback compares versions instead.
-        self._armed_version = self._version
-        self._timer = self._loop.call_later(after, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self._layers.top is None or self._saved == self._version:
-            return
-        quiet = self._version == self._armed_version
-        wait = self._policy.timer_fired(_monotonic(), quiet)
-        if wait is None:
-            self._start_write()
-        else:
-            self._arm(wait)
-
-    def _start_write(self) -> asyncio.Future[BaseException | None]:
-        loop = self._loop
-        assert loop is not None
-        # Freeze the state as the snapshot; changes go to a new layer meanwhile.
-        snapshot, changed, dropped = self._layers.freeze()
-        version = self._version
-        pieces, epoch = self._pieces or Pieces(), self._epoch
-        # A plain future, not a task: a framework that cancels every task at
-        # shutdown cannot detach us from a thread that is still writing, so
-        # two writes never overlap and an older snapshot never lands last.
-        done: asyncio.Future[BaseException | None] = loop.create_future()
-        try:
-            work = loop.run_in_executor(None, self._disk_op(snapshot, pieces, changed, dropped))
-        except RuntimeError as e:
-            # The loop's executor is shut down (asyncio.run() is returning):
-            # no background write can start any more, and the exit hook
-            # saves what is left. A flush() that needed this write raises.
-            self._layers.unfreeze()
-            self._layers.log.give_back(changed, dropped)
-            done.set_result(e)
-            return done
-        started = _monotonic()
-        self._policy.write_started(started)
-        # The write takes every change so far; when it ends, the policy says
-        # when the next is due. A timer left armed (a retry of an outage that
-        # this write ends, a debounce) would hold later changes to its time.
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-        def finished(work: asyncio.Future[int | None]) -> None:
-            # The pieces encode the snapshot once their update is whole,
-            # whether the disk took them or not; after a clear() they are stale.
-            if pieces.ready and epoch == self._epoch and self._layers.top is not None:
-                self._pieces = pieces
-            else:
-                self._pieces = None  # the next write encodes every key
-            self._write_done(work, version, started, done)
-
-        work.add_done_callback(finished)
-        self._disk_write = done
-        return done
-
-    def _disk_op(
-        self,
-        state: dict[str, Any],
-        pieces: Pieces,
-        changed: dict[str, None],
-        dropped: Iterable[str],
-    ) -> Callable[[], int | None]:
-        # Bring the pieces, then the file, to state: an empty store has no
-        # file (so clear() removes it), any other is rewritten whole.
-        path, fsync, version = self._path, self._fsync, self._schema
-
-        def write() -> int | None:
-            pieces.update(state, changed, dropped)
-            if not state:
-                storage.remove(path, fsync)
-                return None
-            return storage.write(path, state, fsync, version, pieces)
-
-        return write
+        await self._writes.flush()
 
     def _under(self, prefix: str) -> Iterable[str]:
         # The keys starting with prefix. A namespace's prefix (ending with
@@ -628,36 +510,6 @@ class AioKV(StoreBase):
         if self._index is not None:
             self._index.add(key)
 
-    def _write_done(
-        self,
-        work: asyncio.Future[int | None],
-        version: int,
-        started: float,
-        done: asyncio.Future[BaseException | None],
-    ) -> None:
-        # The failure is the future's result, not its exception: a background
-        # write has no awaiter, and flush() decides itself whether to raise.
-        error = work.exception()
-        self._disk_write = None
-        self._layers.unfreeze()
-        now = _monotonic()
-        wait = self._policy.write_finished(now, ok=error is None)
-        self._last_error = error
-        if error is None:
-            self._saved = max(self._saved, version)
-            self._flushes += 1
-            self._last_flush = (time.time(), now - started, work.result() or 0)
-        else:
-            logger.error(
-                "aiokv: flush of %s failed: %s; changes kept in memory, retrying in %.1fs",
-                self._path,
-                error,
-                self._policy.backoff,
-            )
-        if self._layers.top is not None and self._saved < self._version:
-            self._arm(wait)
-        done.set_result(error)
-
     # -- leaving the process ----------------------------------------------------
 
     def _save_at_exit(self) -> None:
@@ -668,16 +520,7 @@ class AioKV(StoreBase):
             return
         self._writable_on = None  # later writes from a live loop are refused
         self._state, self._closed_because = State.CLOSED, "was closed at interpreter exit"
-        version = self._version
-        if self._layers.top is None or version == self._saved:
-            return
-        state = self._layers.copy()
-        try:
-            self._disk_op(state, Pieces(), {}, set())()
-        except Exception:  # the last chance to save: report whatever went wrong
-            logger.exception("aiokv: could not save %s at exit", self._path)
-        else:
-            self._saved = version
+        self._writes.save_at_exit()
 
     def _disown(self) -> None:
         # In a forked child: the store, its lock and its file are the parent's.
@@ -686,7 +529,8 @@ class AioKV(StoreBase):
             self._lock_fd = None
         self._state, self._writable_on = State.CLOSED, None
         self._layers.close()
-        self._index = self._pieces = None
+        self._writes.stop()
+        self._index = None
         self._closed_because = (
             "belongs to the process that forked this one; open a new AioKV in the child"
         )

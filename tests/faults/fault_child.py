@@ -89,7 +89,7 @@ async def run_case(kv: AioKV, memory: Memory, cmd: dict[str, Any]) -> dict[str, 
             await kv.set("round", rounds)
             for _ in range(250):  # the background flush runs within ~10 ms
                 await asyncio.sleep(0.002)
-                if memory.messages or kv._saved == kv._version:
+                if memory.messages or not kv.stats().dirty:
                     break
             if memory.messages:
                 break

@@ -195,9 +195,10 @@ class StoreMachine(RuleBasedStateMachine):
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, limits)
         # The store retries by itself; the model says when writes happen.
-        if self.kv._timer is not None:
-            self.kv._timer.cancel()
-            self.kv._timer = None
+        writes = self.kv._writes
+        if writes.timer is not None:
+            writes.timer.cancel()
+            writes.timer = None
 
     @precondition(lambda self: self.pending is None)
     @rule()
