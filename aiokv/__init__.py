@@ -10,7 +10,8 @@ from .errors import (
 )
 from .namespace import Namespace
 from .protocol import Store
-from .store import AioKV, Stats
+from .stats import Stats
+from .store import AioKV
 
 __version__ = "0.1.1"  # the one place the version is written
 

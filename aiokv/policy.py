@@ -7,6 +7,8 @@ enough to read at once and to test as a table, without sleeping.
 
 from __future__ import annotations
 
+import math
+
 # A failing background write is retried after 0.1 s, 0.2 s, 0.4 s, ... up to 30 s.
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 30.0
@@ -23,6 +25,17 @@ class FlushPolicy:
         self.unsaved_since = 0.0  # when the oldest change not on disk began waiting
         self.retry_at = 0.0  # no write before this, after a failure
         self.failures = 0  # failed writes in a row
+
+    @classmethod
+    def checked(cls, flush_delay: object, max_flush_delay: object) -> FlushPolicy:
+        """The policy for a store's flush_delay and max_flush_delay, refused if they are bad."""
+        delay = _seconds("flush_delay", flush_delay)
+        cap = _seconds("max_flush_delay", max_flush_delay)
+        if cap < delay:
+            raise ValueError(
+                f"max_flush_delay ({max_flush_delay}) must be >= flush_delay ({flush_delay})"
+            )
+        return cls(delay, cap)
 
     def first_change(self, now: float) -> float:
         """The store was saved and is changed at now: seconds until the timer fires."""
@@ -71,3 +84,11 @@ class FlushPolicy:
         if not self.failures:
             return 0.0
         return min(FIRST_BACKOFF * 2.0 ** (self.failures - 1), MAX_BACKOFF)
+
+
+def _seconds(name: str, value: object) -> float:
+    if type(value) is not int and type(value) is not float:
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value}")
+    return float(value)

@@ -1,0 +1,242 @@
+"""A store's life: one State, changed in one place, and what each operation may do in it.
+
+Lifecycle is AioKV's base class (as httpx's BaseClient is its clients'): it
+holds the state and the owner loop, opens the store (sharing one open among
+every caller, undone if the last one is cancelled), closes it, and saves or
+disowns it at exit and in a forked child. What the store holds, it asks the
+store for through five hooks (_hold, _let_go, _unsaved, _save, _save_now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+from typing import Any, TypeVar
+
+from . import exits, lock
+from .errors import AioKVError, ClosedError, foreign_loop
+from .opening import Opener, wait_out
+
+logger = logging.getLogger("aiokv")
+_running_loop = asyncio.get_running_loop
+_Self = TypeVar("_Self", bound="Lifecycle")
+
+
+class State(enum.Enum):
+    """Where a store is in its life."""
+
+    NEW = "new"  # described, no I/O done yet
+    OPENING = "opening"  # taking the lock and loading the file
+    OPEN = "open"  # serving every operation
+    CLOSING = "closing"  # writing its final state; reads served, writes refused
+    CLOSED = "closed"  # lock released; every operation refused
+
+
+class Lifecycle:
+    """One store's life: its State, the owner loop, the open, the close, the exit hooks."""
+
+    def __init__(self, path: str, opener: Opener) -> None:
+        """A NEW store of path, opened by opener."""
+        self._path = path
+        self._opener = opener
+        # The lifecycle: changed by _become() only.
+        self._state = State.NEW
+        self._loop: asyncio.AbstractEventLoop | None = None  # the owner, once open
+        # The owner loop while writes are accepted (OPEN), else None: set()
+        # checks the state and the loop with one comparison.
+        self._writable_on: asyncio.AbstractEventLoop | None = None
+        self._closed_because = "is closed"  # finishes ClosedError's message
+        self._opening: asyncio.Task[None] | None = None
+        self._open_waiters = 0
+        self._closing_done: asyncio.Event | None = None
+        self._lock_fd: int | None = None
+
+    @property
+    def path(self) -> str:
+        """The state file's path (symlinks resolved once the store is open)."""
+        return self._path
+
+    async def __aenter__(self: _Self) -> _Self:
+        """Open the store: take the file's lock and load it."""
+        await self._admit(write=False)
+        return self
+
+    async def _admit(self, write: bool = True) -> None:
+        # Wait until the store can serve an operation. Per state:
+        #   NEW, OPENING  open it (or wait for the open under way), then as OPEN
+        #   OPEN          serve, from the owner loop only
+        #   CLOSING       reads and flush() are served (memory is intact and the
+        #                 final write covers every change); writes: ClosedError
+        #   CLOSED        ClosedError
+        while True:
+            state = self._state
+            if state is State.OPEN or (state is State.CLOSING and not write):
+                if self._loop is not _running_loop():
+                    raise self._foreign_loop()
+                return
+            if state is State.CLOSING:
+                raise ClosedError(self._path, "is closing: aclose() was called")
+            if state is State.CLOSED:
+                raise ClosedError(self._path, self._closed_because)
+            await self._wait_for_open()
+
+    def _become(self, state: State, why: str | None = None) -> None:
+        # The one place the lifecycle changes: the state, what set()'s check
+        # derives from it, and (closed) why ClosedError refuses.
+        self._state = state
+        self._writable_on = self._loop if state is State.OPEN else None
+        if why is not None:
+            self._closed_because = why
+
+    def _foreign_loop(self) -> RuntimeError:
+        return foreign_loop(self._path)
+
+    async def _wait_for_open(self) -> None:
+        # Every caller that needs the store open shares one opening task. A
+        # caller cancelled while waiting (a timeout around `async with`, or
+        # around the first operation) leaves; when the last one leaves, the
+        # open is undone, so nothing stays held.
+        loop = _running_loop()
+        if self._opening is None:
+            self._become(State.OPENING)
+            self._opening = loop.create_task(self._open())
+        elif self._opening.get_loop() is not loop:
+            raise self._foreign_loop()
+        opening = self._opening
+        self._open_waiters += 1
+        try:
+            # wait(), not shield(): the caller is told of its own
+            # cancellation only, never of the open's (undone by another).
+            await asyncio.wait([opening])
+        except asyncio.CancelledError:
+            if self._open_waiters == 1:  # the last caller waiting for this open
+                if not opening.done():
+                    opening.cancel()
+                    # Let the open undo itself before the caller moves on
+                    # (even if cancelled again): the next opener must find
+                    # the file free.
+                    await wait_out(opening)
+                elif self._state is State.OPEN and not self._unsaved():
+                    self._release(State.NEW)  # opened, but for nobody: nothing to lose
+            raise
+        finally:
+            self._open_waiters -= 1
+        if not opening.cancelled() and (error := opening.exception()) is not None:
+            raise error
+
+    async def _open(self) -> None:
+        loop = _running_loop()
+        try:
+            path, fd, state = await self._opener.open(self._path)
+        except BaseException:
+            self._opening = None
+            self._become(State.NEW)  # the next operation tries again
+            raise
+        self._opening = None
+        self._path, self._lock_fd, self._loop = path, fd, loop
+        self._hold(state, loop)
+        self._become(State.OPEN)
+        exits.register(self, f"AioKV({path!r})", self._save_at_exit, self._disown)
+
+    async def aclose(self) -> None:
+        """Flush, stop background work and release the lock; a second call does nothing.
+
+        From the moment it is called, writes from other tasks raise ClosedError;
+        every write that returned before is in the final flush. If that flush
+        fails, the error is raised and the store stays open, its changes still
+        in memory, so nothing is dropped without a trace.
+        """
+        while self._state is not State.OPEN:
+            if self._state is State.CLOSED:
+                return
+            if self._state is State.NEW:
+                self._release(State.CLOSED)
+                return
+            if self._state is State.CLOSING:
+                assert self._closing_done is not None
+                await self._closing_done.wait()
+            else:  # OPENING: let it finish, then close what it opened
+                # An open that fails holds nothing, and its opener was told.
+                with contextlib.suppress(Exception):
+                    await self._wait_for_open()
+        if self._loop is not _running_loop():
+            raise self._foreign_loop()
+        self._become(State.CLOSING)
+        self._closing_done = asyncio.Event()
+        try:
+            await self._save()
+        except BaseException:
+            self._become(State.OPEN)
+            raise
+        finally:
+            self._closing_done.set()
+        self._release(State.CLOSED)
+
+    def _release(self, state: State) -> None:
+        # Drop the memory and the lock (nothing unsaved may be left by now).
+        self._let_go()
+        if state is State.NEW:
+            self._loop = None
+        self._become(state)
+        if self._lock_fd is not None:
+            lock.release(self._lock_fd)
+            self._lock_fd = None
+        exits.unregister(self)
+
+    async def _admit_or_log(self, op: str) -> bool:
+        # The seed's contract: delete/clear report a failure to load as False.
+        try:
+            await self._admit()
+        except (OSError, AioKVError) as e:
+            if isinstance(e, ClosedError):
+                raise
+            logger.exception("aiokv: %s() on %s failed", op, self._path)
+            return False
+        return True
+
+    # -- leaving the process ----------------------------------------------------
+
+    def _save_at_exit(self) -> None:
+        # Plain synchronous I/O: the loop is gone by now, or (a loop in a
+        # daemon thread) still running in another thread, so read the state
+        # through a consistent copy and never touch the layers themselves.
+        if self._state is not State.OPEN and self._state is not State.CLOSING:
+            return
+        self._become(State.CLOSED, "was closed at interpreter exit")  # later writes refused
+        self._save_now()
+
+    def _disown(self) -> None:
+        # In a forked child: the store, its lock and its file are the parent's.
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # the parent's copy keeps the lock
+            self._lock_fd = None
+        self._let_go()
+        self._become(
+            State.CLOSED,
+            "belongs to the process that forked this one; open a new AioKV in the child",
+        )
+
+    # -- what the store provides -------------------------------------------------
+
+    def _hold(self, state: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+        """Hold the state the open read, the store now OPEN on loop."""
+        raise NotImplementedError
+
+    def _let_go(self) -> None:
+        """Drop the state and stop background work (nothing unsaved is left)."""
+        raise NotImplementedError
+
+    def _unsaved(self) -> bool:
+        """Whether some change is not on disk yet."""
+        raise NotImplementedError
+
+    async def _save(self) -> None:
+        """Put every change on disk (the final flush); raise if it failed."""
+        raise NotImplementedError
+
+    def _save_now(self) -> None:
+        """Save what is unsaved with blocking I/O, from any thread (at exit)."""
+        raise NotImplementedError
