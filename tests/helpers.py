@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import math
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,41 @@ def held_disk_writes(
 
     monkeypatch.setattr(storage, name, held)
     return started, let_go
+
+
+@dataclass
+class DiskWrite:
+    """One disk write of a store, as recorded_disk_writes saw it."""
+
+    started: float  # time.monotonic()
+    ended: float = math.inf  # inf while under way
+    state: dict[str, Any] | None = None  # a deep copy of the state it was given, as it ended
+
+
+def recorded_disk_writes(monkeypatch: Any) -> list[DiskWrite]:
+    """Every disk write of a store from now on, in the order they start.
+
+    The real write still happens. A write is in the list once it starts, its
+    state once it ends: a change that leaked into the snapshot under way is in
+    it. Call it after slow_disk_writes or held_disk_writes, to see and time the
+    whole write, its wait included.
+    """
+    from aiokv import storage
+
+    real = storage.write
+    writes: list[DiskWrite] = []
+
+    def recording(path: str, state: dict[str, Any], *rest: Any) -> int:
+        write = DiskWrite(time.monotonic())
+        writes.append(write)
+        try:
+            return real(path, state, *rest)
+        finally:
+            write.state = copy.deepcopy(state)
+            write.ended = time.monotonic()
+
+    monkeypatch.setattr(storage, "write", recording)
+    return writes
 
 
 def encoded_keys(monkeypatch: Any) -> list[int]:

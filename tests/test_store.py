@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import json
 import logging
 import os
@@ -15,8 +16,8 @@ from typing import Any
 import pytest
 
 import aiokv
-from aiokv import AioKV, ClosedError, codec, storage
-from tests.helpers import read_json, temp_files
+from aiokv import AioKV, ClosedError, codec
+from tests.helpers import read_json, recorded_disk_writes, slow_disk_writes, temp_files
 
 EVERY_JSON_TYPE: dict[str, Any] = {
     "str": "ping",
@@ -40,20 +41,6 @@ EVERY_JSON_TYPE: dict[str, Any] = {
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
-
-
-class WriteSpy:
-    """Counts real calls to storage.write (the real write still happens)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        real = storage.write
-
-        def spy(path: str, state: dict[str, Any], *rest: Any) -> None:
-            self.calls += 1
-            real(path, state, *rest)
-
-        monkeypatch.setattr(storage, "write", spy)
 
 
 def test_seed_readme_bare_usage_still_works(state: Path) -> None:
@@ -244,26 +231,26 @@ def test_missing_file_is_empty_and_appears_only_after_a_change(state: Path) -> N
 def test_flush_with_nothing_changed_writes_nothing(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spy = WriteSpy(monkeypatch)
+    writes = recorded_disk_writes(monkeypatch)
 
     async def main() -> None:
         async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
             await kv.set("a", 1)
             await kv.flush()
-            assert spy.calls == 1
+            assert len(writes) == 1
             await kv.flush()
             await kv.delete("absent")
             await kv.flush()
-            assert spy.calls == 1
+            assert len(writes) == 1
 
     run(main())
-    assert spy.calls == 1
+    assert len(writes) == 1
 
 
 def test_burst_of_5000_sets_costs_a_handful_of_writes(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spy = WriteSpy(monkeypatch)
+    writes = recorded_disk_writes(monkeypatch)
 
     async def main() -> None:
         async with AioKV(state, flush_delay=0.05, max_flush_delay=1.0) as kv:
@@ -273,21 +260,21 @@ def test_burst_of_5000_sets_costs_a_handful_of_writes(
             # flush() returned: everything is durable, read back independently.
             on_disk = json.loads(state.read_bytes())
             assert on_disk == {f"k{i}": i for i in range(5000)}
-            assert 1 <= spy.calls <= 3
+            assert 1 <= len(writes) <= 3
 
     run(main())
 
 
 def test_debounce_waits_for_quiet(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spy = WriteSpy(monkeypatch)
+    writes = recorded_disk_writes(monkeypatch)
 
     async def main() -> None:
         async with AioKV(state, flush_delay=0.3, max_flush_delay=10) as kv:
             await kv.set("a", 1)
             await asyncio.sleep(0.1)
-            assert spy.calls == 0 and not state.exists()
+            assert len(writes) == 0 and not state.exists()
             await asyncio.sleep(0.6)
-            assert spy.calls == 1
+            assert len(writes) == 1
             assert read_json(state) == {"a": 1}
 
     run(main())
@@ -296,7 +283,7 @@ def test_debounce_waits_for_quiet(state: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_cap_holds_under_a_never_pausing_writer(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spy = WriteSpy(monkeypatch)
+    writes = recorded_disk_writes(monkeypatch)
     cap = 0.3
 
     async def main() -> None:
@@ -317,20 +304,19 @@ def test_cap_holds_under_a_never_pausing_writer(
                     floor = max((v for t, v in history if t <= now - cap - 0.15), default=0)
                     assert on_disk >= floor
             assert state.exists()
-            writes = spy.calls
-            assert 2.0 / cap - 2 <= writes <= 2.0 / cap + 2
+            assert 2.0 / cap - 2 <= len(writes) <= 2.0 / cap + 2
 
     run(main())
 
 
 def test_concurrent_flushes_share_one_write(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spy = WriteSpy(monkeypatch)
+    writes = recorded_disk_writes(monkeypatch)
 
     async def main() -> None:
         async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
             await kv.update({f"k{i}": i for i in range(1000)})
             await asyncio.gather(*(kv.flush() for _ in range(20)))
-            assert spy.calls == 1
+            assert len(writes) == 1
             assert len(read_json(state)) == 1000
 
     run(main())
@@ -339,15 +325,8 @@ def test_concurrent_flushes_share_one_write(state: Path, monkeypatch: pytest.Mon
 def test_clear_is_never_undone_by_a_pending_flush(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = storage.write
-    writing = __import__("threading").Event()
-
-    def slow_write(path: str, snapshot: dict[str, Any], *rest: Any) -> None:
-        writing.set()
-        time.sleep(0.3)  # the old snapshot is still being written when clear() runs
-        real(path, snapshot, *rest)
-
-    monkeypatch.setattr(storage, "write", slow_write)
+    # The old snapshot is still being written when clear() runs.
+    writing = slow_disk_writes(monkeypatch, 0.3)
 
     async def main() -> None:
         async with AioKV(state, flush_delay=0, max_flush_delay=0) as kv:
@@ -590,19 +569,8 @@ def test_cancelling_every_task_never_overlaps_or_reorders_writes(
 ) -> None:
     # Some frameworks cancel all tasks at shutdown; the background write must
     # still finish before the next one starts, or an old snapshot lands last.
-    real = storage.write
-    active = 0
-    most = 0
-
-    def slow_write(path: str, snapshot: dict[str, Any], *rest: Any) -> None:
-        nonlocal active, most
-        active += 1
-        most = max(most, active)
-        time.sleep(0.2 if snapshot.get("gen") == "old" else 0)
-        real(path, snapshot, *rest)
-        active -= 1
-
-    monkeypatch.setattr(storage, "write", slow_write)
+    slow_disk_writes(monkeypatch, 0.2)
+    writes = recorded_disk_writes(monkeypatch)
 
     async def main() -> None:
         async with AioKV(state, flush_delay=0, max_flush_delay=0) as kv:
@@ -619,7 +587,8 @@ def test_cancelling_every_task_never_overlaps_or_reorders_writes(
         assert read_json(state) == {"gen": "new"}
 
     run(main())
-    assert most == 1
+    assert all(a.ended <= b.started for a, b in itertools.pairwise(writes)), "writes overlapped"
+    assert writes[-1].state == {"gen": "new"}
 
 
 def test_an_empty_store_has_no_file(state: Path) -> None:
@@ -643,17 +612,8 @@ def test_reads_and_writes_during_a_write_see_the_current_state(
     # While a write encodes its snapshot of the state, the changes made
     # meanwhile are kept apart; every operation must see the snapshot with
     # those changes, and none may leak into the snapshot being written.
-    real = storage.write
-    started = __import__("threading").Event()
-    written: list[dict[str, Any]] = []
-
-    def slow_write(path: str, snapshot: dict[str, Any], *rest: Any) -> None:
-        started.set()
-        time.sleep(0.3)
-        written.append(dict(snapshot))
-        real(path, snapshot, *rest)
-
-    monkeypatch.setattr(storage, "write", slow_write)
+    started = slow_disk_writes(monkeypatch, 0.3)
+    writes = recorded_disk_writes(monkeypatch)  # each write's state, as it ended
 
     async def main() -> None:
         async with AioKV(state, flush_delay=60, max_flush_delay=60) as kv:
@@ -674,7 +634,7 @@ def test_reads_and_writes_during_a_write_see_the_current_state(
             assert await kv.get_all() == expected
             assert sorted(await kv.keys()) == sorted(expected)
             await pending
-            assert written[0] == {"keep": 1, "gone": 2, "change": 3, "n": 10, "obj": {"a": 1}}
+            assert writes[0].state == {"keep": 1, "gone": 2, "change": 3, "n": 10, "obj": {"a": 1}}
             assert await kv.get_all() == expected
             await kv.flush()
             assert read_json(state) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ class Result:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # What the run did and broke, by kind, for a campaign that counts it (redis_faults).
+    tally: Counter[str] = field(default_factory=Counter)
 
     def case(self, ok: bool, what: str, *, lost: int = 0, corrupt: int = 0) -> None:
         """Count one case; keep a description of each that did not survive."""

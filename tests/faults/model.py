@@ -29,15 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import aiokv.exits
 import aiokv.pieces
-import aiokv.storage
 from aiokv import AioKV
 from tests.faults.common import LONG, Result, Timer, json_values
+from tests.helpers import held_disk_writes
 
 # Plain keys, and keys of nested namespaces with neighbours a prefix test
 # would confuse ("g:1" and "g:12").
@@ -47,22 +48,15 @@ keys = st.sampled_from(
 NAMESPACES = ["g", "g:1", "g:2", "g:1:x"]
 values = json_values(8, 6)
 
-# While clear, a disk write waits, its snapshot frozen: start_flush(hold=True)
-# keeps it under way until a rule that waits for it lets it go.
-let_go = threading.Event()
-let_go.set()
-_real_write = aiokv.storage.write
-
-
-def _held_write(*args: Any) -> int:
-    let_go.wait()
-    return _real_write(*args)
-
 
 class StoreMachine(RuleBasedStateMachine):
     """One store, one model; every step checked."""
 
     steps = 0  # checked steps, over all programs, for the report
+    # While clear, a disk write waits, its snapshot frozen: start_flush(hold=True)
+    # keeps it under way until a rule that waits for it lets it go (run() holds
+    # the writes with held_disk_writes and puts its let_go here).
+    let_go = threading.Event()
 
     def __init__(self) -> None:
         super().__init__()
@@ -129,7 +123,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(name=st.sampled_from(NAMESPACES))
     def clear_namespace(self, name: str) -> None:
-        let_go.set()  # clear() waits for a write under way
+        self.let_go.set()  # clear() waits for a write under way
         assert self.run(self.kv.namespace(name).clear()) is True
         self.live = {k: v for k, v in self.live.items() if not k.startswith(name + ":")}
         self.durable = dict(self.live)  # clear() flushes
@@ -138,7 +132,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule()
     def clear(self) -> None:
         # Also while a flush runs: clear() waits for it, then removes the file.
-        let_go.set()
+        self.let_go.set()
         assert self.run(self.kv.clear()) is True
         self.live = {}
         self.durable = {}
@@ -148,7 +142,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(hold=st.booleans())
     def start_flush(self, hold: bool) -> None:
         if hold:
-            let_go.clear()
+            self.let_go.clear()
         self.pending = self.loop.create_task(self.kv.flush())
         self.pending_state = dict(self.live)
         self.run(asyncio.sleep(0))  # the write starts; the rules that follow meet it
@@ -157,7 +151,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule()
     def finish_flush(self) -> None:
         assert self.pending is not None
-        let_go.set()
+        self.let_go.set()
         self.run(self.pending)
         if self.pending_state is not None:
             self.durable = self.pending_state
@@ -165,7 +159,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule()
     def flush(self) -> None:
-        let_go.set()  # a flush shares a write under way
+        self.let_go.set()  # a flush shares a write under way
         self.run(self.kv.flush())
         self.durable = dict(self.live)
         self.pending_state = None  # newer than what a running flush() promised
@@ -236,7 +230,7 @@ class StoreMachine(RuleBasedStateMachine):
             assert self.run(self.kv.keys(prefix)) == under
 
     def teardown(self) -> None:
-        let_go.set()
+        self.let_go.set()
         if self.pending is not None:
             self.run(self.pending)
         self.run(self.kv.aclose())
@@ -262,7 +256,8 @@ def run(long: bool = LONG) -> Result:
     xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     # Pieces of 2 keys in groups of 2 pieces: small programs use them all.
     saved = aiokv.pieces.PIECE_KEYS, aiokv.pieces.GROUP_PIECES
-    aiokv.storage.write = _held_write  # type: ignore[assignment]
+    held = pytest.MonkeyPatch()
+    _, StoreMachine.let_go = held_disk_writes(held)
     aiokv.pieces.PIECE_KEYS = aiokv.pieces.GROUP_PIECES = 2
     with Timer(result):
         try:
@@ -272,7 +267,7 @@ def run(long: bool = LONG) -> Result:
             result.case(False, f"{type(e).__name__}: {e}")
         finally:
             aiokv.pieces.PIECE_KEYS, aiokv.pieces.GROUP_PIECES = saved
-            aiokv.storage.write = _real_write
+            held.undo()
             signal.signal(signal.SIGXFSZ, xfsz)
     result.notes.append(f"{examples} programs of up to 40 steps")
     return result

@@ -12,6 +12,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 from tests.faults import (
     cli_fuzz,
@@ -28,6 +29,27 @@ from tests.faults import (
     values,
 )
 from tests.faults.common import Result
+
+# Every campaign, in the report's order (tests/faults/test_campaigns.py runs the same).
+CAMPAIGNS: tuple[ModuleType, ...] = (
+    syscalls,
+    order,
+    kills,
+    fuzz,
+    model,
+    soak,
+    hostile,
+    races,
+    values,
+    redis_faults,
+    cli_fuzz,
+    turns,
+)
+
+
+def name(campaign: ModuleType) -> str:
+    """A campaign's short name: its module's."""
+    return campaign.__name__.rsplit(".", 1)[-1]
 
 
 def table(results: list[Result]) -> str:
@@ -63,24 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="also write the report to this file")
     args = parser.parse_args(argv)
     results = []
-    for campaign in (
-        syscalls.run,
-        order.run,
-        kills.run,
-        fuzz.run,
-        model.run,
-        soak.run,
-        hostile.run,
-        races.run,
-        values.run,
-        redis_faults.run,
-        cli_fuzz.run,
-        turns.run,
-    ):
-        name = campaign.__module__.rsplit(".", 1)[-1]
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        kwargs = {"long": args.long} if "long" in campaign.__code__.co_varnames else {}
-        results.append(campaign(**kwargs))
+    for campaign in CAMPAIGNS:
+        print(f"running {name(campaign)} ...", file=sys.stderr, flush=True)
+        kwargs = {"long": args.long} if "long" in campaign.run.__code__.co_varnames else {}
+        results.append(campaign.run(**kwargs))
     command = "python -m tests.faults.report" + (" --long" if args.long else "")
     body = [
         f"Measured {time.strftime('%Y-%m-%d')} with `{command}` on {platform.machine()}, "
