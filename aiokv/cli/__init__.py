@@ -4,7 +4,7 @@ Reads parse the file without the owner's lock (the file is always whole), so
 they work while a bot runs and show its last flushed state. Writes go through
 AioKV itself, so they are atomic and durable, and are refused while another
 process owns the file. `copy` also reaches Redis stores, through RedisKV.
-Exit codes are the EXIT_* constants (docs/cli.md).
+Exit codes are the EXIT_* constants (exits.py, docs/cli.md).
 
 Ctrl-C ends the command at once, with nothing changed: a write is made in
 memory and reaches the file only at the store's close, so leaving the process
@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeVar
 
 import orjson
 
-from . import __version__, codec, lock, storage
-from .errors import (
+from .. import AioKV, __version__, codec, lock, storage
+from ..errors import (
     AioKVError,
     CorruptFileError,
     LockedError,
@@ -43,36 +43,28 @@ from .errors import (
     VersionError,
     shown_url,
 )
-from .protocol import Store
-from .store import AioKV
+from ..protocol import Store
+from .exits import (
+    EXIT_ABSENT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OS,
+    EXIT_OWNED,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    Failure,
+)
 
 if TYPE_CHECKING:
-    from .redis import RedisKV
+    from ..redis import RedisKV
 
 _T = TypeVar("_T")
-
-EXIT_OK = 0
-EXIT_ABSENT = 1  # get, delete: the key is not in the file
-EXIT_USAGE = 2  # a bad argument or value (argparse uses 2 as well); nothing changed
-EXIT_OWNED = 3  # another process owns the file: a write was refused
-EXIT_UNREADABLE = 4  # the file is corrupt, or of a schema version this aiokv cannot open
-EXIT_OS = 5  # the file is missing (for a read), the OS refused, or a Redis server is unreachable
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); nothing changed
 
 MAX_INDENT = 16  # dump --indent: wider is no easier to read, and a huge one exhausts memory
 _SCHEMES = ("redis", "rediss", "unix")  # a copy location with one of these is a Redis store
 # The command reports every failure itself, on one line; the library's log
 # (a failed write's retries) would add lines of its own.
 _QUIET = logging.NullHandler()
-
-
-class Failure(Exception):
-    """An expected error: printed on one line, exit with its code, no traceback."""
-
-    def __init__(self, code: int, message: str) -> None:
-        """code: the exit code; message: the line printed on stderr."""
-        super().__init__(message)
-        self.code = code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -518,7 +510,7 @@ def _location(text: str) -> str | RedisKV:
             EXIT_USAGE, f"{_shown(text)}: the name is not UTF-8 (percent-encode its UTF-8 bytes)"
         ) from None
     try:
-        from .redis import RedisKV
+        from ..redis import RedisKV
     except ImportError:
         raise Failure(
             EXIT_USAGE, "Redis stores need the redis package: pip install 'aiokv[redis]'"
