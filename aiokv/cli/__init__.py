@@ -5,12 +5,7 @@ they work while a bot runs and show its last flushed state. Writes go through
 AioKV itself, so they are atomic and durable, and are refused while another
 process owns the file. `copy` also reaches Redis stores, through RedisKV.
 Exit codes are the EXIT_* constants (exits.py, docs/cli.md).
-
-Ctrl-C ends the command at once, with nothing changed: a write is made in
-memory and reaches the file only at the store's close, so leaving the process
-before it (past the exit hook that would save it) changes nothing. Only the
-commit itself (the one atomic write, or a copy's writing into Redis) is let
-finish, since it cannot be taken back halfway.
+Ctrl-C ends the command at once, with nothing changed (interrupt.py).
 """
 
 from __future__ import annotations
@@ -24,9 +19,7 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine
@@ -54,6 +47,7 @@ from .exits import (
     EXIT_USAGE,
     Failure,
 )
+from .interrupt import _committing, _interrupted, _leave, _on_interrupt
 
 if TYPE_CHECKING:
     from ..redis import RedisKV
@@ -65,6 +59,18 @@ _SCHEMES = ("redis", "rediss", "unix")  # a copy location with one of these is a
 # The command reports every failure itself, on one line; the library's log
 # (a failed write's retries) would add lines of its own.
 _QUIET = logging.NullHandler()
+
+__all__ = [
+    "EXIT_ABSENT",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_OS",
+    "EXIT_OWNED",
+    "EXIT_UNREADABLE",
+    "EXIT_USAGE",
+    "Failure",
+    "main",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,34 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `aiokv dump big.json | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-
-
-# -- Ctrl-C ---------------------------------------------------------------------
-
-
-def _on_interrupt(handler: Any) -> None:
-    # Signal handlers belong to the main thread; main() run from another
-    # thread keeps the process's own.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
-
-
-def _interrupted(signum: int, frame: object) -> None:
-    # SIGINT before the commit: whatever the store holds in memory is dropped.
-    _leave(EXIT_INTERRUPTED, "interrupted; nothing changed")
-
-
-def _committing() -> None:
-    # From here the command completes: its change is being written, and a
-    # write cut short would leave it half made, or made and reported as not.
-    _on_interrupt(signal.SIG_IGN)
-
-
-def _leave(code: int, message: str) -> NoReturn:
-    # End the process now, past the exit hooks: AioKV's would write a store
-    # left open. os.write, not print: this may run inside a print.
-    os.write(sys.stderr.fileno(), f"aiokv: {message}\n".encode(errors="backslashreplace"))
-    os._exit(code)
 
 
 # -- arguments --------------------------------------------------------------------
