@@ -1,7 +1,6 @@
 """The `aiokv` command: read, change and check a state file from a shell.
 
-Reads parse the file without the owner's lock (the file is always whole), so
-they work while a bot runs and show its last flushed state. Writes go through
+Reads parse the file without the owner's lock (reads.py). Writes go through
 AioKV itself, so they are atomic and durable, and are refused while another
 process owns the file. `copy` also reaches Redis stores, through RedisKV.
 Exit codes are the EXIT_* constants (exits.py, docs/cli.md).
@@ -12,21 +11,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
-import errno
 import io
-import json
 import logging
 import math
 import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
 
 import orjson
 
-from .. import AioKV, __version__, codec, lock, storage
+from .. import AioKV, __version__, codec
 from ..errors import CorruptFileError, LockedError, VersionError
 from ..protocol import Store
 from .exits import (
@@ -41,6 +37,7 @@ from .exits import (
 )
 from .interrupt import _committing, _interrupted, _leave, _on_interrupt
 from .locations import _location, _run_redis, _shown
+from .reads import _check, _dump, _get, _keys, _read
 
 MAX_INDENT = 16  # dump --indent: wider is no easier to read, and a huge one exhausts memory
 # The command reports every failure itself, on one line; the library's log
@@ -171,115 +168,6 @@ def _parser() -> argparse.ArgumentParser:
             help="if another process owns the file, wait up to SECONDS for it (default: 0)",
         )
     return parser
-
-
-# -- reading: the file as last flushed, without the lock --------------------------
-
-
-def _read(path: str) -> tuple[dict[str, Any], int, int | None]:
-    # The file's state, its schema version and the pid holding its lock (0:
-    # unknown, None: free); a note on stderr if a process owns it.
-    try:
-        read = storage.read(path)  # refuses a FIFO too, which would block the read
-        if read is None:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        state, version = read
-    except OSError as e:
-        raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
-    except CorruptFileError as e:
-        raise Failure(EXIT_UNREADABLE, str(e)) from None
-    pid = lock.holder(os.path.realpath(path))
-    if pid is not None:
-        who = f"pid {pid}" if pid else "another process"
-        print(f"aiokv: note: {who} owns {path}; shown is its last flushed state", file=sys.stderr)
-    return state, version, pid
-
-
-def _get(args: argparse.Namespace) -> int:
-    state, _, _ = _read(args.file)
-    if args.key not in state:
-        raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}")
-    sys.stdout.buffer.write(orjson.dumps(state[args.key]) + b"\n")
-    return EXIT_OK
-
-
-def _keys(args: argparse.Namespace) -> int:
-    state, _, _ = _read(args.file)
-    lines = (key.encode() + b"\n" for key in state if key.startswith(args.prefix))
-    sys.stdout.buffer.writelines(lines)
-    return EXIT_OK
-
-
-def _dump(args: argparse.Namespace) -> int:
-    state, _, _ = _read(args.file)
-    _write_json(state, sys.stdout.buffer, args.indent)
-    return EXIT_OK
-
-
-def _write_json(state: dict[str, Any], out: BinaryIO, indent: int) -> None:
-    """Write state as one JSON object, keys sorted, a member at a time (no copy of the whole)."""
-    if not state:
-        out.write(b"{}\n")
-        return
-    if indent:
-        pad = " " * indent
-        sep, opening, closing = b",\n", b"{\n", b"\n}\n"
-
-        def member(key: str) -> bytes:
-            value = json.dumps(state[key], indent=indent, ensure_ascii=False)
-            return (
-                f"{pad}{json.dumps(key, ensure_ascii=False)}: ".encode()
-                + value.replace("\n", "\n" + pad).encode()
-            )
-    else:
-        sep, opening, closing = b",", b"{", b"}\n"
-
-        def member(key: str) -> bytes:
-            return orjson.dumps(key) + b":" + orjson.dumps(state[key])
-
-    out.write(opening)
-    for n, key in enumerate(sorted(state)):
-        if n:
-            out.write(sep)
-        out.write(member(key))
-    out.write(closing)
-
-
-def _check(args: argparse.Namespace) -> int:
-    path = args.file
-    try:
-        info = os.stat(path)
-    except OSError as e:
-        raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
-    modified = datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc)
-    temps = storage.temp_files(os.path.realpath(path))
-    report = [
-        f"file: {path}",
-        f"bytes: {info.st_size}",
-        f"modified: {modified.isoformat(timespec='seconds')}",
-    ]
-    try:
-        state, version, pid = _read(path)
-    except Failure as e:
-        # Flushed before the error line, so a pipe shows them in a terminal's order.
-        print("\n".join([*report, f"status: unhealthy: {e}"]), flush=True)
-        raise
-    report += [
-        f"keys: {len(state)}",
-        f"schema version: {version}" + (" (no version record)" if not version else ""),
-        f"temp files: {len(temps)}"
-        + (
-            " (a write in progress)"
-            if temps and pid is not None
-            else " (left by a killed writer; removed at the next open)"
-            if temps
-            else ""
-        ),
-        "lock: " + ("free" if pid is None else f"held by pid {pid}" if pid else "held"),
-        "status: healthy",
-    ]
-    print("\n".join(report))
-    return EXIT_OK
 
 
 # -- writing: through AioKV, as the file's one owner --------------------------------
