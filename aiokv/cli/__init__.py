@@ -1,8 +1,7 @@
 """The `aiokv` command: read, change and check a state file from a shell.
 
 Reads parse the file without the owner's lock (reads.py). Writes go through
-AioKV itself, so they are atomic and durable, and are refused while another
-process owns the file. `copy` also reaches Redis stores, through RedisKV.
+AioKV itself (writes.py). `copy` also reaches Redis stores, through RedisKV.
 Exit codes are the EXIT_* constants (exits.py, docs/cli.md).
 Ctrl-C ends the command at once, with nothing changed (interrupt.py).
 """
@@ -10,20 +9,15 @@ Ctrl-C ends the command at once, with nothing changed (interrupt.py).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import logging
 import math
 import os
 import sys
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, NoReturn
 
-import orjson
-
-from .. import AioKV, __version__, codec
-from ..errors import CorruptFileError, LockedError, VersionError
+from .. import __version__, codec
 from ..protocol import Store
 from .exits import (
     EXIT_ABSENT,
@@ -35,9 +29,10 @@ from .exits import (
     EXIT_USAGE,
     Failure,
 )
-from .interrupt import _committing, _interrupted, _leave, _on_interrupt
+from .interrupt import _committing, _interrupted, _on_interrupt
 from .locations import _location, _run_redis, _shown
 from .reads import _check, _dump, _get, _keys, _read
+from .writes import _delete, _load, _set, _write
 
 MAX_INDENT = 16  # dump --indent: wider is no easier to read, and a huge one exhausts memory
 # The command reports every failure itself, on one line; the library's log
@@ -170,61 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- writing: through AioKV, as the file's one owner --------------------------------
-
-
-def _set(args: argparse.Namespace) -> int:
-    if args.value is None:
-        if args.string:
-            raise Failure(EXIT_USAGE, "--string needs a VALUE")
-        value: Any = codec.NOW
-    elif args.string:
-        value = args.value
-    else:
-        value = _parse_json(os.fsencode(args.value), "VALUE", " (for text, add --string)")
-
-    async def change(kv: AioKV) -> int:
-        await kv.set(args.key, value)  # codec.NOW is set()'s own "no value given"
-        return EXIT_OK
-
-    return _write(args.file, args.wait, change)
-
-
-def _delete(args: argparse.Namespace) -> int:
-    async def change(kv: AioKV) -> int:
-        if not await kv.has(args.key):
-            raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}; nothing changed")
-        await kv.delete(args.key)
-        return EXIT_OK
-
-    return _write(args.file, args.wait, change)
-
-
-def _load(args: argparse.Namespace) -> int:
-    where = args.source or "stdin"
-    try:
-        if args.source:
-            with open(args.source, "rb") as f:
-                raw = f.read()
-        else:
-            raw = sys.stdin.buffer.read()
-    except OSError as e:
-        raise Failure(EXIT_OS, f"{where}: {e.strerror}") from None
-    new = _parse_json(raw, where, "")
-    del raw
-    if type(new) is not dict:
-        raise Failure(EXIT_USAGE, f"{where}: expected a JSON object, not {codec.json_type(new)}")
-
-    async def change(kv: AioKV) -> int:
-        await kv.update(new)  # every key and value checked first: all or none
-        if args.replace:
-            for key in set(await kv.keys()) - new.keys():
-                await kv.delete(key)
-        # One write of the result when the store closes: the file goes from
-        # the old state to the new one at once.
-        return EXIT_OK
-
-    return _write(args.file, args.wait, change)
+# -- copy: any store to any store -------------------------------------------------
 
 
 def _copy(args: argparse.Namespace) -> int:
@@ -270,71 +211,3 @@ def _copy(args: argparse.Namespace) -> int:
         code = _run_redis(dest, change)
     print(f"copied {len(state)} keys from {shown} to {where}")
     return code
-
-
-def _parse_json(raw: bytes, what: str, hint: str) -> Any:
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise Failure(EXIT_USAGE, f"{what} is not valid JSON: {e}{hint}") from None
-    # Whatever orjson reads it can write, unless it nests deeper than it
-    # writes; refused first, as the exact integer check below recurses.
-    try:
-        orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        raise Failure(
-            EXIT_USAGE,
-            f"{what} nests containers more than {codec.MAX_DEPTH} levels deep, "
-            "more than aiokv can write to its file",
-        ) from None
-    if problem := codec.inexact_integer(raw):  # orjson would round it: refuse, as the store
-        raise Failure(EXIT_USAGE, f"{what}: {problem}")
-    return value
-
-
-def _write(
-    path: str,
-    wait: float,
-    change: Callable[[AioKV], Coroutine[Any, Any, int]],
-    version: int | None = None,
-) -> int:
-    # Open the file as its owner (waiting up to --wait for another owner to
-    # go), make the change, and close: the close writes it, atomically. The
-    # file keeps the schema version it records, or, given one, must hold it.
-    deadline = time.monotonic() + wait
-    keep = version is None
-
-    async def run() -> int:
-        schema = version or None
-        while True:
-            kv = AioKV(path, version=schema, flush_delay=3600, max_flush_delay=3600)
-            try:
-                async with kv:
-                    code = await change(kv)
-                    _committing()
-                    try:
-                        await kv.aclose()  # the commit: the change's one atomic write
-                    except OSError as e:
-                        # The store still holds the change, to write at exit
-                        # (and its close would retry): leave without either.
-                        _leave(EXIT_OS, f"{e.filename or path}: {e.strerror}")
-                    return code
-            except LockedError as e:
-                if time.monotonic() >= deadline:
-                    waited = f" (waited {wait:g} s)" if wait else " (see --wait)"
-                    holder = f"pid {e.pid}" if e.pid else "another process"
-                    raise Failure(EXIT_OWNED, f"{path} is owned by {holder}{waited}") from None
-                await asyncio.sleep(0.05)
-            except VersionError as e:
-                if keep and schema is None and e.found > 0:
-                    schema = e.found  # keep the file at the version it records
-                    continue
-                raise Failure(EXIT_UNREADABLE, str(e)) from None
-            except CorruptFileError as e:
-                raise Failure(EXIT_UNREADABLE, str(e)) from None
-            except (TypeError, ValueError) as e:  # a value or key the store refused
-                raise Failure(EXIT_USAGE, f"{e}; {path} unchanged") from None
-            except OSError as e:
-                raise Failure(EXIT_OS, f"{e.filename or path}: {e.strerror}") from None
-
-    return asyncio.run(run())
