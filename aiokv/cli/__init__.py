@@ -1,7 +1,8 @@
 """The `aiokv` command: read, change and check a state file from a shell.
 
 Reads parse the file without the owner's lock (reads.py). Writes go through
-AioKV itself (writes.py). `copy` also reaches Redis stores, through RedisKV.
+AioKV itself (writes.py). `copy` also reaches Redis stores, through RedisKV
+(copy.py, locations.py).
 Exit codes are the EXIT_* constants (exits.py, docs/cli.md).
 Ctrl-C ends the command at once, with nothing changed (interrupt.py).
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .. import __version__, codec
-from ..protocol import Store
+from .copy import _copy
 from .exits import (
     EXIT_ABSENT,
     EXIT_INTERRUPTED,
@@ -29,10 +30,9 @@ from .exits import (
     EXIT_USAGE,
     Failure,
 )
-from .interrupt import _committing, _interrupted, _on_interrupt
-from .locations import _location, _run_redis, _shown
-from .reads import _check, _dump, _get, _keys, _read
-from .writes import _delete, _load, _set, _write
+from .interrupt import _interrupted, _on_interrupt
+from .reads import _check, _dump, _get, _keys
+from .writes import _delete, _load, _set
 
 MAX_INDENT = 16  # dump --indent: wider is no easier to read, and a huge one exhausts memory
 # The command reports every failure itself, on one line; the library's log
@@ -163,51 +163,3 @@ def _parser() -> argparse.ArgumentParser:
             help="if another process owns the file, wait up to SECONDS for it (default: 0)",
         )
     return parser
-
-
-# -- copy: any store to any store -------------------------------------------------
-
-
-def _copy(args: argparse.Namespace) -> int:
-    source, dest = _location(args.source), _location(args.dest)
-    shown, where = _shown(args.source), _shown(args.dest)
-    if isinstance(source, str):
-        state, version, _ = _read(source)
-    else:
-        state, version = _run_redis(source, lambda kv: kv.get_all()), 0
-        # Another tool may have written the hash: refuse what a store cannot
-        # hold (too deep, the reserved key) as the source's fault, before the
-        # destination is touched.
-        try:
-            for key, value in state.items():
-                codec.accept(value, codec.check_key(key))
-        except (TypeError, ValueError) as e:
-            raise Failure(EXIT_UNREADABLE, f"{shown}: {e}; nothing copied") from None
-    if args.version is not None:
-        version = args.version
-
-    async def change(kv: Store) -> int:
-        held = await kv.keys()  # listed before any change: a failure then changes nothing
-        if held and not args.replace:
-            raise Failure(
-                EXIT_USAGE,
-                f"{where} is not empty ({len(held)} keys); nothing copied (--replace replaces it)",
-            )
-        _committing()  # Redis applies each step at once: once begun, the copy is finished
-        await kv.update(state)  # every key and value checked first: all or none
-        for key in set(held) - state.keys():
-            await kv.delete(key)
-        return EXIT_OK
-
-    if isinstance(dest, str):
-        code = _write(dest, args.wait, change, version)
-    else:
-        if version:
-            print(
-                f"aiokv: note: {shown} records schema version {version}; "
-                "a Redis store records none",
-                file=sys.stderr,
-            )
-        code = _run_redis(dest, change)
-    print(f"copied {len(state)} keys from {shown} to {where}")
-    return code
