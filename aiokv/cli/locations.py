@@ -43,6 +43,10 @@ def _location(text: str) -> str | RedisKV:
             EXIT_USAGE, "Redis stores need the redis package: pip install 'aiokv[redis]'"
         ) from None
     url = parts._replace(query=urllib.parse.urlencode(query, doseq=True, errors=_BYTES)).geturl()
+    if not parts.netloc and text.partition(":")[2].startswith("//"):
+        # geturl() writes a URL with no host (unix:///path) as unix:/path,
+        # which redis-py refuses from 8.2 on: it gets its "//" back.
+        url = f"{parts.scheme}://{url.partition(':')[2]}"
     try:
         return RedisKV(url, name=names[0])
     except ValueError as e:  # a URL it cannot read (its message shows no password)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aiokv.cli import EXIT_USAGE, Failure
-from aiokv.cli.locations import _location, _redis_url, _shown
+from aiokv.cli import EXIT_OS, EXIT_USAGE, Failure
+from aiokv.cli.locations import _location, _redis_url, _run_redis, _shown
 from aiokv.redis import RedisKV
 
 
@@ -75,3 +75,12 @@ def test_a_redis_location_is_a_store_on_the_hash_it_names() -> None:
     kv = _location("redis://:secret@h:6379/2?name=bot&socket_timeout=3")
     assert isinstance(kv, RedisKV)
     assert kv.name == "bot" and kv.url == "redis://h:6379/2"
+
+
+def test_a_unix_socket_without_a_host_is_reached_as_written() -> None:
+    # urlunsplit() writes unix:///path back as unix:/path, which redis-py 8.2
+    # refuses as no Redis URL: the socket's absence must be what is reported.
+    kv = _location("unix:///nonexistent/aiokv.sock?name=x")
+    with pytest.raises(Failure) as raised:
+        _run_redis(kv, lambda kv: kv.get_all())
+    assert raised.value.code == EXIT_OS, raised.value
