@@ -1,0 +1,59 @@
+"""The copy command: every key of one store (a file or Redis) into another, all or none."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import codec
+from ..protocol import Store
+from .exits import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Failure
+from .interrupt import _committing
+from .locations import _location, _run_redis, _shown
+from .reads import _read
+from .writes import _write
+
+
+def _copy(args: argparse.Namespace) -> int:
+    source, dest = _location(args.source), _location(args.dest)
+    shown, where = _shown(args.source), _shown(args.dest)
+    if isinstance(source, str):
+        state, version, _ = _read(source)
+    else:
+        state, version = _run_redis(source, lambda kv: kv.get_all()), 0
+        # Another tool may have written the hash: refuse what a store cannot
+        # hold (too deep, the reserved key) as the source's fault, before the
+        # destination is touched.
+        try:
+            for key, value in state.items():
+                codec.accept(value, codec.check_key(key))
+        except (TypeError, ValueError) as e:
+            raise Failure(EXIT_UNREADABLE, f"{shown}: {e}; nothing copied") from None
+    if args.version is not None:
+        version = args.version
+
+    async def change(kv: Store) -> int:
+        held = await kv.keys()  # listed before any change: a failure then changes nothing
+        if held and not args.replace:
+            raise Failure(
+                EXIT_USAGE,
+                f"{where} is not empty ({len(held)} keys); nothing copied (--replace replaces it)",
+            )
+        _committing()  # Redis applies each step at once: once begun, the copy is finished
+        await kv.update(state)  # every key and value checked first: all or none
+        for key in set(held) - state.keys():
+            await kv.delete(key)
+        return EXIT_OK
+
+    if isinstance(dest, str):
+        code = _write(dest, args.wait, change, version)
+    else:
+        if version:
+            print(
+                f"aiokv: note: {shown} records schema version {version}; "
+                "a Redis store records none",
+                file=sys.stderr,
+            )
+        code = _run_redis(dest, change)
+    print(f"copied {len(state)} keys from {shown} to {where}")
+    return code

@@ -1,0 +1,20 @@
+"""The command's exit codes (docs/cli.md) and Failure, the one-line error carrying one."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ABSENT = 1  # get, delete: the key is not in the file
+EXIT_USAGE = 2  # a bad argument or value (argparse uses 2 as well); nothing changed
+EXIT_OWNED = 3  # another process owns the file: a write was refused
+EXIT_UNREADABLE = 4  # the file is corrupt, or of a schema version this aiokv cannot open
+EXIT_OS = 5  # the file is missing (for a read), the OS refused, or a Redis server is unreachable
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); nothing changed
+
+
+class Failure(Exception):
+    """An expected error: printed on one line, exit with its code, no traceback."""
+
+    def __init__(self, code: int, message: str) -> None:
+        """code: the exit code; message: the line printed on stderr."""
+        super().__init__(message)
+        self.code = code

@@ -1,0 +1,42 @@
+"""Ctrl-C: the command ends at once with nothing changed, unless it is committing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from typing import Any, NoReturn
+
+from .exits import EXIT_INTERRUPTED
+
+# Ctrl-C ends the command at once, with nothing changed: a write is made in
+# memory and reaches the file only at the store's close, so leaving the process
+# before it (past the exit hook that would save it) changes nothing. Only the
+# commit itself (the one atomic write, or a copy's writing into Redis) is let
+# finish, since it cannot be taken back halfway.
+
+
+def _on_interrupt(handler: Any) -> None:
+    # Signal handlers belong to the main thread; main() run from another
+    # thread keeps the process's own.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    # SIGINT before the commit: whatever the store holds in memory is dropped.
+    _leave(EXIT_INTERRUPTED, "interrupted; nothing changed")
+
+
+def _committing() -> None:
+    # From here the command completes: its change is being written, and a
+    # write cut short would leave it half made, or made and reported as not.
+    _on_interrupt(signal.SIG_IGN)
+
+
+def _leave(code: int, message: str) -> NoReturn:
+    # End the process now, past the exit hooks: AioKV's would write a store
+    # left open. os.write, not print: this may run inside a print.
+    os.write(sys.stderr.fileno(), f"aiokv: {message}\n".encode(errors="backslashreplace"))
+    os._exit(code)

@@ -1,0 +1,97 @@
+"""Redis locations: a copy's redis://HOST:PORT/DB?name=NAME read, shown and run as a RedisKV."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from ..errors import AioKVError, CorruptFileError, UnavailableError, shown_url
+from .exits import EXIT_OS, EXIT_UNREADABLE, EXIT_USAGE, Failure
+
+if TYPE_CHECKING:
+    from ..redis import RedisKV
+
+_T = TypeVar("_T")
+
+_SCHEMES = ("redis", "rediss", "unix")  # a copy location with one of these is a Redis store
+_BYTES = "surrogateescape"  # a URL's query decoded so, and encoded back, keeps its bytes
+
+
+def _location(text: str) -> str | RedisKV:
+    # A state file's path, or a Redis store (its URL without the name).
+    parts = _redis_url(text)
+    if parts is None:
+        return text
+    # surrogateescape: bytes that are not UTF-8 stay as they came (the
+    # default would replace them, naming another hash), to be refused.
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, errors=_BYTES)
+    names = query.pop("name", [])
+    if len(names) != 1 or not names[0]:
+        raise Failure(EXIT_USAGE, f"{_shown(text)}: add ?name=NAME, the hash holding the store")
+    try:
+        names[0].encode()
+    except UnicodeEncodeError:
+        raise Failure(
+            EXIT_USAGE, f"{_shown(text)}: the name is not UTF-8 (percent-encode its UTF-8 bytes)"
+        ) from None
+    try:
+        from ..redis import RedisKV
+    except ImportError:
+        raise Failure(
+            EXIT_USAGE, "Redis stores need the redis package: pip install 'aiokv[redis]'"
+        ) from None
+    url = parts._replace(query=urllib.parse.urlencode(query, doseq=True, errors=_BYTES)).geturl()
+    if not parts.netloc and text.partition(":")[2].startswith("//"):
+        # geturl() writes a URL with no host (unix:///path) as unix:/path,
+        # which redis-py refuses from 8.2 on: it gets its "//" back.
+        url = f"{parts.scheme}://{url.partition(':')[2]}"
+    try:
+        return RedisKV(url, name=names[0])
+    except ValueError as e:  # a URL it cannot read (its message shows no password)
+        raise Failure(EXIT_USAGE, str(e)) from None
+
+
+def _redis_url(text: str) -> urllib.parse.SplitResult | None:
+    # A Redis location's parts, or None for a state file's path.
+    scheme = text.partition(":")[0].lower()
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as e:  # a "[" in the host without its "]"
+        if scheme not in _SCHEMES:
+            return None  # a file's name may hold brackets
+        raise Failure(EXIT_USAGE, f"a {scheme}:// URL that is not valid ({e})") from None
+    return parts if parts.scheme in _SCHEMES else None
+
+
+def _shown(text: str) -> str:
+    # A location as messages show it: a Redis one without its password or
+    # any query but the name (a query may hold a password too).
+    parts = _redis_url(text)
+    if parts is None:
+        return text
+    names = urllib.parse.parse_qs(parts.query, errors=_BYTES).get("name", [])[:1]
+    query = "?" + urllib.parse.urlencode({"name": names[0]}, errors=_BYTES) if names else ""
+    try:
+        return shown_url(text) + query  # as RedisKV shows it: never a password
+    except ValueError as e:  # a URL that cannot be shown so (its message shows none of it)
+        raise Failure(EXIT_USAGE, str(e)) from None
+
+
+def _run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]]) -> _T:
+    # Run work on a Redis store, its failures as one-line errors.
+    async def run() -> _T:
+        async with kv:
+            return await work(kv)
+
+    try:
+        return asyncio.run(run())
+    except UnavailableError as e:
+        raise Failure(EXIT_OS, str(e)) from None
+    except CorruptFileError as e:  # the hash holds what no store can read (another tool wrote it)
+        raise Failure(EXIT_UNREADABLE, f"{e.path}: {e.problem}; nothing copied") from None
+    except (TypeError, ValueError) as e:  # a bad URL, a value or key the store refused
+        raise Failure(EXIT_USAGE, f"{kv.url} (hash {kv.name!r}): {e}; nothing copied") from None
+    except AioKVError as e:
+        raise Failure(EXIT_UNREADABLE, str(e)) from None

@@ -1,0 +1,148 @@
+"""The writes (set, delete, load): a change made through AioKV, as the file's one owner."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+
+from .. import AioKV, codec
+from ..errors import CorruptFileError, LockedError, VersionError
+from .exits import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_OWNED, EXIT_UNREADABLE, EXIT_USAGE, Failure
+from .interrupt import _committing, _leave
+
+# Writes go through AioKV itself, so they are atomic and durable, have the
+# library's value rules, and are refused while another process owns the file.
+
+# Seconds: longer than any command holds its store, so the store never writes
+# on its own; the change reaches the file at the close, in one atomic write.
+_NO_FLUSH = 3600
+_POLL = 0.05  # seconds between tries at a file another process owns (--wait)
+
+
+def _set(args: argparse.Namespace) -> int:
+    if args.value is None:
+        if args.string:
+            raise Failure(EXIT_USAGE, "--string needs a VALUE")
+        value: Any = codec.NOW
+    elif args.string:
+        value = args.value
+    else:
+        value = _parse_json(os.fsencode(args.value), "VALUE", " (for text, add --string)")
+
+    async def change(kv: AioKV) -> int:
+        await kv.set(args.key, value)  # codec.NOW is set()'s own "no value given"
+        return EXIT_OK
+
+    return _write(args.file, args.wait, change)
+
+
+def _delete(args: argparse.Namespace) -> int:
+    async def change(kv: AioKV) -> int:
+        if not await kv.has(args.key):
+            raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}; nothing changed")
+        await kv.delete(args.key)
+        return EXIT_OK
+
+    return _write(args.file, args.wait, change)
+
+
+def _load(args: argparse.Namespace) -> int:
+    where = args.source or "stdin"
+    try:
+        if args.source:
+            with open(args.source, "rb") as f:
+                raw = f.read()
+        else:
+            raw = sys.stdin.buffer.read()
+    except OSError as e:
+        raise Failure(EXIT_OS, f"{where}: {e.strerror}") from None
+    new = _parse_json(raw, where, "")
+    del raw
+    if type(new) is not dict:
+        raise Failure(EXIT_USAGE, f"{where}: expected a JSON object, not {codec.json_type(new)}")
+
+    async def change(kv: AioKV) -> int:
+        await kv.update(new)  # every key and value checked first: all or none
+        if args.replace:
+            for key in set(await kv.keys()) - new.keys():
+                await kv.delete(key)
+        # One write of the result when the store closes: the file goes from
+        # the old state to the new one at once.
+        return EXIT_OK
+
+    return _write(args.file, args.wait, change)
+
+
+def _parse_json(raw: bytes, what: str, hint: str) -> Any:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise Failure(EXIT_USAGE, f"{what} is not valid JSON: {e}{hint}") from None
+    # Whatever orjson reads it can write, unless it nests deeper than it
+    # writes; refused first, as the exact integer check below recurses.
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise Failure(
+            EXIT_USAGE,
+            f"{what} nests containers more than {codec.MAX_DEPTH} levels deep, "
+            "more than aiokv can write to its file",
+        ) from None
+    if problem := codec.inexact_integer(raw):  # orjson would round it: refuse, as the store
+        raise Failure(EXIT_USAGE, f"{what}: {problem}")
+    return value
+
+
+def _write(
+    path: str,
+    wait: float,
+    change: Callable[[AioKV], Coroutine[Any, Any, int]],
+    version: int | None = None,
+) -> int:
+    # Open the file as its owner (waiting up to --wait for another owner to
+    # go), make the change, and close: the close writes it, atomically. The
+    # file keeps the schema version it records, or, given one, must hold it.
+    deadline = time.monotonic() + wait
+    keep = version is None
+
+    async def run() -> int:
+        schema = version or None
+        while True:
+            kv = AioKV(path, version=schema, flush_delay=_NO_FLUSH, max_flush_delay=_NO_FLUSH)
+            try:
+                async with kv:
+                    code = await change(kv)
+                    _committing()
+                    try:
+                        await kv.aclose()  # the commit: the change's one atomic write
+                    except OSError as e:
+                        # The store still holds the change, to write at exit
+                        # (and its close would retry): leave without either.
+                        _leave(EXIT_OS, f"{e.filename or path}: {e.strerror}")
+                    return code
+            except LockedError as e:
+                if time.monotonic() >= deadline:
+                    waited = f" (waited {wait:g} s)" if wait else " (see --wait)"
+                    holder = f"pid {e.pid}" if e.pid else "another process"
+                    raise Failure(EXIT_OWNED, f"{path} is owned by {holder}{waited}") from None
+                await asyncio.sleep(_POLL)
+            except VersionError as e:
+                if keep and schema is None and e.found > 0:
+                    schema = e.found  # keep the file at the version it records
+                    continue
+                raise Failure(EXIT_UNREADABLE, str(e)) from None
+            except CorruptFileError as e:
+                raise Failure(EXIT_UNREADABLE, str(e)) from None
+            except (TypeError, ValueError) as e:  # a value or key the store refused
+                raise Failure(EXIT_USAGE, f"{e}; {path} unchanged") from None
+            except OSError as e:
+                raise Failure(EXIT_OS, f"{e.filename or path}: {e.strerror}") from None
+
+    return asyncio.run(run())
