@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from .exits import (
+from .codes import (
     EXIT_ABSENT,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -23,7 +23,7 @@ from .parser import _parser
 # The rooms: parser.py (the arguments), reads.py (get, keys, dump, check:
 # without the owner's lock), writes.py (set, delete, load: through AioKV, as
 # the file's one owner), copy.py (copy, to and from Redis too), locations.py
-# (Redis URLs), interrupt.py (Ctrl-C), exits.py (the exit codes).
+# (Redis URLs), interrupt.py (Ctrl-C), codes.py (the exit codes).
 
 # The command reports every failure itself, on one line; the library's log
 # (a failed write's retries) would add lines of its own.

@@ -7,7 +7,7 @@ import sys
 
 from .. import codec
 from ..protocol import Store
-from .exits import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Failure
+from .codes import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Failure
 from .interrupt import _committing
 from .locations import _location, _run_redis, _shown
 from .reads import _read

@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any, NoReturn
 
-from .exits import EXIT_INTERRUPTED
+from .codes import EXIT_INTERRUPTED
 
 # Ctrl-C ends the command at once, with nothing changed: a write is made in
 # memory and reaches the file only at the store's close, so leaving the process

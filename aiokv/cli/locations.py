@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import AioKVError, CorruptFileError, UnavailableError, shown_url
-from .exits import EXIT_OS, EXIT_UNREADABLE, EXIT_USAGE, Failure
+from .codes import EXIT_OS, EXIT_UNREADABLE, EXIT_USAGE, Failure
 
 if TYPE_CHECKING:
     from ..redis import RedisKV

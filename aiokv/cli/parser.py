@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .. import __version__, codec
+from .codes import EXIT_USAGE
 from .copy import _copy
-from .exits import EXIT_USAGE
 from .reads import _check, _dump, _get, _keys
 from .writes import _delete, _load, _set
 

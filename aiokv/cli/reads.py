@@ -14,7 +14,7 @@ import orjson
 
 from .. import lock, storage
 from ..errors import CorruptFileError
-from .exits import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure
+from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure
 
 # Reads parse the file without the owner's lock (the file is always whole:
 # aiokv replaces it atomically), so they work while a bot runs and show its

@@ -14,7 +14,7 @@ import orjson
 
 from .. import AioKV, codec
 from ..errors import CorruptFileError, LockedError, VersionError
-from .exits import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_OWNED, EXIT_UNREADABLE, EXIT_USAGE, Failure
+from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_OWNED, EXIT_UNREADABLE, EXIT_USAGE, Failure
 from .interrupt import _committing, _leave
 
 # Writes go through AioKV itself, so they are atomic and durable, have the
