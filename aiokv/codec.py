@@ -247,7 +247,7 @@ def encode(state: dict[str, Any]) -> bytes:
 
 # Every digit becomes "0" and every other byte a space, so a run of digits is
 # found by one find() instead of a Python scan.
-_DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_DIGIT_RUNS = bytes(ord("0") if chr(b) in "0123456789" else ord(" ") for b in range(256))
 # The shortest integer outside -2**63..2**64-1 has 19 digits.
 _SHORTEST_INEXACT = b"0" * len(str(INT_MIN).lstrip("-"))
 

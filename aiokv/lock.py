@@ -13,6 +13,9 @@ import os
 
 from .errors import LockedError
 
+_LOCK_FILE_MODE = 0o600  # private, as a new state file is
+_PID_BYTES = 32  # more than any pid and its newline
+
 
 def lock_path(path: str) -> str:
     """The lock file's path for a resolved state file path."""
@@ -22,7 +25,7 @@ def lock_path(path: str) -> str:
 def acquire(path: str) -> int:
     """Take the lock for path and return its fd; LockedError names the holder."""
     lpath = lock_path(path)
-    fd = os.open(lpath, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    fd = os.open(lpath, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, _LOCK_FILE_MODE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -44,7 +47,7 @@ def release(fd: int) -> None:
 
 def _read_pid(fd: int) -> int | None:
     try:
-        return int(os.pread(fd, 32, 0))
+        return int(os.pread(fd, _PID_BYTES, 0))
     except ValueError:
         # The holder is between flock() and writing its pid.
         return None

@@ -38,7 +38,7 @@ class Opened(NamedTuple):
 class Opener:
     """How a store opens its file: what to do with a corrupt one, and with another version."""
 
-    __slots__ = ("_fsync", "_migrate", "_quarantine", "_version")
+    __slots__ = ("_fsync", "_migrate", "_quarantine", "_schema")
 
     def __init__(
         self, *, fsync: bool, on_corrupt: str, version: int | None, migrate: Migrate | None
@@ -55,7 +55,7 @@ class Opener:
             raise TypeError("migrate must be a function, given together with version=")
         self._fsync = fsync
         self._quarantine = on_corrupt == "quarantine"
-        self._version = version
+        self._schema = version
         self._migrate = migrate
 
     async def open(self, path: str) -> Opened:
@@ -92,14 +92,14 @@ class Opener:
         if loaded is None:
             return {}
         state, found = loaded
-        if found != (self._version or 0):
+        if found != (self._schema or 0):
             state = await self._upgrade(path, state, found)
         return state
 
     async def _upgrade(self, path: str, state: dict[str, Any], found: int) -> dict[str, Any]:
         # Bring a file of another schema version to this program's, durably,
         # keeping the old file beside it; or refuse it, untouched.
-        wanted = self._version or 0
+        wanted = self._schema or 0
         if found > wanted:
             raise VersionError(
                 path, found, wanted, "a newer program wrote it; opening it would lose data"

@@ -48,6 +48,7 @@ GROUP_PIECES = 16  # pieces joined in one buffer (about 60 KB of small values)
 _SHARDS = 1024  # dicts the key -> piece map is split into (a power of two)
 _SHARD = _SHARDS - 1  # hash(key) & _SHARD: the key's dict
 _GIL_SLICE = 0.001  # seconds of work between two yields of the GIL
+_KEYS_PER_CLOCK = 64  # keys (or groups) handled between two looks at the clock
 _clock = time.perf_counter
 
 
@@ -101,7 +102,7 @@ class Pieces:
                 for group in self._groups:
                     for piece in group.pieces:
                         self._map(piece.keys, piece.number)
-                    self._breathe()
+                    self._yield_gil()
                 self._mapped = True
             shards, numbered, dirty, shard_of = self._shards, self._numbered, self._dirty, _SHARD
             shrunk = False
@@ -112,8 +113,8 @@ class Pieces:
                     shrunk = True
             new = []
             for n, key in enumerate(changed):
-                if n % 64 == 0:
-                    self._breathe()
+                if n % _KEYS_PER_CLOCK == 0:
+                    self._yield_gil()
                 shard = shards[hash(key) & shard_of]
                 number = shard.get(key)
                 if number is None:
@@ -168,7 +169,7 @@ class Pieces:
         piece.group.pieces.append(piece)
         piece.group.joined = b""
         self._numbered[piece.number] = piece
-        self._breathe()
+        self._yield_gil()
         return piece
 
     def _map(self, keys: Iterable[str], number: int) -> None:
@@ -187,8 +188,8 @@ class Pieces:
         # tiny pieces or groups. Clean neighbours join their bytes.
         groups: list[_Group] = []
         for n, group in enumerate(self._groups):
-            if n % 64 == 0:
-                self._breathe()
+            if n % _KEYS_PER_CLOCK == 0:
+                self._yield_gil()
             pieces = self._merged(group.pieces)
             if len(pieces) != len(group.pieces):
                 group.pieces, group.joined = pieces, b""
@@ -238,7 +239,7 @@ class Pieces:
                 dict(zip(piece.keys, map(get, piece.keys), strict=True))
             )
             piece.group.joined = b""
-            self._breathe()
+            self._yield_gil()
         self._dirty.clear()
 
     def _join(self) -> None:
@@ -254,9 +255,9 @@ class Pieces:
         for piece in group.pieces:
             end = at + len(piece.body)
             piece.body, at = view[at:end], end
-        self._breathe()
+        self._yield_gil()
 
-    def _breathe(self) -> None:
+    def _yield_gil(self) -> None:
         # Yield the GIL once this slice of work has held it long enough.
         # sleep(0), not os.sched_yield(): measured, a thread waiting for the
         # GIL often failed to take it across sched_yield() (event-loop stalls

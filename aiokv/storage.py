@@ -24,12 +24,15 @@ from . import fileformat
 from .pieces import Pieces
 
 # The most buffers one writev() takes.
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+_POSIX_IOV_MAX = 1024  # what POSIX promises where the system cannot be asked
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else _POSIX_IOV_MAX
 
 # Temp files are named .<file>.<12 hex digits>.aiokv-tmp beside the file.
 _TEMP_SUFFIX = ".aiokv-tmp"
 _TEMP_TOKEN_BYTES = 6
 _NEW_FILE_MODE = 0o600
+_FREE_NAMES = 1000  # name-1 ... name-999 beside a kept backup or quarantined file
+_TEMP_NAME_TRIES = 100  # random temp names tried before giving up (one almost always does)
 # A file up to this size is decoded on the event loop: that takes less time
 # than the thread hop that would spare the loop from it.
 DECODE_ON_LOOP_BYTES = 64 * 1024
@@ -221,7 +224,7 @@ def move_aside(path: str, fsync: bool) -> str:
 
 def _free_name(name: str) -> str:
     # name, or name-1, name-2...: the first that names nothing yet.
-    for n in range(1000):
+    for n in range(_FREE_NAMES):
         free = f"{name}-{n}" if n else name
         if not os.path.lexists(free):
             return free
@@ -252,7 +255,7 @@ def _create_temp(path: str) -> tuple[int, str]:
     # opens a file someone else created; a random name makes planting useless.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     prefix = temp_prefix(path)
-    for _ in range(100):
+    for _ in range(_TEMP_NAME_TRIES):
         tmp = f"{prefix}{secrets.token_hex(_TEMP_TOKEN_BYTES)}{_TEMP_SUFFIX}"
         try:
             return os.open(tmp, flags, _NEW_FILE_MODE), tmp
