@@ -17,8 +17,8 @@ from .codes import (
     EXIT_USAGE,
     Failure,
 )
-from .interrupt import _interrupted, _on_interrupt
-from .parser import _parser
+from .interrupt import interrupted, on_interrupt
+from .parser import build_parser
 
 # The rooms: parser.py (the arguments), reads.py (get, keys, dump, check:
 # without the owner's lock), writes.py (set, delete, load: through AioKV, as
@@ -44,11 +44,11 @@ __all__ = [
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (Ctrl-C: exit 130 at once)."""
-    _on_interrupt(_interrupted)
+    on_interrupt(interrupted)
     logging.getLogger("aiokv").addHandler(_QUIET)
     if isinstance(sys.stdout, io.TextIOWrapper):  # a path from argv prints as its bytes
         sys.stdout.reconfigure(errors="surrogateescape")
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
     except Failure as e:

@@ -8,19 +8,20 @@ import sys
 from .. import codec
 from ..protocol import Store
 from .codes import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Failure
-from .interrupt import _committing
-from .locations import _location, _run_redis, _shown
-from .reads import _read
-from .writes import _write
+from .interrupt import committing
+from .locations import location, run_redis, shown
+from .reads import read_state
+from .writes import write_as_owner
 
 
-def _copy(args: argparse.Namespace) -> int:
-    source, dest = _location(args.source), _location(args.dest)
-    shown, where = _shown(args.source), _shown(args.dest)
+def copy_command(args: argparse.Namespace) -> int:
+    """Copy every key of SOURCE into DEST (a file or a Redis store), all of them or none."""
+    source, dest = location(args.source), location(args.dest)
+    source_shown, where = shown(args.source), shown(args.dest)
     if isinstance(source, str):
-        state, version, _ = _read(source)
+        state, version, _ = read_state(source)
     else:
-        state, version = _run_redis(source, lambda kv: kv.get_all()), 0
+        state, version = run_redis(source, lambda kv: kv.get_all()), 0
         # Another tool may have written the hash: refuse what a store cannot
         # hold (too deep, the reserved key) as the source's fault, before the
         # destination is touched.
@@ -28,7 +29,7 @@ def _copy(args: argparse.Namespace) -> int:
             for key, value in state.items():
                 codec.accept(value, codec.check_key(key))
         except (TypeError, ValueError) as e:
-            raise Failure(EXIT_UNREADABLE, f"{shown}: {e}; nothing copied") from None
+            raise Failure(EXIT_UNREADABLE, f"{source_shown}: {e}; nothing copied") from None
     if args.version is not None:
         version = args.version
 
@@ -39,21 +40,21 @@ def _copy(args: argparse.Namespace) -> int:
                 EXIT_USAGE,
                 f"{where} is not empty ({len(held)} keys); nothing copied (--replace replaces it)",
             )
-        _committing()  # Redis applies each step at once: once begun, the copy is finished
+        committing()  # Redis applies each step at once: once begun, the copy is finished
         await kv.update(state)  # every key and value checked first: all or none
         for key in set(held) - state.keys():
             await kv.delete(key)
         return EXIT_OK
 
     if isinstance(dest, str):
-        code = _write(dest, args.wait, change, version)
+        code = write_as_owner(dest, args.wait, change, version)
     else:
         if version:
             print(
-                f"aiokv: note: {shown} records schema version {version}; "
+                f"aiokv: note: {source_shown} records schema version {version}; "
                 "a Redis store records none",
                 file=sys.stderr,
             )
-        code = _run_redis(dest, change)
-    print(f"copied {len(state)} keys from {shown} to {where}")
+        code = run_redis(dest, change)
+    print(f"copied {len(state)} keys from {source_shown} to {where}")
     return code

@@ -17,25 +17,29 @@ from .codes import EXIT_INTERRUPTED
 # finish, since it cannot be taken back halfway.
 
 
-def _on_interrupt(handler: Any) -> None:
+def on_interrupt(handler: Any) -> None:
+    """Install handler for SIGINT, from the main thread only (another keeps the process's own)."""
     # Signal handlers belong to the main thread; main() run from another
     # thread keeps the process's own.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
 
 
-def _interrupted(signum: int, frame: object) -> None:
+def interrupted(signum: int, frame: object) -> None:
+    """The SIGINT handler before the commit: leave at once, nothing changed."""
     # SIGINT before the commit: whatever the store holds in memory is dropped.
-    _leave(EXIT_INTERRUPTED, "interrupted; nothing changed")
+    leave(EXIT_INTERRUPTED, "interrupted; nothing changed")
 
 
-def _committing() -> None:
+def committing() -> None:
+    """From here the command completes: Ctrl-C is ignored while its one write is made."""
     # From here the command completes: its change is being written, and a
     # write cut short would leave it half made, or made and reported as not.
-    _on_interrupt(signal.SIG_IGN)
+    on_interrupt(signal.SIG_IGN)
 
 
-def _leave(code: int, message: str) -> NoReturn:
+def leave(code: int, message: str) -> NoReturn:
+    """End the process now with code, past the exit hooks, after one line on stderr."""
     # End the process now, past the exit hooks: AioKV's would write a store
     # left open. os.write, not print: this may run inside a print.
     os.write(sys.stderr.fileno(), f"aiokv: {message}\n".encode(errors="backslashreplace"))

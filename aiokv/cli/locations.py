@@ -19,7 +19,8 @@ _SCHEMES = ("redis", "rediss", "unix")  # a copy location with one of these is a
 _BYTES = "surrogateescape"  # a URL's query decoded so, and encoded back, keeps its bytes
 
 
-def _location(text: str) -> str | RedisKV:
+def location(text: str) -> str | RedisKV:
+    """A copy location: a state file's path, or the RedisKV a redis:// URL names."""
     # A state file's path, or a Redis store (its URL without the name).
     parts = _redis_url(text)
     if parts is None:
@@ -29,12 +30,12 @@ def _location(text: str) -> str | RedisKV:
     query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, errors=_BYTES)
     names = query.pop("name", [])
     if len(names) != 1 or not names[0]:
-        raise Failure(EXIT_USAGE, f"{_shown(text)}: add ?name=NAME, the hash holding the store")
+        raise Failure(EXIT_USAGE, f"{shown(text)}: add ?name=NAME, the hash holding the store")
     try:
         names[0].encode()
     except UnicodeEncodeError:
         raise Failure(
-            EXIT_USAGE, f"{_shown(text)}: the name is not UTF-8 (percent-encode its UTF-8 bytes)"
+            EXIT_USAGE, f"{shown(text)}: the name is not UTF-8 (percent-encode its UTF-8 bytes)"
         ) from None
     try:
         from ..redis import RedisKV
@@ -65,7 +66,8 @@ def _redis_url(text: str) -> urllib.parse.SplitResult | None:
     return parts if parts.scheme in _SCHEMES else None
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
+    """A location as messages show it: a Redis one without its password or query."""
     # A location as messages show it: a Redis one without its password or
     # any query but the name (a query may hold a password too).
     parts = _redis_url(text)
@@ -79,7 +81,9 @@ def _shown(text: str) -> str:
         raise Failure(EXIT_USAGE, str(e)) from None
 
 
-def _run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]]) -> _T:
+def run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]]) -> _T:
+    """Run work on a Redis store, its failures as one-line errors."""
+
     # Run work on a Redis store, its failures as one-line errors.
     async def run() -> _T:
         async with kv:

@@ -10,9 +10,9 @@ from typing import Any, NoReturn
 
 from .. import __version__, codec
 from .codes import EXIT_USAGE
-from .copy import _copy
-from .reads import _check, _dump, _get, _keys
-from .writes import _delete, _load, _set
+from .copy import copy_command
+from .reads import check_command, dump_command, get_command, keys_command
+from .writes import delete_command, load_command, set_command
 
 MAX_INDENT = 16  # dump --indent: wider is no easier to read, and a huge one exhausts memory
 DEFAULT_INDENT = 2  # dump --indent's default: two spaces a level
@@ -38,7 +38,8 @@ def _number(kind: Callable[[str], float], low: float, high: float, what: str) ->
     return parse
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's grammar: every subcommand and its arguments."""
     parser = _Parser(
         prog="aiokv",
         description="Read, change and check an aiokv state file; copy a store to or from Redis.",
@@ -55,11 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
-    get = command("get", _get, "print the value of KEY as JSON (exit 1 if absent)")
+    get = command("get", get_command, "print the value of KEY as JSON (exit 1 if absent)")
     get.add_argument("key", metavar="KEY")
-    keys = command("keys", _keys, "print the keys, one a line, in the file's order")
+    keys = command("keys", keys_command, "print the keys, one a line, in the file's order")
     keys.add_argument("--prefix", default="", help="only the keys that start with P")
-    dump = command("dump", _dump, "print the whole state as JSON, keys sorted (for diffs)")
+    dump = command("dump", dump_command, "print the whole state as JSON, keys sorted (for diffs)")
     dump.add_argument(
         "--indent",
         type=_number(int, 0, MAX_INDENT, f"an integer from 0 to {MAX_INDENT}"),
@@ -67,15 +68,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"N spaces, up to {MAX_INDENT} (default {DEFAULT_INDENT}; 0: one line)",
     )
-    command("check", _check, "report the file's health (exit 0 if healthy)")
+    command("check", check_command, "report the file's health (exit 0 if healthy)")
 
-    set_ = command("set", _set, "store VALUE at KEY (a JSON value; omitted: the unix time)")
+    set_ = command("set", set_command, "store VALUE at KEY (a JSON value; omitted: the unix time)")
     set_.add_argument("key", metavar="KEY")
     set_.add_argument("value", metavar="VALUE", nargs="?", help="JSON, e.g. 42, '\"text\"', '[1]'")
     set_.add_argument("--string", action="store_true", help="store VALUE verbatim as a string")
-    delete = command("delete", _delete, "remove KEY (exit 1 if it was absent)")
+    delete = command("delete", delete_command, "remove KEY (exit 1 if it was absent)")
     delete.add_argument("key", metavar="KEY")
-    load = command("load", _load, "import a JSON object's keys: all of them, or none")
+    load = command("load", load_command, "import a JSON object's keys: all of them, or none")
     load.add_argument("source", metavar="SOURCE", nargs="?", help="a JSON file (default: stdin)")
     load.add_argument(
         "--replace", action="store_true", help="replace the whole state with the object"
@@ -113,5 +114,5 @@ def _copy_parser(commands: argparse._SubParsersAction[_Parser]) -> _Parser:
         metavar="N",
         help="the schema version a file DEST records (default: SOURCE's; Redis has none)",
     )
-    copy.set_defaults(run=_copy)
+    copy.set_defaults(run=copy_command)
     return copy

@@ -21,7 +21,8 @@ from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure
 # last flushed state.
 
 
-def _read(path: str) -> tuple[dict[str, Any], int, int | None]:
+def read_state(path: str) -> tuple[dict[str, Any], int, int | None]:
+    """A state file's state, schema version and lock holder (0: unknown, None: free)."""
     # The file's state, its schema version and the pid holding its lock (0:
     # unknown, None: free); a note on stderr if a process owns it.
     try:
@@ -40,23 +41,26 @@ def _read(path: str) -> tuple[dict[str, Any], int, int | None]:
     return state, version, pid
 
 
-def _get(args: argparse.Namespace) -> int:
-    state, _, _ = _read(args.file)
+def get_command(args: argparse.Namespace) -> int:
+    """aiokv get: print KEY's value as JSON (exit 1 if absent)."""
+    state, _, _ = read_state(args.file)
     if args.key not in state:
         raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}")
     sys.stdout.buffer.write(orjson.dumps(state[args.key]) + b"\n")
     return EXIT_OK
 
 
-def _keys(args: argparse.Namespace) -> int:
-    state, _, _ = _read(args.file)
+def keys_command(args: argparse.Namespace) -> int:
+    """aiokv keys: print the keys, one a line, in the file's order."""
+    state, _, _ = read_state(args.file)
     lines = (key.encode() + b"\n" for key in state if key.startswith(args.prefix))
     sys.stdout.buffer.writelines(lines)
     return EXIT_OK
 
 
-def _dump(args: argparse.Namespace) -> int:
-    state, _, _ = _read(args.file)
+def dump_command(args: argparse.Namespace) -> int:
+    """aiokv dump: print the whole state as JSON, keys sorted."""
+    state, _, _ = read_state(args.file)
     _write_json(state, sys.stdout.buffer, args.indent)
     return EXIT_OK
 
@@ -90,7 +94,8 @@ def _write_json(state: dict[str, Any], out: BinaryIO, indent: int) -> None:
     out.write(closing)
 
 
-def _check(args: argparse.Namespace) -> int:
+def check_command(args: argparse.Namespace) -> int:
+    """aiokv check: report the file's health (exit 0 if healthy)."""
     path = args.file
     try:
         info = os.stat(path)
@@ -104,7 +109,7 @@ def _check(args: argparse.Namespace) -> int:
         f"modified: {modified.isoformat(timespec='seconds')}",
     ]
     try:
-        state, version, pid = _read(path)
+        state, version, pid = read_state(path)
     except Failure as e:
         # Flushed before the error line, so a pipe shows them in a terminal's order.
         print("\n".join([*report, f"status: unhealthy: {e}"]), flush=True)

@@ -15,7 +15,7 @@ import orjson
 from .. import AioKV, codec
 from ..errors import CorruptFileError, LockedError, VersionError
 from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_OWNED, EXIT_UNREADABLE, EXIT_USAGE, Failure
-from .interrupt import _committing, _leave
+from .interrupt import committing, leave
 
 # Writes go through AioKV itself, so they are atomic and durable, have the
 # library's value rules, and are refused while another process owns the file.
@@ -26,7 +26,8 @@ _NO_FLUSH = 3600
 _POLL = 0.05  # seconds between tries at a file another process owns (--wait)
 
 
-def _set(args: argparse.Namespace) -> int:
+def set_command(args: argparse.Namespace) -> int:
+    """aiokv set: store VALUE at KEY, as the file's one owner."""
     if args.value is None:
         if args.string:
             raise Failure(EXIT_USAGE, "--string needs a VALUE")
@@ -40,20 +41,23 @@ def _set(args: argparse.Namespace) -> int:
         await kv.set(args.key, value)  # codec.NOW is set()'s own "no value given"
         return EXIT_OK
 
-    return _write(args.file, args.wait, change)
+    return write_as_owner(args.file, args.wait, change)
 
 
-def _delete(args: argparse.Namespace) -> int:
+def delete_command(args: argparse.Namespace) -> int:
+    """aiokv delete: remove KEY (exit 1 if it was absent)."""
+
     async def change(kv: AioKV) -> int:
         if not await kv.has(args.key):
             raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}; nothing changed")
         await kv.delete(args.key)
         return EXIT_OK
 
-    return _write(args.file, args.wait, change)
+    return write_as_owner(args.file, args.wait, change)
 
 
-def _load(args: argparse.Namespace) -> int:
+def load_command(args: argparse.Namespace) -> int:
+    """aiokv load: import a JSON object's keys, all of them or none."""
     where = args.source or "stdin"
     try:
         if args.source:
@@ -77,7 +81,7 @@ def _load(args: argparse.Namespace) -> int:
         # the old state to the new one at once.
         return EXIT_OK
 
-    return _write(args.file, args.wait, change)
+    return write_as_owner(args.file, args.wait, change)
 
 
 def _parse_json(raw: bytes, what: str, hint: str) -> Any:
@@ -100,12 +104,13 @@ def _parse_json(raw: bytes, what: str, hint: str) -> Any:
     return value
 
 
-def _write(
+def write_as_owner(
     path: str,
     wait: float,
     change: Callable[[AioKV], Coroutine[Any, Any, int]],
     version: int | None = None,
 ) -> int:
+    """Open path as its owner, make the change and close: the close is one atomic write."""
     # Open the file as its owner (waiting up to --wait for another owner to
     # go), make the change, and close: the close writes it, atomically. The
     # file keeps the schema version it records, or, given one, must hold it.
@@ -119,13 +124,13 @@ def _write(
             try:
                 async with kv:
                     code = await change(kv)
-                    _committing()
+                    committing()
                     try:
                         await kv.aclose()  # the commit: the change's one atomic write
                     except OSError as e:
                         # The store still holds the change, to write at exit
                         # (and its close would retry): leave without either.
-                        _leave(EXIT_OS, f"{e.filename or path}: {e.strerror}")
+                        leave(EXIT_OS, f"{e.filename or path}: {e.strerror}")
                     return code
             except LockedError as e:
                 if time.monotonic() >= deadline:

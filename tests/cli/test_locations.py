@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiokv.cli import EXIT_OS, EXIT_USAGE, Failure
-from aiokv.cli.locations import _location, _redis_url, _run_redis, _shown
+from aiokv.cli.locations import _redis_url, location, run_redis, shown
 from aiokv.redis import RedisKV
 
 
@@ -15,8 +15,8 @@ from aiokv.redis import RedisKV
 )
 def test_a_path_that_is_not_a_redis_url_is_a_file(path: str) -> None:
     assert _redis_url(path) is None
-    assert _location(path) == path
-    assert _shown(path) == path
+    assert location(path) == path
+    assert shown(path) == path
 
 
 @pytest.mark.parametrize("url", ["redis://h/0", "REDISS://h:1/2", "unix:///tmp/r.sock"])
@@ -34,7 +34,7 @@ def test_a_redis_url_that_cannot_be_split_is_a_usage_error_that_shows_no_passwor
 
 
 @pytest.mark.parametrize(
-    ("url", "shown"),
+    ("url", "expected"),
     [
         ("redis://:secret@h:6379/2?name=bot", "redis://h:6379/2?name=bot"),
         ("redis://user:secret@h/0?password=secret&name=bot", "redis://h/0?name=bot"),
@@ -43,14 +43,14 @@ def test_a_redis_url_that_cannot_be_split_is_a_usage_error_that_shows_no_passwor
     ],
 )
 def test_a_location_is_shown_without_its_password_or_any_query_but_the_name(
-    url: str, shown: str
+    url: str, expected: str
 ) -> None:
-    assert _shown(url) == shown
+    assert shown(url) == expected
 
 
 def test_a_url_that_cannot_be_shown_so_is_a_usage_error_that_shows_none_of_it() -> None:
     with pytest.raises(Failure) as raised:
-        _shown("redis://:se/cret@h/0?name=x")
+        shown("redis://:se/cret@h/0?name=x")
     assert raised.value.code == EXIT_USAGE
     assert "cret" not in str(raised.value)
 
@@ -66,13 +66,13 @@ def test_a_url_that_cannot_be_shown_so_is_a_usage_error_that_shows_none_of_it() 
 )
 def test_a_redis_location_needs_one_name_in_utf8(url: str, words: str) -> None:
     with pytest.raises(Failure) as raised:
-        _location(url)
+        location(url)
     assert raised.value.code == EXIT_USAGE
     assert words in str(raised.value) and "secret" not in str(raised.value)
 
 
 def test_a_redis_location_is_a_store_on_the_hash_it_names() -> None:
-    kv = _location("redis://:secret@h:6379/2?name=bot&socket_timeout=3")
+    kv = location("redis://:secret@h:6379/2?name=bot&socket_timeout=3")
     assert isinstance(kv, RedisKV)
     assert kv.name == "bot" and kv.url == "redis://h:6379/2"
 
@@ -80,7 +80,7 @@ def test_a_redis_location_is_a_store_on_the_hash_it_names() -> None:
 def test_a_unix_socket_without_a_host_is_reached_as_written() -> None:
     # urlunsplit() writes unix:///path back as unix:/path, which redis-py 8.2
     # refuses as no Redis URL: the socket's absence must be what is reported.
-    kv = _location("unix:///nonexistent/aiokv.sock?name=x")
+    kv = location("unix:///nonexistent/aiokv.sock?name=x")
     with pytest.raises(Failure) as raised:
-        _run_redis(kv, lambda kv: kv.get_all())
+        run_redis(kv, lambda kv: kv.get_all())
     assert raised.value.code == EXIT_OS, raised.value

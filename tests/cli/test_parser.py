@@ -9,7 +9,7 @@ import pytest
 
 from aiokv import codec
 from aiokv.cli import EXIT_USAGE
-from aiokv.cli.parser import DEFAULT_INDENT, MAX_INDENT, _number, _parser
+from aiokv.cli.parser import DEFAULT_INDENT, MAX_INDENT, _number, build_parser
 
 
 def test_a_number_within_its_range_is_taken_its_bounds_included() -> None:
@@ -46,16 +46,16 @@ def test_a_number_outside_its_range_or_no_number_is_refused_naming_what_was_expe
 
 
 def test_the_defaults() -> None:
-    dump = _parser().parse_args(["dump", "f"])
+    dump = build_parser().parse_args(["dump", "f"])
     assert dump.indent == DEFAULT_INDENT == 2
-    copy = _parser().parse_args(["copy", "a", "b"])
+    copy = build_parser().parse_args(["copy", "a", "b"])
     assert copy.version is None and copy.wait == 0.0 and not copy.replace
-    assert _parser().parse_args(["set", "f", "k"]).value is None
+    assert build_parser().parse_args(["set", "f", "k"]).value is None
 
 
 def test_a_usage_error_is_one_line_naming_the_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
-        _parser().parse_args(["dump", "f", "--indent", "nan"])
+        build_parser().parse_args(["dump", "f", "--indent", "nan"])
     assert raised.value.code == EXIT_USAGE
     err = capsys.readouterr().err
     assert err == (

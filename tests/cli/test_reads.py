@@ -13,7 +13,7 @@ import pytest
 
 from aiokv import AioKV
 from aiokv.cli import EXIT_OS, EXIT_UNREADABLE, Failure
-from aiokv.cli.reads import _read, _write_json
+from aiokv.cli.reads import _write_json, read_state
 
 STATE: dict[str, Any] = {
     "zeta": {"b": 1, "a": [1, 2.5, None, True]},  # a value's own keys keep their order
@@ -53,7 +53,7 @@ def test_read_gives_the_state_its_schema_version_and_no_owner(state: Path) -> No
             await kv.set("a", [2])
 
     asyncio.run(write())
-    assert _read(str(state)) == ({"b": 1, "a": [2]}, 3, None)
+    assert read_state(str(state)) == ({"b": 1, "a": [2]}, 3, None)
 
 
 def test_a_missing_file_or_one_that_is_not_a_file_is_an_os_error(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_a_missing_file_or_one_that_is_not_a_file_is_an_os_error(tmp_path: Path)
     os.mkfifo(fifo)
     for path, words in ((tmp_path / "absent.json", "No such file"), (tmp_path, ""), (fifo, "")):
         with pytest.raises(Failure) as raised:
-            _read(str(path))
+            read_state(str(path))
         assert raised.value.code == EXIT_OS
         assert str(raised.value).startswith(f"{path}: ") and words in str(raised.value)
 
@@ -69,5 +69,5 @@ def test_a_missing_file_or_one_that_is_not_a_file_is_an_os_error(tmp_path: Path)
 def test_a_corrupt_file_is_unreadable(state: Path) -> None:
     state.write_bytes(b'{"a": 1')
     with pytest.raises(Failure) as raised:
-        _read(str(state))
+        read_state(str(state))
     assert raised.value.code == EXIT_UNREADABLE
