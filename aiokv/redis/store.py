@@ -30,21 +30,17 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar, cast
 
 import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, NoScriptError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-try:
-    import redis.asyncio as aioredis
-    from redis.asyncio.connection import AbstractConnection
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-    from redis.exceptions import AuthenticationError, NoScriptError, RedisError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-except ImportError as e:  # pragma: no cover - depends on the environment
-    raise ImportError("aiokv.redis needs the redis package: pip install 'aiokv[redis]'") from e
-
-from . import api, codec
-from .api import StoreBase
-from .errors import (
+from .. import api, codec
+from ..api import StoreBase
+from ..errors import (
     AioKVError,
     ClosedError,
     CorruptFileError,
