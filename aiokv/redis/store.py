@@ -33,18 +33,16 @@ from ..api import StoreBase
 from ..errors import (
     AioKVError,
     ClosedError,
-    CorruptFileError,
     UnavailableError,
     foreign_loop,
     shown_url,
 )
-from . import pool, scripts
+from . import fields, pool, scripts
 
 _T = TypeVar("_T")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
 _CONNECTIONS = 32  # a client's connections to the server, at most
 _SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
-_RESERVED = codec.VERSION_KEY.encode()  # as the server spells it
 _RENEW_RETRIES = 10  # after a failed lease renewal, the next comes this many times sooner
 
 
@@ -73,7 +71,7 @@ class RedisKV(StoreBase):
         name = codec.plain_str(name, "store names")
         if not name:
             raise ValueError("a RedisKV name cannot be empty")
-        if _utf8(name) is None:
+        if fields.utf8(name) is None:
             raise ValueError(f"a RedisKV name cannot hold a lone surrogate: {name!r}")
         for what, value in (("timeout", timeout), ("edit_lease", edit_lease)):
             if type(value) not in (int, float) or not 0 < value < float("inf"):
@@ -186,7 +184,7 @@ class RedisKV(StoreBase):
     async def _scan(self, prefix: str) -> dict[str, bytes]:
         prefix = codec.plain_str(prefix, "prefixes")
         self._connection()  # a closed store refuses, as AioKV's does
-        match = _utf8(_glob_escape(prefix) + "*")
+        match = fields.utf8(fields.glob_escape(prefix) + "*")
         found: dict[str, bytes] = {}
         if match is None:
             return found  # a lone surrogate: no key holds one
@@ -197,18 +195,8 @@ class RedisKV(StoreBase):
                 self._connection().hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
             )
             for field, raw in cast("dict[bytes, bytes]", page).items():
-                if field == _RESERVED:
-                    # Another tool wrote the key no store can hold (get() refuses it).
-                    raise self._corrupt(
-                        f"the hash holds the reserved key {codec.VERSION_KEY!r}, which no "
-                        "store can hold (clear() removes it)",
-                    )
-                try:
-                    found[field.decode()] = raw  # a field may come twice: once here
-                except UnicodeDecodeError:
-                    raise self._corrupt(
-                        f"the hash holds a key that is not UTF-8: {field[:60]!r}"
-                    ) from None
+                # A field may come twice: once here.
+                found[fields.key_of(self._where, field)] = raw
             if cursor == 0:
                 return found
 
@@ -268,7 +256,7 @@ class RedisKV(StoreBase):
         for edited, editor in self._leases.values():
             if editor is task and edited.startswith(prefix):
                 raise api.editing_itself(edited)
-        encoded = _utf8(prefix)
+        encoded = fields.utf8(prefix)
         if encoded is None:
             self._connection()  # a closed store refuses, as AioKV's does
             return True  # a lone surrogate: no key holds one
@@ -505,38 +493,9 @@ class RedisKV(StoreBase):
                 ) from None
             raise
 
-    def _corrupt(self, problem: str) -> CorruptFileError:
-        # What another tool wrote into the hash that no store can hold.
-        return CorruptFileError(self._where, problem, kept="the hash")
-
     def _decode(self, key: str, raw: bytes) -> Any:
-        # Another tool may have written the value: refuse what is not JSON,
-        # what nests deeper than a store holds, or what orjson would read
-        # inexactly (an integer beyond 64 bits), as AioKV refuses such a file.
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:  # its reason: a text nested too deep is one
-            raise self._corrupt(
-                f"the value of key {key!r} is not JSON ({e}): {raw[:60]!r}"
-            ) from None
-        # Enough brackets to nest too deep (counted at C speed): checked as a
-        # write is, before the exact-integer check, which recurses level by level.
-        if raw.count(b"[") + raw.count(b"{") > codec.MAX_DEPTH:
-            try:
-                codec.accept(value, key)
-            except ValueError as e:
-                raise self._corrupt(str(e)) from None
-        if problem := codec.inexact_integer(raw):
-            raise self._corrupt(f"the value of key {key!r}: {problem}")
-        return value
-
-
-def _utf8(text: str) -> bytes | None:
-    # text as the server gets it; None if it holds a lone surrogate.
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return None
+        # What another tool wrote at key may be what no store can hold: refused.
+        return fields.decode(self._where, key, raw)
 
 
 async def _uncut(request: Awaitable[_T]) -> _T:
@@ -551,11 +510,6 @@ async def _uncut(request: Awaitable[_T]) -> _T:
     except asyncio.CancelledError:
         await asyncio.wait([task])
         raise
-
-
-def _glob_escape(prefix: str) -> str:
-    # HSCAN MATCH takes a glob: its special characters match themselves escaped.
-    return "".join("\\" + c if c in "*?[]\\" else c for c in prefix)
 
 
 def _reason(e: BaseException) -> str:
