@@ -18,15 +18,11 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar, cast
 
 import orjson
-import redis.asyncio as aioredis
-from redis.exceptions import AuthenticationError, NoScriptError, RedisError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import api, codec
 from ..api import StoreBase
@@ -34,14 +30,13 @@ from ..errors import (
     AioKVError,
     ClosedError,
     UnavailableError,
-    foreign_loop,
     shown_url,
 )
-from . import fields, pool, scripts
+from . import fields, scripts
+from .client import Client
 
 _T = TypeVar("_T")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
-_CONNECTIONS = 32  # a client's connections to the server, at most
 _SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
 _RENEW_RETRIES = 10  # after a failed lease renewal, the next comes this many times sooner
 
@@ -79,17 +74,9 @@ class RedisKV(StoreBase):
         self._url = url
         self._where = f"{shown_url(url)} (hash {name!r})"
         self._name = name
-        self._keys = scripts.keys(name)
         self._timeout = float(timeout)
         self._lease_ms = max(1, round(edit_lease * 1000))
-        self._client: aioredis.Redis | None = None
-        # At most _CONNECTIONS commands at once: a gather() of a thousand
-        # writes does not open a thousand sockets.
-        self._slots = asyncio.Semaphore(_CONNECTIONS)
-        self._calls = 0  # commands under way, or waiting for a connection
-        self._quiet = asyncio.Event()  # set while no command is
-        self._quiet.set()
-        self._closed = False
+        self._client = Client(url, self._where, scripts.keys(name), self._timeout)
         self._closing: asyncio.Future[None] | None = None
         # Writes under way, by the number each took when it began; flush()
         # waits for those below a number, woken by _progress as they end.
@@ -99,7 +86,6 @@ class RedisKV(StoreBase):
         # This client's edit leases: token -> the key and the task editing it
         # (None: the edit is over, but the server has not confirmed the lease's end).
         self._leases: dict[str, tuple[str, asyncio.Task[Any] | None]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None  # the one its connections use
         self._ending: set[asyncio.Task[None]] = set()  # end_edit requests under way
 
     @property
@@ -114,12 +100,12 @@ class RedisKV(StoreBase):
 
     def __repr__(self) -> str:
         """Show the server (no password), the hash and whether the store is closed."""
-        state = "closed" if self._closed else "open"
+        state = "closed" if self._client.closed else "open"
         return f"<RedisKV {self.url} name={self._name!r} {state}>"
 
     async def __aenter__(self) -> RedisKV:
         """Connect (raising UnavailableError now if the server cannot be reached)."""
-        await self._call(self._connection().ping())
+        await self._client.call(self._client.redis().ping())
         return self
 
     async def aclose(self) -> None:
@@ -129,16 +115,16 @@ class RedisKV(StoreBase):
         the store stays open. A second call waits for the first; once closed, it
         does nothing.
         """
-        if self._closing is None and self._client is not None:
-            self._check_loop()
-            self._closing = asyncio.ensure_future(self._close(self._client))
-        self._closed = True
+        if self._closing is None and self._client.connected:
+            self._client.check_loop()
+            self._closing = asyncio.ensure_future(self._close())
+        self._client.closed = True
         if self._closing is not None and not self._closing.done():
-            self._check_loop()
+            self._client.check_loop()
             # Shielded: a caller cancelled meanwhile leaves the close to finish.
             await asyncio.shield(self._closing)
 
-    async def _close(self, client: aioredis.Redis) -> None:
+    async def _close(self) -> None:
         await self._acknowledged()
         # Edits under way end with ClosedError; free their keys for other
         # processes now rather than at their leases' end.
@@ -147,26 +133,26 @@ class RedisKV(StoreBase):
         # Then every command under way (a lease's end, with those the edits
         # ended themselves meanwhile, a read) ends on its connection before the
         # connections close: closed under it, it would fail for the close alone.
-        while self._ending or self._calls:
+        while self._ending or self._client.busy:
             if self._ending:
                 await asyncio.wait(list(self._ending))
             else:
-                await self._quiet.wait()
-        self._client = None  # an edit ending from now on leaves its lease to its deadline
-        await client.aclose()
+                await self._client.idle()
+        # An edit ending from now on leaves its lease to its deadline.
+        await self._client.close()
 
     # -- reading --------------------------------------------------------------
 
     async def get(self, key: str, default: Any = None) -> Any:
         """Return the value stored at key, or default."""
         key = api.key(key)
-        raw = await self._call(self._connection().hget(self._name, key))
+        raw = await self._client.call(self._client.redis().hget(self._name, key))
         return default if raw is None else self._decode(key, cast("bytes", raw))
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
         key = api.key(key)
-        return bool(await self._call(self._connection().hexists(self._name, key)))
+        return bool(await self._client.call(self._client.redis().hexists(self._name, key)))
 
     async def keys(self, prefix: str = "") -> list[str]:
         """Return the stored keys that start with prefix, in the hash's order."""
@@ -183,7 +169,7 @@ class RedisKV(StoreBase):
 
     async def _scan(self, prefix: str) -> dict[str, bytes]:
         prefix = codec.plain_str(prefix, "prefixes")
-        self._connection()  # a closed store refuses, as AioKV's does
+        self._client.redis()  # a closed store refuses, as AioKV's does
         match = fields.utf8(fields.glob_escape(prefix) + "*")
         found: dict[str, bytes] = {}
         if match is None:
@@ -191,8 +177,8 @@ class RedisKV(StoreBase):
         cursor = 0
         while True:
             # Each page asks for the client anew: once aclose() begins, the next is refused.
-            cursor, page = await self._call(
-                self._connection().hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
+            cursor, page = await self._client.call(
+                self._client.redis().hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
             )
             for field, raw in cast("dict[bytes, bytes]", page).items():
                 # A field may come twice: once here.
@@ -230,7 +216,7 @@ class RedisKV(StoreBase):
                     return int(reply)
                 (raw,) = reply
             else:
-                raw = await self._call(self._connection().hget(self._name, key))
+                raw = await self._client.call(self._client.redis().hget(self._name, key))
             current = codec.MISSING if raw is None else self._decode(key, raw)
             result = api.incremented(key, current, by)
             expected = () if raw is None else (raw,)
@@ -258,7 +244,7 @@ class RedisKV(StoreBase):
                 raise api.editing_itself(edited)
         encoded = fields.utf8(prefix)
         if encoded is None:
-            self._connection()  # a closed store refuses, as AioKV's does
+            self._client.redis()  # a closed store refuses, as AioKV's does
             return True  # a lone surrogate: no key holds one
         await self._write([], "clear", encoded)
         return True
@@ -336,7 +322,7 @@ class RedisKV(StoreBase):
         # for (None once the close has ended every lease it found). If the
         # server cannot be reached, aclose() tries again, and the lease, no
         # longer renewed, ends by itself within edit_lease.
-        if self._closing is not None and self._client is None:
+        if self._closing is not None and not self._client.connected:
             return None
         self._leases[token] = (key, None)  # at once: an aclose() under way sees it
         ending = asyncio.ensure_future(self._end_edit(key, token))
@@ -347,7 +333,7 @@ class RedisKV(StoreBase):
     async def _end_edit(self, key: str, token: str) -> None:
         # On the client itself: a store closing still ends its leases.
         with contextlib.suppress(AioKVError):
-            await self._script("end_edit", key, token, client=self._client)
+            await self._client.script("end_edit", key, token, closing=True)
             self._leases.pop(token, None)
 
     async def _renew(self, key: str, token: str) -> None:
@@ -360,7 +346,7 @@ class RedisKV(StoreBase):
         while True:
             await asyncio.sleep(pause)
             try:
-                [live] = await self._script("renew_edit", key, token, str(self._lease_ms))
+                [live] = await self._client.script("renew_edit", key, token, str(self._lease_ms))
             except UnavailableError:
                 pause = interval / _RENEW_RETRIES
                 continue
@@ -376,7 +362,7 @@ class RedisKV(StoreBase):
         The server then holds them; how durably is its persistence setting's
         say (appendfsync always: on disk; everysec: within about a second).
         """
-        self._connection()  # a closed store refuses, as AioKV's does
+        self._client.redis()  # a closed store refuses, as AioKV's does
         await self._acknowledged()
 
     async def _acknowledged(self) -> None:
@@ -407,7 +393,7 @@ class RedisKV(StoreBase):
         try:
             pause = 0.001
             while True:
-                request = self._script(script, *args)
+                request = self._client.script(script, *args)
                 reply = await (_uncut(request) if uncut else request)
                 if type(reply) is not int or reply <= 0:
                     return reply
@@ -418,80 +404,6 @@ class RedisKV(StoreBase):
             self._writing.discard(number)
             if self._progress is not None:
                 self._progress.set()
-
-    async def _script(
-        self, script: str, *args: str | bytes, client: aioredis.Redis | None = None
-    ) -> Any:
-        client = client or self._connection()
-        try:
-            return await self._call(client.evalsha(scripts.SHAS[script], 2, *self._keys, *args))
-        except NoScriptError:
-            # The server restarted or flushed its script cache: EVAL sends the
-            # body, which runs (and caches it) even if another flush comes
-            # between, where a SCRIPT LOAD then EVALSHA would fail again.
-            return await self._call(client.eval(scripts.SCRIPTS[script], 2, *self._keys, *args))
-
-    def _check_loop(self) -> None:
-        if self._loop is not asyncio.get_running_loop():
-            raise foreign_loop(self._where, kind="RedisKV")
-
-    def _connection(self) -> aioredis.Redis:
-        if self._closed:
-            raise ClosedError(self._where, "is closed", kind="RedisKV")
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        self._check_loop()
-        if self._client is None:
-            self._client = pool.client(self._url, self._timeout)
-        return self._client
-
-    async def _call(self, command: Awaitable[_T]) -> _T:
-        self._calls += 1
-        self._quiet.clear()
-        try:
-            left = None  # the time left of timeout, for a command that waited for a connection
-            if self._slots.locked():
-                left = await self._wait_for_a_slot(command)
-            else:
-                await self._slots.acquire()  # at once
-            try:
-                return await (command if left is None else asyncio.wait_for(command, left))
-            except NoScriptError:
-                raise
-            except asyncio.TimeoutError:  # what was left of timeout ran out
-                raise UnavailableError(
-                    self._where,
-                    f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
-                ) from None
-            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                raise UnavailableError(self._where, _reason(e)) from e
-            except RedisError as e:
-                raise AioKVError(f"{self._where}: the server refused: {e}") from e
-            finally:
-                self._slots.release()
-        finally:
-            self._calls -= 1
-            if not self._calls:
-                self._quiet.set()
-
-    async def _wait_for_a_slot(self, command: Awaitable[Any]) -> float:
-        # Every connection is busy: wait for one within timeout, and return
-        # what is left of it for the answer. One deadline for the operation:
-        # else a burst at a server that stopped answering would wait a
-        # timeout for a connection, then another for the answer.
-        started = time.monotonic()
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self._timeout)
-            return self._timeout - (time.monotonic() - started)
-        except BaseException as e:
-            cast("Coroutine[Any, Any, Any]", command).close()  # never sent
-            if isinstance(e, asyncio.TimeoutError):
-                raise UnavailableError(
-                    self._where,
-                    f"no answer in time ({_CONNECTIONS} commands were waiting for one "
-                    f"for {self._timeout:g} s)",
-                ) from None
-            raise
 
     def _decode(self, key: str, raw: bytes) -> Any:
         # What another tool wrote at key may be what no store can hold: refused.
@@ -510,12 +422,3 @@ async def _uncut(request: Awaitable[_T]) -> _T:
     except asyncio.CancelledError:
         await asyncio.wait([task])
         raise
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
-    if isinstance(e, (RedisTimeoutError, TimeoutError)):
-        return f"no answer in time ({text})"
-    if isinstance(e, AuthenticationError):
-        return f"the server refused the credentials ({text})"
-    return f"unreachable ({text})"
