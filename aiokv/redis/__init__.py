@@ -1,6 +1,9 @@
 """RedisKV: the store's API on a Redis hash, shared by any number of processes.
 
-Its rooms: store.py, RedisKV (the API and its lifecycle: open, aclose, flush).
+Its rooms: store.py (RedisKV: the API and its lifecycle), client.py (the
+connections, each command's limit and timeout, a script's run), scripts.py
+(the Lua scripts and their SHAs), leases.py (edit leases), pool.py (the
+connection pool), fields.py (the hash's fields and values in and out).
 """
 
 from __future__ import annotations

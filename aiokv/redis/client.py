@@ -36,6 +36,7 @@ class Client:
         self._timeout = timeout
         self.closed = False  # set by the store's aclose(): every command from then on is refused
         self._redis: aioredis.Redis | None = None
+        self.gone = False  # set by close(): the connections are closed, for good
         # At most _CONNECTIONS commands at once: a gather() of a thousand
         # writes does not open a thousand sockets.
         self._slots = asyncio.Semaphore(_CONNECTIONS)
@@ -61,6 +62,7 @@ class Client:
     async def close(self) -> None:
         """Close the connections (once no command is under way: one closed under it would fail)."""
         client, self._redis = self._redis, None
+        self.gone = True
         if client is not None:
             await client.aclose()
 

@@ -1,26 +1,20 @@
-"""RedisKV: the store's API on a Redis hash, shared by any number of processes.
+"""RedisKV: the store's API on one Redis hash, and its lifecycle: open, aclose, flush.
 
 Every operation is a round trip to the server: there is no local copy, so
 no stale read, and no owner lock. A store is one hash (its name); each key a
 field, each value its JSON text (`redis-cli HGETALL mybot` is readable).
-
-Every write is one Lua script (scripts.py), so it is atomic, and each first checks the
-edit leases of its keys: an edit() holds its key with a lease (a token and a
-deadline on the server's clock, kept in a second hash and renewed while the
-block runs), and a write to a leased key waits until the edit ends, so an
-edit never overwrites what another process wrote meanwhile. A lease left by
-a process that died ends at its deadline.
+Every write is one Lua script (scripts.py), so it is atomic; an edit() holds
+its key with a lease (leases.py), which the writes of its key wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import orjson
 
@@ -32,13 +26,11 @@ from ..errors import (
     UnavailableError,
     shown_url,
 )
-from . import fields, scripts
+from . import fields, leases, scripts
 from .client import Client
 
-_T = TypeVar("_T")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
 _SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
-_RENEW_RETRIES = 10  # after a failed lease renewal, the next comes this many times sooner
 
 
 class RedisKV(StoreBase):
@@ -83,10 +75,7 @@ class RedisKV(StoreBase):
         self._writing: set[int] = set()
         self._writes = 0
         self._progress: asyncio.Event | None = None
-        # This client's edit leases: token -> the key and the task editing it
-        # (None: the edit is over, but the server has not confirmed the lease's end).
-        self._leases: dict[str, tuple[str, asyncio.Task[Any] | None]] = {}
-        self._ending: set[asyncio.Task[None]] = set()  # end_edit requests under way
+        self._leases = leases.Leases(self._client, self._lease_ms)  # this client's edit leases
 
     @property
     def name(self) -> str:
@@ -128,14 +117,13 @@ class RedisKV(StoreBase):
         await self._acknowledged()
         # Edits under way end with ClosedError; free their keys for other
         # processes now rather than at their leases' end.
-        for token, (key, _) in list(self._leases.items()):
-            self._end_lease(key, token)
+        self._leases.end_all()
         # Then every command under way (a lease's end, with those the edits
         # ended themselves meanwhile, a read) ends on its connection before the
         # connections close: closed under it, it would fail for the close alone.
-        while self._ending or self._client.busy:
-            if self._ending:
-                await asyncio.wait(list(self._ending))
+        while self._leases.ending or self._client.busy:
+            if self._leases.ending:
+                await asyncio.wait(list(self._leases.ending))
             else:
                 await self._client.idle()
         # An edit ending from now on leaves its lease to its deadline.
@@ -238,9 +226,8 @@ class RedisKV(StoreBase):
         spends a pass over the hash on a prefix (the whole hash is unlinked).
         """
         prefix = codec.plain_str(prefix, "prefixes")
-        task = asyncio.current_task()
-        for edited, editor in self._leases.values():
-            if editor is task and edited.startswith(prefix):
+        for edited in self._leases.edited_here():
+            if edited.startswith(prefix):
                 raise api.editing_itself(edited)
         encoded = fields.utf8(prefix)
         if encoded is None:
@@ -264,7 +251,7 @@ class RedisKV(StoreBase):
     @contextlib.asynccontextmanager
     async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
         key = api.key(key)
-        token = secrets.token_hex(8)
+        token = leases.new_token()
         began = time.monotonic()
         try:
             [raw] = await self._write(
@@ -275,20 +262,20 @@ class RedisKV(StoreBase):
         except UnavailableError:
             # The answer was lost: the lease may be taken. End it without
             # keeping the caller past its timeout.
-            self._end_lease(key, token)
+            self._leases.end(key, token)
             raise
         except AioKVError:
-            await self._free(key, token)  # the script failed half-way: the lease may be taken
+            # The script failed half-way: the lease may be taken.
+            await self._leases.free(key, token)
             raise
         except asyncio.CancelledError:
             # Cancelled (once the request in flight had its answer: uncut): the
             # lease may be taken. Its end gets what is left of the timeout, so
             # the edit returns within it even from a server that stopped
             # answering; beyond, the end goes on in its task.
-            await self._free(key, token, within=self._timeout - (time.monotonic() - began))
+            await self._leases.free(key, token, within=self._timeout - (time.monotonic() - began))
             raise
-        self._leases[token] = (key, asyncio.current_task())
-        renewing = asyncio.ensure_future(self._renew(key, token))
+        renewing = self._leases.taken(key, token)
         stored = False
         try:
             stored_value = codec.MISSING if raw is None else self._decode(key, raw)
@@ -304,57 +291,9 @@ class RedisKV(StoreBase):
         finally:
             renewing.cancel()
             if stored:
-                del self._leases[token]
+                self._leases.stored(token)
             else:
-                await self._free(key, token)
-
-    async def _free(self, key: str, token: str, within: float | None = None) -> None:
-        # End token's lease of key before the edit returns, even if it is
-        # cancelled meanwhile (uncut); or wait for the end only within seconds.
-        if ending := self._end_lease(key, token):
-            if within is None:
-                await _uncut(ending)
-            else:
-                await asyncio.wait([ending], timeout=max(0.0, within))
-
-    def _end_lease(self, key: str, token: str) -> asyncio.Task[None] | None:
-        # End token's lease of key in a task of its own, which aclose() waits
-        # for (None once the close has ended every lease it found). If the
-        # server cannot be reached, aclose() tries again, and the lease, no
-        # longer renewed, ends by itself within edit_lease.
-        if self._closing is not None and not self._client.connected:
-            return None
-        self._leases[token] = (key, None)  # at once: an aclose() under way sees it
-        ending = asyncio.ensure_future(self._end_edit(key, token))
-        self._ending.add(ending)
-        ending.add_done_callback(self._ending.discard)
-        return ending
-
-    async def _end_edit(self, key: str, token: str) -> None:
-        # On the client itself: a store closing still ends its leases.
-        with contextlib.suppress(AioKVError):
-            await self._client.script("end_edit", key, token, closing=True)
-            self._leases.pop(token, None)
-
-    async def _renew(self, key: str, token: str) -> None:
-        # Renew every third of the lease. A renewal that failed (the server
-        # out of reach a moment) is tried again soon, not a third later: a
-        # pause shorter than the lease must cost nothing. A lost lease, or a
-        # closed store, ends the renewals: end_edit says what became of it.
-        interval = self._lease_ms / 3000
-        pause = interval
-        while True:
-            await asyncio.sleep(pause)
-            try:
-                [live] = await self._client.script("renew_edit", key, token, str(self._lease_ms))
-            except UnavailableError:
-                pause = interval / _RENEW_RETRIES
-                continue
-            except AioKVError:
-                return
-            if not live:
-                return
-            pause = interval
+                await self._leases.free(key, token)
 
     async def flush(self) -> None:
         """Return once every write this client began before the call is acknowledged.
@@ -384,17 +323,15 @@ class RedisKV(StoreBase):
     ) -> Any:
         # A write script, run until no edit of another task holds its keys;
         # uncut: a cancellation waits for the answer of the request in flight.
-        if self._leases:
-            task = asyncio.current_task()
-            if busy := [k for k, t in self._leases.values() if t is task and k in keys]:
-                raise api.editing_itself(busy[0])
+        if busy := [k for k in self._leases.edited_here() if k in keys]:
+            raise api.editing_itself(busy[0])
         number = self._writes = self._writes + 1
         self._writing.add(number)
         try:
             pause = 0.001
             while True:
                 request = self._client.script(script, *args)
-                reply = await (_uncut(request) if uncut else request)
+                reply = await (leases.uncut(request) if uncut else request)
                 if type(reply) is not int or reply <= 0:
                     return reply
                 # An edit holds a key: wait for it, at most until its lease ends.
@@ -408,17 +345,3 @@ class RedisKV(StoreBase):
     def _decode(self, key: str, raw: bytes) -> Any:
         # What another tool wrote at key may be what no store can hold: refused.
         return fields.decode(self._where, key, raw)
-
-
-async def _uncut(request: Awaitable[_T]) -> _T:
-    # Await request to its end even if the caller is cancelled meanwhile (a
-    # server call is bounded by timeout), then let the cancellation through:
-    # the caller learns what the server did (an edit's lease taken, or ended).
-    # A second cancellation stops the wait; the request still runs to its end.
-    task = asyncio.ensure_future(request)
-    task.add_done_callback(lambda done: done.cancelled() or done.exception())
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
