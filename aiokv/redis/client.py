@@ -75,12 +75,16 @@ class Client:
         """Run the script called name; closing: on the connections of a store closing, too."""
         client = (self._redis if closing else None) or self.redis()
         try:
-            return await self.call(client.evalsha(scripts.SHAS[name], 2, *self._keys, *args))
+            return await self.call(
+                client.evalsha(scripts.SHAS[name], len(self._keys), *self._keys, *args)
+            )
         except NoScriptError:
             # The server restarted or flushed its script cache: EVAL sends the
             # body, which runs (and caches it) even if another flush comes
             # between, where a SCRIPT LOAD then EVALSHA would fail again.
-            return await self.call(client.eval(scripts.SCRIPTS[name], 2, *self._keys, *args))
+            return await self.call(
+                client.eval(scripts.SCRIPTS[name], len(self._keys), *self._keys, *args)
+            )
 
     def redis(self) -> aioredis.Redis:
         """The client of the connections (made now if need be), unless the store is closed."""

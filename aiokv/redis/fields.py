@@ -15,6 +15,7 @@ from .. import codec
 from ..errors import CorruptFileError
 
 _RESERVED = codec.VERSION_KEY.encode()  # as the server spells it
+_SHOWN_BYTES = 60  # of a key or value no store can hold, in its message
 
 
 def utf8(text: str) -> bytes | None:
@@ -43,7 +44,9 @@ def key_of(where: str, field: bytes) -> str:
     try:
         return field.decode()
     except UnicodeDecodeError:
-        raise _corrupt(where, f"the hash holds a key that is not UTF-8: {field[:60]!r}") from None
+        raise _corrupt(
+            where, f"the hash holds a key that is not UTF-8: {field[:_SHOWN_BYTES]!r}"
+        ) from None
 
 
 def decode(where: str, key: str, raw: bytes) -> Any:
@@ -55,7 +58,7 @@ def decode(where: str, key: str, raw: bytes) -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as e:  # its reason: a text nested too deep is one
         raise _corrupt(
-            where, f"the value of key {key!r} is not JSON ({e}): {raw[:60]!r}"
+            where, f"the value of key {key!r} is not JSON ({e}): {raw[:_SHOWN_BYTES]!r}"
         ) from None
     # Enough brackets to nest too deep (counted at C speed): checked as a
     # write is, before the exact-integer check, which recurses level by level.

@@ -16,15 +16,18 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ..errors import AioKVError, UnavailableError
+from . import scripts
 from .client import Client
 
 _T = TypeVar("_T")
+_RENEWALS = 3  # a lease is renewed this many times over its length
 _RENEW_RETRIES = 10  # after a failed lease renewal, the next comes this many times sooner
+_TOKEN_BYTES = 8  # random bytes of an edit's token: no two edits hold the same
 
 
 def new_token() -> str:
     """A token no other edit holds: the lease's holder."""
-    return secrets.token_hex(8)
+    return secrets.token_hex(_TOKEN_BYTES)
 
 
 class Leases:
@@ -99,7 +102,7 @@ class Leases:
         # out of reach a moment) is tried again soon, not a third later: a
         # pause shorter than the lease must cost nothing. A lost lease, or a
         # closed store, ends the renewals: end_edit says what became of it.
-        interval = self._lease_ms / 3000
+        interval = self._lease_ms / (_RENEWALS * scripts.MS_PER_S)
         pause = interval
         while True:
             await asyncio.sleep(pause)

@@ -21,15 +21,18 @@ if "maint_notifications_config" in inspect.signature(aioredis.ConnectionPool).pa
     _POOL_OPTIONS["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
 
 
+# No retries: a command whose answer was lost may have been
+# applied (an incr twice), so a failure is the caller's to see.
+_RETRIES = 0
+
+
 def client(url: str, timeout: float) -> aioredis.Redis:
     """A redis-py client of url on a _Pool: timeout on each connect and command, no retries."""
-    # No retries: a command whose answer was lost may have been
-    # applied (an incr twice), so a failure is the caller's to see.
     pool = _Pool.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), _RETRIES),
         **_POOL_OPTIONS,
     )
     return aioredis.Redis.from_pool(pool)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 
 _EDITS = "aiokv-edits:"  # + name: the hash of the edit leases under way
+MS_PER_S = 1000  # the scripts count time in ms: a lease's length, a write's wait
 
 
 def keys(name: str) -> list[str]:

@@ -31,6 +31,12 @@ from .client import Client
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
 _SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
+_SHORTEST_LEASE_MS = 1  # an edit_lease below a millisecond gets one
+# A write that meets an edit of its keys waits this long, then twice as long
+# each time, up to _LONGEST_PAUSE, and never past the edit's lease.
+_FIRST_PAUSE = 0.001  # seconds
+_PAUSE_GROWTH = 2
+_LONGEST_PAUSE = 0.05  # seconds
 
 
 class RedisKV(StoreBase):
@@ -67,7 +73,7 @@ class RedisKV(StoreBase):
         self._where = f"{shown_url(url)} (hash {name!r})"
         self._name = name
         self._timeout = float(timeout)
-        self._lease_ms = max(1, round(edit_lease * 1000))
+        self._lease_ms = max(_SHORTEST_LEASE_MS, round(edit_lease * scripts.MS_PER_S))
         self._client = Client(url, self._where, scripts.keys(name), self._timeout)
         self._closing: asyncio.Future[None] | None = None
         # Writes under way, by the number each took when it began; flush()
@@ -328,15 +334,15 @@ class RedisKV(StoreBase):
         number = self._writes = self._writes + 1
         self._writing.add(number)
         try:
-            pause = 0.001
+            pause = _FIRST_PAUSE
             while True:
                 request = self._client.script(script, *args)
                 reply = await (leases.uncut(request) if uncut else request)
                 if type(reply) is not int or reply <= 0:
                     return reply
                 # An edit holds a key: wait for it, at most until its lease ends.
-                await asyncio.sleep(min(pause, reply / 1000))
-                pause = min(pause * 2, 0.05)
+                await asyncio.sleep(min(pause, reply / scripts.MS_PER_S))
+                pause = min(pause * _PAUSE_GROWTH, _LONGEST_PAUSE)
         finally:
             self._writing.discard(number)
             if self._progress is not None:
