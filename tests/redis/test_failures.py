@@ -270,7 +270,7 @@ def test_an_edit_cancelled_at_any_await_leaves_no_lease(
             own_server.resume()
             with pytest.raises(asyncio.CancelledError):
                 await editing
-        assert not kv._leases, "a lease whose end was answered is still listed for aclose()"
+        assert len(kv._leases) == 0, "a lease whose end was answered is still listed for aclose()"
         await other.aclose()
         await kv.aclose()
         async with RedisKV(url, name) as third:
