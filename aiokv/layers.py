@@ -7,6 +7,9 @@ markers). Reads look in the top layer, then in the snapshot. When the write
 ends, the top layer is folded into the snapshot, which becomes the whole
 state again. So the snapshot is free, and a write never blocks the loop.
 
+The layers also keep the prefix index (index.py) up to date, once a
+namespace listing has made one: they see every key arrive and leave.
+
 The exit hook may copy the layers from another thread than the loop's (a
 loop in a daemon thread): every swap is bracketed by a counter that is odd
 meanwhile, so copy() can tell a consistent read from a torn one.
@@ -20,6 +23,8 @@ from typing import Any
 
 from . import codec
 from .changelog import ChangeLog
+from .index import PrefixIndex
+from .namespace import SEPARATOR
 
 GONE: Any = object()  # a key deleted while a write has the snapshot frozen
 _COPY_RETRY = 0.001  # seconds the exit hook waits for a swap under way to end
@@ -28,13 +33,15 @@ _COPY_RETRY = 0.001  # seconds the exit hook waits for a swap under way to end
 class Layers:
     """The top layer, the frozen snapshot (None unless a write runs) and the change log."""
 
-    __slots__ = ("_swaps", "log", "snapshot", "top")
+    __slots__ = ("_swaps", "index", "log", "snapshot", "top")
 
     def __init__(self) -> None:
         """No state: top is None until open() (the store's get() relies on that)."""
         self.top: dict[str, Any] | None = None
         self.snapshot: dict[str, Any] | None = None
         self.log = ChangeLog()
+        # None until the first namespace listing, so that until then no write pays for it.
+        self.index: PrefixIndex | None = None
         self._swaps = 0  # odd while a swap is under way
 
     def open(self, state: dict[str, Any]) -> None:
@@ -43,7 +50,7 @@ class Layers:
 
     def close(self) -> None:
         """Let the state go (the store is closed, or handed to its parent process)."""
-        self.top = self.snapshot = None
+        self.top = self.snapshot = self.index = None
 
     def lookup(self, key: str) -> Any:
         """The current value at key, or codec.MISSING: the top layer, then the snapshot."""
@@ -76,8 +83,20 @@ class Layers:
         fold(self.top, view, self.log.dropped)
         return view
 
+    def keys_under(self, prefix: str) -> Iterable[str]:
+        """The keys starting with prefix: a namespace's (ending with SEPARATOR) from the index."""
+        if not prefix:
+            return self.view()
+        if not prefix.endswith(SEPARATOR):
+            return [key for key in self.view() if key.startswith(prefix)]
+        if self.index is None:
+            self.index = PrefixIndex()
+        return self.index.under(prefix, self.view)
+
     def new_in_top(self, key: str) -> None:
         """A write is about to store key, which the top layer lacks or holds as GONE.
+
+        The store calls it only while an index or a snapshot needs to know.
 
         Deleted while a write holds the snapshot, the key leaves its place
         there for the dict's end, as it would with no write under way: every
@@ -91,6 +110,8 @@ class Layers:
             del top[key]
             self._swaps += 1
             self.log.changed.pop(key, None)  # stored next, it goes to the end
+        if self.index is not None:
+            self.index.add(key)
 
     def remove(self, key: str) -> bool:
         """Delete key; False if it was absent."""
@@ -104,6 +125,8 @@ class Layers:
             # Folded in, the layer keeps the key where the snapshot has it.
             self.top[key] = GONE
             self.log.changed[key] = None
+        if self.index is not None:
+            self.index.discard(key)
         return True
 
     def empty(self) -> None:
@@ -112,6 +135,8 @@ class Layers:
         self.top, self.snapshot = {}, None
         self.log.clear()
         self._swaps += 1
+        if self.index is not None:
+            self.index.clear()
 
     def freeze(self) -> tuple[dict[str, Any], dict[str, None], set[str]]:
         """Freeze the state for a write: (the snapshot, the log it takes); a new top layer."""

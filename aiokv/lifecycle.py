@@ -3,8 +3,9 @@
 Lifecycle is AioKV's base class (as httpx's BaseClient is its clients'): it
 holds the state and the owner loop, opens the store (sharing one open among
 every caller, undone if the last one is cancelled), closes it, and saves or
-disowns it at exit and in a forked child. What the store holds, it asks the
-store for through five hooks (_hold, _let_go, _unsaved, _save, _save_now).
+disowns it at exit and in a forked child. What an open store holds, the
+lifecycle opens and lets go: the state (layers.py) and its writes
+(scheduler.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import contextlib
 import enum
 import logging
 import os
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from . import exits, lock
 from .errors import AioKVError, ClosedError, foreign_loop
+from .layers import Layers
 from .opening import Opener, wait_out
+from .scheduler import WriteScheduler
 
 logger = logging.getLogger("aiokv")
 _running_loop = asyncio.get_running_loop
@@ -38,10 +41,12 @@ class State(enum.Enum):
 class Lifecycle:
     """One store's life: its State, the owner loop, the open, the close, the exit hooks."""
 
-    def __init__(self, path: str, opener: Opener) -> None:
-        """A NEW store of path, opened by opener."""
+    def __init__(self, path: str, opener: Opener, layers: Layers, writes: WriteScheduler) -> None:
+        """A NEW store of path, opened by opener; its state in layers, written by writes."""
         self._path = path
         self._opener = opener
+        self._layers = layers
+        self._writes = writes
         # The lifecycle: changed by _become() only.
         self._state = State.NEW
         self._loop: asyncio.AbstractEventLoop | None = None  # the owner, once open
@@ -119,7 +124,7 @@ class Lifecycle:
                     # (even if cancelled again): the next opener must find
                     # the file free.
                     await wait_out(opening)
-                elif self._state is State.OPEN and not self._unsaved():
+                elif self._state is State.OPEN and not self._writes.dirty:
                     self._release(State.NEW)  # opened, but for nobody: nothing to lose
             raise
         finally:
@@ -137,7 +142,8 @@ class Lifecycle:
             raise
         self._opening = None
         self._path, self._lock_fd, self._loop = path, fd, loop
-        self._hold(state, loop)
+        self._layers.open(state)
+        self._writes.start(loop, path)
         self._become(State.OPEN)
         exits.register(self, f"AioKV({path!r})", self._save_at_exit, self._disown)
 
@@ -167,7 +173,7 @@ class Lifecycle:
         self._become(State.CLOSING)
         self._closing_done = asyncio.Event()
         try:
-            await self._save()
+            await self._writes.flush()
         except BaseException:
             self._become(State.OPEN)
             raise
@@ -177,7 +183,8 @@ class Lifecycle:
 
     def _release(self, state: State) -> None:
         # Drop the memory and the lock (nothing unsaved may be left by now).
-        self._let_go()
+        self._writes.stop()
+        self._layers.close()
         if state is State.NEW:
             self._loop = None
         self._become(state)
@@ -206,37 +213,16 @@ class Lifecycle:
         if self._state is not State.OPEN and self._state is not State.CLOSING:
             return
         self._become(State.CLOSED, "was closed at interpreter exit")  # later writes refused
-        self._save_now()
+        self._writes.save_at_exit()
 
     def _disown(self) -> None:
         # In a forked child: the store, its lock and its file are the parent's.
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # the parent's copy keeps the lock
             self._lock_fd = None
-        self._let_go()
+        self._writes.stop()
+        self._layers.close()
         self._become(
             State.CLOSED,
             "belongs to the process that forked this one; open a new AioKV in the child",
         )
-
-    # -- what the store provides -------------------------------------------------
-
-    def _hold(self, state: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
-        """Hold the state the open read, the store now OPEN on loop."""
-        raise NotImplementedError
-
-    def _let_go(self) -> None:
-        """Drop the state and stop background work (nothing unsaved is left)."""
-        raise NotImplementedError
-
-    def _unsaved(self) -> bool:
-        """Whether some change is not on disk yet."""
-        raise NotImplementedError
-
-    async def _save(self) -> None:
-        """Put every change on disk (the final flush); raise if it failed."""
-        raise NotImplementedError
-
-    def _save_now(self) -> None:
-        """Save what is unsaved with blocking I/O, from any thread (at exit)."""
-        raise NotImplementedError

@@ -20,17 +20,15 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from . import api, codec
 from .api import StoreBase
 from .errors import ClosedError
-from .index import PrefixIndex
 from .layers import GONE, Layers
 from .lifecycle import Lifecycle
-from .namespace import SEPARATOR
 from .opening import Migrate, Opener
 from .policy import FlushPolicy
 from .scheduler import WriteScheduler
@@ -67,23 +65,20 @@ class AioKV(Lifecycle, StoreBase):
         if type(fsync) is not bool:
             raise TypeError(f"fsync must be a bool, not {type(fsync).__name__}")
         opener = Opener(fsync=fsync, on_corrupt=on_corrupt, version=version, migrate=migrate)
-        # Kept empty, not made the cwd: the open refuses it, naming no file.
-        super().__init__(os.path.abspath(raw) if raw else raw, opener)
         # The state in memory (layers.py): its top is None unless the store
         # is OPEN or CLOSING.
-        self._layers = Layers()
-        self._writes = WriteScheduler(
-            self._layers,
+        layers = Layers()
+        writes = WriteScheduler(
+            layers,
             policy,
             fsync=fsync,
             schema=version,
             closed=lambda: ClosedError(self._path, self._closed_because),
         )
+        # Kept empty, not made the cwd: the open refuses it, naming no file.
+        super().__init__(os.path.abspath(raw) if raw else raw, opener, layers, writes)
         self._turns = EditTurns(self._admit)
         self._edited = self._turns.by_key  # set()'s inline guard: a key under edit waits
-        # A namespace's keys without a scan (index.py); None until the first
-        # namespace listing, so that until then no write pays for it.
-        self._index: PrefixIndex | None = None
 
     def __repr__(self) -> str:
         """Show the path, where the store is in its life, and (open) its keys and dirt."""
@@ -151,7 +146,7 @@ class AioKV(Lifecycle, StoreBase):
     async def keys(self, prefix: str = "") -> list[str]:
         """Return a list of the stored keys (those starting with prefix)."""
         await self._admit(write=False)
-        return list(self._keys_under(codec.plain_str(prefix, "prefixes")))
+        return list(self._layers.keys_under(codec.plain_str(prefix, "prefixes")))
 
     async def get_all(self, prefix: str = "") -> dict[str, Any]:
         """Return a copy of the whole state (of the keys starting with prefix)."""
@@ -159,7 +154,7 @@ class AioKV(Lifecycle, StoreBase):
         prefix = codec.plain_str(prefix, "prefixes")
         if not prefix:
             return codec.copy_out(self._layers.view())  # type: ignore[no-any-return]
-        keys = self._keys_under(prefix)
+        keys = self._layers.keys_under(prefix)
         return codec.copy_out({key: self._layers.lookup(key) for key in keys})  # type: ignore[no-any-return]
 
     # -- writing -------------------------------------------------------------
@@ -190,9 +185,9 @@ class AioKV(Lifecycle, StoreBase):
         layers = self._layers
         top = layers.top
         # The index, and a disk write under way, need to know of keys new to the top layer.
-        watched = self._index is not None or layers.snapshot is not None
+        watched = layers.index is not None or layers.snapshot is not None
         if watched and top.get(key, GONE) is GONE:  # type: ignore[union-attr]
-            self._new_in_top(key)
+            layers.new_in_top(key)
         top[key] = value  # type: ignore[index]
         layers.log.changed[key] = None
         # self._writes.changed(), inlined: this is the hottest write path.
@@ -231,8 +226,6 @@ class AioKV(Lifecycle, StoreBase):
 
     def _remove(self, key: str) -> None:
         if self._layers.remove(key):
-            if self._index is not None:
-                self._index.discard(key)
             self._writes.changed()
 
     def edit(self, key: str, default: Any = _MISSING) -> AbstractAsyncContextManager[Any]:
@@ -264,10 +257,10 @@ class AioKV(Lifecycle, StoreBase):
         layers = self._layers
         top = layers.top
         assert top is not None
-        if self._index is not None or layers.snapshot is not None:
+        if layers.index is not None or layers.snapshot is not None:
             for key in values:
                 if top.get(key, GONE) is GONE:
-                    self._new_in_top(key)
+                    layers.new_in_top(key)
         top.update(values)
         layers.log.changed.update(dict.fromkeys(values))
         self._writes.changed()
@@ -284,15 +277,13 @@ class AioKV(Lifecycle, StoreBase):
         # edit can begin before the keys are gone.
         await self._turns.after_edits(lambda key: key.startswith(prefix), lambda: None)
         if prefix:
-            for key in list(self._keys_under(prefix)):
+            for key in list(self._layers.keys_under(prefix)):
                 self._remove(key)
         else:
             # A write under way keeps encoding the old snapshot; it is simply
             # never folded back in, and the removal queued after it wins.
             self._layers.empty()
             self._writes.forget_pieces()
-            if self._index is not None:
-                self._index.clear()
             self._writes.changed()
         try:
             await self.flush()
@@ -307,41 +298,3 @@ class AioKV(Lifecycle, StoreBase):
         """Return once every change made before the call is durable on disk."""
         await self._admit(write=False)
         await self._writes.flush()
-
-    def _keys_under(self, prefix: str) -> Iterable[str]:
-        # The keys starting with prefix. A namespace's prefix (ending with
-        # SEPARATOR) is answered by the index, any other by a scan.
-        if not prefix:
-            return self._layers.view()
-        if not prefix.endswith(SEPARATOR):
-            return [key for key in self._layers.view() if key.startswith(prefix)]
-        if self._index is None:
-            self._index = PrefixIndex()
-        return self._index.under(prefix, self._layers.view)
-
-    def _new_in_top(self, key: str) -> None:
-        # A write is about to store key, which the top layer lacks or holds
-        # as deleted: new keys, or any key while a disk write runs.
-        self._layers.new_in_top(key)
-        if self._index is not None:
-            self._index.add(key)
-
-    # -- what the lifecycle (lifecycle.py) asks of the store ---------------------
-
-    def _hold(self, state: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
-        self._layers.open(state)
-        self._writes.start(loop, self._path)
-
-    def _let_go(self) -> None:
-        self._writes.stop()
-        self._layers.close()
-        self._index = None
-
-    def _unsaved(self) -> bool:
-        return self._writes.dirty
-
-    async def _save(self) -> None:
-        await self._writes.flush()
-
-    def _save_now(self) -> None:
-        self._writes.save_at_exit()

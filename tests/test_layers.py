@@ -29,7 +29,8 @@ STEPS = st.lists(
 def store(layers: Layers, key: str, value: Any) -> None:
     """What the store's set() does with the layers."""
     assert layers.top is not None
-    if layers.snapshot is not None and layers.top.get(key, GONE) is GONE:
+    watched = layers.index is not None or layers.snapshot is not None
+    if watched and layers.top.get(key, GONE) is GONE:
         layers.new_in_top(key)
     layers.top[key] = value
     layers.log.stored(key)
@@ -41,8 +42,8 @@ def test_the_layers_answer_as_one_dict_in_its_order(steps: list[tuple[str, int, 
     model: dict[str, Any] = {}
     layers = Layers()
     layers.open({})
-    for op, n, value in steps:
-        key = f"k{n}"
+    for step, (op, n, value) in enumerate(steps):
+        key = f"g{n % 3}:k{n}"
         if op == "set":
             store(layers, key, value)
             model[key] = value
@@ -58,6 +59,9 @@ def test_the_layers_answer_as_one_dict_in_its_order(steps: list[tuple[str, int, 
         assert layers.count() == len(model)
         assert list(layers.copy().items()) == list(model.items())
         assert layers.lookup(key) == model.get(key, codec.MISSING)
+        if step % 5 == 0:  # a namespace listing now and then: the index, kept from then on
+            assert list(layers.keys_under("g1:")) == [k for k in model if k.startswith("g1:")]
+        assert list(layers.keys_under("g2")) == [k for k in model if k.startswith("g2")]
     layers.unfreeze()
     assert layers.top == model and list(layers.top) == list(model)
 
