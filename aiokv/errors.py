@@ -13,9 +13,20 @@ from typing import Any
 class AioKVError(Exception):
     """Base class of every error aiokv raises on its own account."""
 
+    # The attributes, in the order __init__ takes them, that rebuild the error.
+    _fields: tuple[str, ...] = ()
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        """Pickle as the arguments that rebuild the message."""
+        if not self._fields:
+            return super().__reduce__()
+        return type(self), tuple(getattr(self, name) for name in self._fields)
+
 
 class CorruptFileError(AioKVError, ValueError):
     """The state file cannot be loaded as it is; aiokv refuses it and never touches it."""
+
+    _fields = ("path", "problem", "kept")
 
     def __init__(self, path: str, problem: str, kept: str = "the file") -> None:
         """path: the state file (or a Redis store); problem: what is wrong; kept: what is left."""
@@ -24,13 +35,11 @@ class CorruptFileError(AioKVError, ValueError):
         self.problem = problem
         self.kept = kept
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as the arguments that rebuild the message."""
-        return type(self), (self.path, self.problem, self.kept)
-
 
 class LockedError(AioKVError):
     """Another opener, in this process or another, already owns the state file."""
+
+    _fields = ("path", "pid")
 
     def __init__(self, path: str, pid: int | None) -> None:
         """path: the state file; pid: the holder's process id, if it could be read."""
@@ -39,13 +48,11 @@ class LockedError(AioKVError):
         self.path = path
         self.pid = pid
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as the arguments that rebuild the message."""
-        return type(self), (self.path, self.pid)
-
 
 class ClosedError(AioKVError, RuntimeError):
     """An operation was called on a store that is closed, or closing."""
+
+    _fields = ("path", "why", "kind")
 
     def __init__(self, path: str, why: str = "is closed", kind: str = "AioKV") -> None:
         """path: the file (or server and hash); why: how it came to refuse; kind: its class."""
@@ -54,13 +61,11 @@ class ClosedError(AioKVError, RuntimeError):
         self.why = why
         self.kind = kind
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as the arguments that rebuild the message."""
-        return type(self), (self.path, self.why, self.kind)
-
 
 class VersionError(AioKVError):
     """The state file's schema version is not one this program can open; the file is untouched."""
+
+    _fields = ("path", "found", "wanted", "why")
 
     def __init__(self, path: str, found: int, wanted: int, why: str) -> None:
         """path: the state file; found: its version; wanted: the program's; why: the refusal."""
@@ -73,10 +78,6 @@ class VersionError(AioKVError):
         self.wanted = wanted
         self.why = why
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as the arguments that rebuild the message."""
-        return type(self), (self.path, self.found, self.wanted, self.why)
-
 
 class UnavailableError(AioKVError, ConnectionError):
     """The Redis server could not be reached, or did not answer within the timeout.
@@ -86,15 +87,13 @@ class UnavailableError(AioKVError, ConnectionError):
     was on its way, the server may have applied it (no one can know which).
     """
 
+    _fields = ("where", "problem")
+
     def __init__(self, where: str, problem: str) -> None:
         """where: the server's URL (never its password) and the hash; problem: what failed."""
         super().__init__(f"{where}: {problem}")
         self.where = where
         self.problem = problem
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as the arguments that rebuild the message."""
-        return type(self), (self.where, self.problem)
 
 
 def foreign_loop(where: str, kind: str = "AioKV") -> RuntimeError:
