@@ -726,7 +726,7 @@ def _interrupt_at_random(result: Result, rng: random.Random, directory: Path, n:
 
 def _interrupt_waiting(result: Result, directory: Path) -> None:
     # At the two places a command blocks: waiting for an owner, reading stdin.
-    from tests.test_cli import SYSCALLS, blocked_in
+    from tests.cli.test_command import SYSCALLS, blocked_in
 
     if sys.platform != "linux" or os.uname().machine not in SYSCALLS:
         result.notes.append("the blocking-stage interrupts need /proc syscall numbers: skipped")

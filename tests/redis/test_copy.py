@@ -8,10 +8,10 @@ from typing import Any
 
 from aiokv import AioKV
 from aiokv.redis import RedisKV
+from tests.cli.test_command import aiokv, expected_error, untouched
 from tests.helpers import read_json
 from tests.redis.server import RedisServer, free_port
 from tests.redis.test_failures import PASSWORD, USER, shows_no_secret
-from tests.test_cli import aiokv, expected_error, untouched
 
 STATE = {
     "last_command": "ping",

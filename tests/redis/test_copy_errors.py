@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.cli.test_command import aiokv, expected_error, untouched
 from tests.redis.server import RedisServer
-from tests.test_cli import aiokv, expected_error, untouched
 
 DEEP = "[" * 300 + "1" + "]" * 300  # JSON, but deeper than a store holds (253)
 
