@@ -1,4 +1,4 @@
-"""aiokv/layers.py and aiokv/changelog.py: the state's two layers and its change log, pure.
+"""aiokv/layers.py: the state's two layers (and the prefix index they keep), pure.
 
 Checked against a plain dict that takes the same operations: whatever the
 layers hold, frozen or not, they answer as that dict does, in its order.
@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiokv import codec
-from aiokv.changelog import ChangeLog
 from aiokv.layers import GONE, Layers, fold
 
 STEPS = st.lists(
@@ -113,17 +112,3 @@ def test_fold_applies_a_top_layer_and_returns_the_keys_it_deleted() -> None:
     into = {"a": 1, "b": 2, "c": 3}
     assert fold({"b": GONE, "a": 5, "d": 4}, into, {"a"}) == ["b"]
     assert list(into.items()) == [("c", 3), ("a", 5), ("d", 4)]
-
-
-def test_the_change_log_hands_over_what_changed_and_takes_back_a_write_that_failed() -> None:
-    log = ChangeLog()
-    log.stored("a")
-    log.stored("b")
-    log.left_dict(["a"])
-    changed, dropped = log.take()
-    assert changed == {"b": None} and dropped == {"a"} and log.take() == ({}, set())
-    log.stored("c")
-    log.give_back(changed, dropped)
-    assert list(log.changed) == ["b", "c"] and log.dropped == {"a"}
-    log.clear()
-    assert log.take() == ({}, set())
