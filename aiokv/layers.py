@@ -53,12 +53,21 @@ class Layers:
         self.top = self.snapshot = self.index = None
 
     def lookup(self, key: str) -> Any:
-        """The current value at key, or codec.MISSING: the top layer, then the snapshot."""
-        assert self.top is not None
-        value = self.top.get(key, codec.MISSING)
-        if value is codec.MISSING and self.snapshot is not None:
-            value = self.snapshot.get(key, codec.MISSING)
-        return codec.MISSING if value is GONE else value
+        """The current value at key, or codec.MISSING: the top layer, then the snapshot.
+
+        From any thread (get() reads from any): a read that a swap on the
+        loop's thread overlapped is made again, as copy()'s is. On the loop's
+        own thread no swap can overlap it, so it reads once.
+        """
+        while True:
+            swaps = self._swaps
+            top, snapshot = self.top, self.snapshot
+            assert top is not None
+            value = top.get(key, codec.MISSING)
+            if value is codec.MISSING and snapshot is not None:
+                value = snapshot.get(key, codec.MISSING)
+            if swaps % 2 == 0 and self._swaps == swaps:
+                return codec.MISSING if value is GONE else value
 
     def count(self) -> int:
         """len(view()) without building it."""

@@ -6,6 +6,7 @@ layers hold, frozen or not, they answer as that dict does, in its order.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -112,3 +113,32 @@ def test_fold_applies_a_top_layer_and_returns_the_keys_it_deleted() -> None:
     into = {"a": 1, "b": 2, "c": 3}
     assert fold({"b": GONE, "a": 5, "d": 4}, into, {"a"}) == ["b"]
     assert list(into.items()) == [("c", 3), ("a", 5), ("d", 4)]
+
+
+def test_lookup_from_another_thread_never_misses_a_key_while_writes_swap_the_layers() -> None:
+    # get() reads from any thread: a key that is present must be found even
+    # when the read straddles a write's freeze or fold (it found nothing when
+    # it read the top layer before a fold and the snapshot after it).
+    layers = Layers()
+    layers.open({"stable": "S", **{f"k{n}": n for n in range(200)}})
+    stop, misses = threading.Event(), []
+
+    def reader() -> None:
+        while not stop.is_set():
+            if layers.lookup("stable") is codec.MISSING:
+                misses.append(1)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # thread switches between any two bytecodes, nearly
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for n in range(20_000):
+            layers.freeze()
+            store(layers, f"k{n % 200}", -n)
+            layers.unfreeze()
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert misses == []
