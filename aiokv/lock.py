@@ -25,7 +25,12 @@ def lock_path(path: str) -> str:
 def acquire(path: str) -> int:
     """Take the lock for path and return its fd; LockedError names the holder."""
     lpath = lock_path(path)
-    fd = os.open(lpath, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, _LOCK_FILE_MODE)
+    try:
+        fd = os.open(lpath, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, _LOCK_FILE_MODE)
+    except OSError as e:
+        # Named as the user named it: the state file (its directory is
+        # missing or unwritable), the lock file beside it in the reason.
+        raise OSError(e.errno, f"{e.strerror} (making its lock file {lpath})", path) from e
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -72,8 +72,10 @@ def test_constructor_does_no_io(tmp_path: Path) -> None:
     kv = AioKV(path)  # a directory that does not exist: nothing happens yet
     assert kv.path == str(path)
     assert not path.parent.exists()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError) as raised:
         run(kv.get("x"))
+    # Named as the user named it, not as the lock file beside it.
+    assert raised.value.filename == str(path) and "lock file" in raised.value.strerror
 
 
 def test_aiocache_is_the_same_class() -> None:

@@ -16,6 +16,7 @@ from .codes import (
     EXIT_UNREADABLE,
     EXIT_USAGE,
     Failure,
+    notes,
 )
 from .interrupt import interrupted, on_interrupt
 from .parser import build_parser
@@ -49,11 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):  # a path from argv prints as its bytes
         sys.stdout.reconfigure(errors="surrogateescape")
     args = build_parser().parse_args(argv)
+    notes.clear()
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
     except Failure as e:
         print(f"aiokv: {e}", file=sys.stderr)
         return e.code
     except BrokenPipeError:  # `aiokv dump big.json | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        code = EXIT_OK
+    for line in notes:
+        print(line, file=sys.stderr)
+    return code

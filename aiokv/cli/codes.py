@@ -11,6 +11,16 @@ EXIT_OS = 5  # the file is missing (for a read), the OS refused, or a Redis serv
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); nothing changed
 
 
+# Notes for stderr (who owns a file, what a copy leaves out): printed by main()
+# once the command succeeds, so that a failure stays one line.
+notes: list[str] = []
+
+
+def note(message: str) -> None:
+    """Say message on stderr once the command has succeeded (a failure says only itself)."""
+    notes.append(f"aiokv: note: {message}")
+
+
 class Failure(Exception):
     """An expected error: printed on one line, exit with its code, no traceback."""
 

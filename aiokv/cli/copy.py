@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .. import codec
 from ..protocol import Store
-from .codes import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Failure
+from .codes import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Failure, note
 from .interrupt import committing
 from .locations import location, run_redis, shown
 from .reads import read_state
@@ -49,12 +48,10 @@ def copy_command(args: argparse.Namespace) -> int:
     if isinstance(dest, str):
         code = write_as_owner(dest, args.wait, change, version)
     else:
-        if version:
-            print(
-                f"aiokv: note: {source_shown} records schema version {version}; "
-                "a Redis store records none",
-                file=sys.stderr,
-            )
+        if args.version is not None:
+            note(f"a Redis store records no schema version: --version {version} left out")
+        elif version:
+            note(f"{source_shown} records schema version {version}; a Redis store records none")
         code = run_redis(dest, change)
     print(f"copied {len(state)} keys from {source_shown} to {where}")
     return code

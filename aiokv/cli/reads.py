@@ -14,7 +14,7 @@ import orjson
 
 from .. import lock, storage
 from ..errors import CorruptFileError
-from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure
+from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure, note
 
 # Reads parse the file without the owner's lock (the file is always whole:
 # aiokv replaces it atomically), so they work while a bot runs and show its
@@ -23,8 +23,7 @@ from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure
 
 def read_state(path: str) -> tuple[dict[str, Any], int, int | None]:
     """A state file's state, schema version and lock holder (0: unknown, None: free)."""
-    # The file's state, its schema version and the pid holding its lock (0:
-    # unknown, None: free); a note on stderr if a process owns it.
+    # A note on stderr, if the command succeeds, when a process owns the file.
     try:
         read = storage.read(path)  # refuses a FIFO too, which would block the read
         if read is None:
@@ -37,7 +36,7 @@ def read_state(path: str) -> tuple[dict[str, Any], int, int | None]:
     pid = lock.holder(os.path.realpath(path))
     if pid is not None:
         who = f"pid {pid}" if pid else "another process"
-        print(f"aiokv: note: {who} owns {path}; shown is its last flushed state", file=sys.stderr)
+        note(f"{who} owns {path}; shown is its last flushed state")
     return state, version, pid
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -61,7 +63,7 @@ def load_command(args: argparse.Namespace) -> int:
     where = args.source or "stdin"
     try:
         if args.source:
-            with open(args.source, "rb") as f:
+            with open(args.source, "rb", opener=_source) as f:
                 raw = f.read()
         else:
             raw = sys.stdin.buffer.read()
@@ -82,6 +84,21 @@ def load_command(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return write_as_owner(args.file, args.wait, change)
+
+
+def _source(path: str, flags: int) -> int:
+    # open()'s opener for load's SOURCE: a regular file, or a pipe (stdin's
+    # kind, and what `<(command)` gives). A device (/dev/zero) would be read
+    # until memory runs out; a directory or a socket holds no JSON.
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise OSError(errno.EINVAL, "not a regular file or a pipe", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _parse_json(raw: bytes, what: str, hint: str) -> Any:

@@ -35,7 +35,7 @@ def expected_error(result: Any, code: int, *words: str) -> None:
     """An expected failure: its exit code, one line on stderr, no traceback."""
     assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("aiokv: note:")]
+    lines = result.stderr.splitlines()  # a note too would make two: a failure is one line
     assert len(lines) == 1 and lines[0].startswith("aiokv: "), result.stderr
     for word in words:
         assert word in lines[0], lines[0]
@@ -335,6 +335,11 @@ def test_an_owned_file_is_read_but_never_written_beside_its_owner(state: Path) -
         read = aiokv("get", str(state), "held")
         assert read.returncode == 0 and read.stdout == "1\n"
         assert f"pid {holder.pid} owns" in read.stderr and "last flushed state" in read.stderr
+        # A read that fails says only why, on one line, owner or not.
+        expected_error(aiokv("get", str(state), "absent"), 1, "'absent' is not in")
+        copied = state.parent / "copied.json"
+        copied.write_text('{"x": 1}')
+        expected_error(aiokv("copy", str(state), str(copied)), 2, "is not empty")
         for args in (["set", "x", "1"], ["delete", "held"], ["load"]):
             refused = aiokv(args[0], str(state), *args[1:], stdin="{}")
             expected_error(refused, 3, f"owned by pid {holder.pid}", "--wait")
@@ -559,3 +564,29 @@ def test_a_write_that_fails_is_one_line_exit_5_and_the_file_untouched(state: Pat
         expected_error(result, 5, str(state), "Input/output error")
         assert untouched(state) == before
         assert not temp_files(state.parent)
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "directory"])
+def test_load_refuses_a_source_that_is_neither_a_file_nor_a_pipe(state: Path, source: str) -> None:
+    if source == "directory":
+        source = str(state.parent)
+    expected_error(aiokv("load", str(state), source), 5, "not a regular file or a pipe")
+    assert not state.exists()
+
+
+def test_load_reads_a_pipe_such_as_a_process_substitution(state: Path) -> None:
+    read, write = os.pipe()
+    os.write(write, b'{"piped": 1}')
+    os.close(write)
+    try:
+        loaded = subprocess.run(
+            [SCRIPT, "load", str(state), f"/dev/fd/{read}"],
+            pass_fds=(read,),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(read)
+    assert loaded.returncode == 0, loaded.stderr
+    assert read_json(state) == {"piped": 1}

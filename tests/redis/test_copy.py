@@ -85,6 +85,13 @@ def test_a_versioned_file_copied_to_redis_is_noted(
     assert result.returncode == 0, result.stderr
     assert "records schema version 3; a Redis store records none" in result.stderr
     assert redis_state(server, name) == {"k": 1}
+    # --version for a Redis destination is left out, and said so: not as the source's.
+    plain = tmp_path / "plain.json"
+    plain.write_text('{"k": 1}')
+    result = aiokv("copy", str(plain), f"{server.url}?name={name}", "--replace", "--version", "2")
+    assert result.returncode == 0, result.stderr
+    assert "records no schema version: --version 2 left out" in result.stderr
+    assert "plain.json records" not in result.stderr
     # Back into a new file at the version the program expects.
     back = tmp_path / "back.json"
     assert aiokv("copy", f"{server.url}?name={name}", str(back), "--version", "3").returncode == 0
