@@ -153,7 +153,9 @@ class Lifecycle:
         From the moment it is called, writes from other tasks raise ClosedError;
         every write that returned before is in the final flush. If that flush
         fails, the error is raised and the store stays open, its changes still
-        in memory, so nothing is dropped without a trace.
+        in memory, so nothing is dropped without a trace. From another event
+        loop it raises RuntimeError, unless the store's own loop has closed:
+        then it saves with blocking I/O and releases the file.
         """
         while self._state is not State.OPEN:
             if self._state is State.CLOSED:
@@ -169,6 +171,9 @@ class Lifecycle:
                 with contextlib.suppress(Exception):
                     await self._wait_for_open()
         if self._loop is not _running_loop():
+            if self._loop is not None and self._loop.is_closed():
+                self._close_orphan()
+                return
             raise self._foreign_loop()
         self._become(State.CLOSING)
         self._closing_done = asyncio.Event()
@@ -179,6 +184,15 @@ class Lifecycle:
             raise
         finally:
             self._closing_done.set()
+        self._release(State.CLOSED)
+
+    def _close_orphan(self) -> None:
+        # The owner loop is closed (a second asyncio.run(), say): nothing of
+        # the store's runs there any more, and no write of its is under way
+        # (asyncio.run() waits for its worker threads). Save with blocking
+        # I/O, as the exit hook would, and release, so the file can be opened
+        # again; if the save fails, it raises and the store stays as it was.
+        self._writes.save_now()
         self._release(State.CLOSED)
 
     def _release(self, state: State) -> None:

@@ -134,18 +134,21 @@ class WriteScheduler:
             if error is not None:
                 raise error
 
-    def save_at_exit(self) -> None:
-        """Write what is unsaved now, with plain blocking I/O (the loop may be gone)."""
+    def save_now(self) -> None:
+        """Write what is unsaved now, with plain blocking I/O (the loop may be gone); raise."""
         changes = self.changes
         if self._layers.top is None or changes == self.saved:
             return
         state = self._layers.copy()  # never the layers themselves: the loop may still run
+        self._write_job(state, Pieces(), {}, set())()
+        self.saved = changes
+
+    def save_at_exit(self) -> None:
+        """save_now(), at interpreter exit: a failure is logged, the last chance gone."""
         try:
-            self._write_job(state, Pieces(), {}, set())()
+            self.save_now()
         except Exception:  # the last chance to save: report whatever went wrong
             logger.exception("aiokv: could not save %s at exit", self._path)
-        else:
-            self.saved = changes
 
     def _arm(self, after: float) -> None:
         assert self._loop is not None

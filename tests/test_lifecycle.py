@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aiokv import AioKV, ClosedError, LockedError
-from tests.helpers import held_disk_writes, read_json
+from tests.helpers import held_disk_writes, loop_in_a_thread, read_json
 
 # Every operation, as a function of the store, with arguments that succeed on
 # an open store.
@@ -437,3 +437,43 @@ def test_an_open_cancelled_while_it_changes_the_file_finishes_and_logs_it(
         assert backup.read_bytes() == b'{"a": 1}'
         assert migrations == [0]
         assert record.levelno == logging.INFO and str(backup) in record.getMessage()
+
+
+def test_a_store_whose_loop_has_closed_is_closed_from_the_next_one(state: Path) -> None:
+    # Two asyncio.run() calls: the store belongs to the first loop, which is
+    # gone; aclose() from the second saves and releases, as its error advises.
+    kv = AioKV(state, flush_delay=60, max_flush_delay=60)
+
+    async def first() -> None:
+        await kv.set("a", 1)
+
+    async def second() -> None:
+        with pytest.raises(RuntimeError, match="belongs to the event loop"):
+            await kv.set("b", 2)
+        await kv.aclose()
+        await kv.aclose()  # closed: nothing more
+        assert read_json(state) == {"a": 1} and kv.stats().state == "closed"
+        async with AioKV(state) as again:  # the lock is free again
+            assert await again.get("a") == 1
+
+    asyncio.run(first())
+    asyncio.run(second())
+
+
+def test_a_store_whose_loop_is_alive_refuses_a_close_from_another(state: Path) -> None:
+    run_on = loop_in_a_thread()
+
+    async def first() -> AioKV:
+        kv = AioKV(state)
+        await kv.set("a", 1)
+        return kv
+
+    kv = run_on(first())
+
+    async def elsewhere() -> None:
+        with pytest.raises(RuntimeError, match="belongs to the event loop"):
+            await kv.aclose()
+
+    asyncio.run(elsewhere())
+    run_on(kv.aclose())
+    assert read_json(state) == {"a": 1}
