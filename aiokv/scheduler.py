@@ -21,6 +21,7 @@ from . import storage
 from .layers import Layers
 from .pieces import Pieces
 from .policy import FlushPolicy
+from .stats import Stats
 
 logger = logging.getLogger("aiokv")
 _monotonic = time.monotonic
@@ -98,6 +99,21 @@ class WriteScheduler:
     def unsaved_for(self) -> float:
         """Seconds the oldest change not on disk has waited (0.0 if none)."""
         return _monotonic() - self._policy.unsaved_since if self.dirty else 0.0
+
+    def stats(self, state: str, keys: int) -> Stats:
+        """The figures of the writes, for a store in state holding keys."""
+        at, seconds, size = self.last_flush or (None, None, None)
+        return Stats(
+            state=state,
+            keys=keys,
+            dirty=self.dirty,
+            unsaved_for=self.unsaved_for(),
+            flushes=self.flushes,
+            last_flush_at=at,
+            last_flush_seconds=seconds,
+            last_flush_bytes=size,
+            last_error=self.last_error,
+        )
 
     def changed(self) -> None:
         """Count a change and make sure a write is scheduled (set() inlines this)."""

@@ -93,19 +93,8 @@ class AioKV(Lifecycle, StoreBase):
         Call it from the thread of the store's event loop: while a write is under
         way, its key count walks the changes made meanwhile.
         """
-        writes = self._writes
-        at, seconds, size = writes.last_flush or (None, None, None)
-        return Stats(
-            state=self._state.value,
-            keys=self._layers.count() if self._layers.top is not None else 0,
-            dirty=writes.dirty,
-            unsaved_for=writes.unsaved_for(),
-            flushes=writes.flushes,
-            last_flush_at=at,
-            last_flush_seconds=seconds,
-            last_flush_bytes=size,
-            last_error=writes.last_error,
-        )
+        keys = self._layers.count() if self._layers.top is not None else 0
+        return self._writes.stats(self._state.value, keys)
 
     # -- reading -------------------------------------------------------------
 
