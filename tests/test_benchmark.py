@@ -68,3 +68,7 @@ def test_the_cost_of_a_set_prints_each_step() -> None:
     rows = out.splitlines()[1:]
     assert len(rows) == 6
     assert all(float(row.split()[0]) > 0 for row in rows), out
+
+
+def test_sets_then_flush_alone_prints_its_median() -> None:
+    assert float(run("benchmarks.sets_then_flush")) > 0
