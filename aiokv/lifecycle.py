@@ -188,10 +188,10 @@ class Lifecycle:
 
     def _close_orphan(self) -> None:
         # The owner loop is closed (a second asyncio.run(), say): nothing of
-        # the store's runs there any more, and no write of its is under way
-        # (asyncio.run() waits for its worker threads). Save with blocking
-        # I/O, as the exit hook would, and release, so the file can be opened
-        # again; if the save fails, it raises and the store stays as it was.
+        # the store's runs there any more but, after a bare loop.close(), a
+        # write still in its thread, which the save waits for. Save with
+        # blocking I/O, as the exit hook would, and release, so the file can be
+        # opened again; if the save fails, it raises and the store stays as it was.
         self._writes.save_now()
         self._release(State.CLOSED)
 

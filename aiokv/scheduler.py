@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,6 +42,7 @@ class WriteScheduler:
         "_pieces",
         "_policy",
         "_schema",
+        "_thread_idle",
         "_under_way",
         "changes",
         "flushes",
@@ -70,6 +72,12 @@ class WriteScheduler:
         self._armed_at = 0  # changes when the timer was armed
         self.timer: asyncio.TimerHandle | None = None  # None: no write scheduled
         self._under_way: asyncio.Future[BaseException | None] | None = None
+        # Clear while a write runs in its thread. A blocking save waits for it:
+        # the loop that would have told of its end may be closed (loop.close()
+        # does not wait for the executor's threads), and its older snapshot
+        # must not replace the file after the save.
+        self._thread_idle = threading.Event()
+        self._thread_idle.set()
         # The state's encoded form, kept between writes (pieces.py). _epoch
         # counts forget_pieces(): a write that began before does not hand its
         # pieces back.
@@ -155,6 +163,7 @@ class WriteScheduler:
         changes = self.changes
         if self._layers.top is None or changes == self.saved:
             return
+        self._thread_idle.wait()
         state = self._layers.copy()  # never the layers themselves: the loop may still run
         self._write_job(state, Pieces(), {}, set())()
         self.saved = changes
@@ -195,9 +204,11 @@ class WriteScheduler:
         # shutdown cannot detach us from a thread that is still writing, so
         # two writes never overlap and an older snapshot never lands last.
         done: asyncio.Future[BaseException | None] = loop.create_future()
+        self._thread_idle.clear()
         try:
             work = loop.run_in_executor(None, self._write_job(snapshot, pieces, changed, dropped))
         except RuntimeError as e:
+            self._thread_idle.set()
             # The loop's executor is shut down (asyncio.run() is returning):
             # no background write can start any more, and the exit hook
             # saves what is left. A flush() that needed this write raises.
@@ -236,14 +247,17 @@ class WriteScheduler:
     ) -> Callable[[], int | None]:
         # Bring the pieces, then the file, to state: an empty store has no
         # file (so clear() removes it), any other is rewritten whole.
-        path, fsync, schema = self._path, self._fsync, self._schema
+        path, fsync, schema, idle = self._path, self._fsync, self._schema, self._thread_idle
 
         def write() -> int | None:
-            pieces.update(state, changed, dropped)
-            if not state:
-                storage.remove(path, fsync)
-                return None
-            return storage.write(path, state, fsync, schema, pieces)
+            try:
+                pieces.update(state, changed, dropped)
+                if not state:
+                    storage.remove(path, fsync)
+                    return None
+                return storage.write(path, state, fsync, schema, pieces)
+            finally:
+                idle.set()
 
         return write
 

@@ -66,11 +66,14 @@ def loop_in_a_thread() -> Callable[[Coroutine[Any, Any, Any]], Any]:
     return on_loop
 
 
-def slow_disk_writes(monkeypatch: Any, seconds: float = 0.2) -> threading.Event:
+def slow_disk_writes(
+    monkeypatch: Any, seconds: float = 0.2, only_first: bool = False
+) -> threading.Event:
     """Make every disk write of a store take seconds; the event is set when one starts.
 
     The real write still happens: this only holds a write under way (its
-    snapshot frozen) long enough for a test to act meanwhile.
+    snapshot frozen) long enough for a test to act meanwhile. only_first:
+    the writes after the first take no longer than usual.
     """
     from aiokv import storage
 
@@ -78,8 +81,10 @@ def slow_disk_writes(monkeypatch: Any, seconds: float = 0.2) -> threading.Event:
     writing = threading.Event()
 
     def slow_write(path: str, snapshot: dict[str, Any], *rest: Any) -> int:
+        first = not writing.is_set()
         writing.set()
-        time.sleep(seconds)
+        if first or not only_first:
+            time.sleep(seconds)
         return real(path, snapshot, *rest)
 
     monkeypatch.setattr(storage, "write", slow_write)

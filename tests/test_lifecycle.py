@@ -8,13 +8,14 @@ import gc
 import logging
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aiokv import AioKV, ClosedError, LockedError
-from tests.helpers import held_disk_writes, loop_in_a_thread, read_json
+from tests.helpers import held_disk_writes, loop_in_a_thread, read_json, slow_disk_writes
 
 # Every operation, as a function of the store, with arguments that succeed on
 # an open store.
@@ -477,3 +478,28 @@ def test_a_store_whose_loop_is_alive_refuses_a_close_from_another(state: Path) -
     asyncio.run(elsewhere())
     run_on(kv.aclose())
     assert read_json(state) == {"a": 1}
+
+
+def test_closing_a_store_whose_loop_was_closed_mid_write_waits_for_that_write(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # loop.close() does not wait for the executor's threads (asyncio.run()
+    # does): a write may still run. The rescue save must land after it, or
+    # the older snapshot it writes would replace the newer state.
+    started = slow_disk_writes(monkeypatch, seconds=0.5, only_first=True)
+    kv = AioKV(state, flush_delay=60, max_flush_delay=60)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(kv.set("a", 1))
+    writing = loop.create_task(kv.flush())
+    loop.run_until_complete(asyncio.sleep(0.1))  # the write starts in its thread
+    assert started.is_set()
+    loop.run_until_complete(kv.set("a", 2))  # in the top layer, over the frozen snapshot
+    writing.cancel()
+    loop.close()
+
+    async def close() -> None:
+        await kv.aclose()
+
+    asyncio.run(close())
+    time.sleep(0.6)  # long enough for the old write to land, had it not been waited for
+    assert read_json(state) == {"a": 2}
