@@ -1,5 +1,7 @@
 """aiokv: an asyncio key-value store kept in memory and persisted to one JSON file."""
 
+# First: off POSIX, one clear ImportError rather than a missing fcntl deep inside.
+from . import posix  # noqa: F401
 from .errors import (
     AioKVError,
     ClosedError,

@@ -16,6 +16,10 @@ from .errors import LockedError
 _LOCK_FILE_MODE = 0o600  # private, as a new state file is
 _PID_BYTES = 32  # more than any pid and its newline
 
+# Where Linux lists every flock(); a settable name, so the tests can force the
+# probe that other systems use.
+PROC_LOCKS = "/proc/locks"
+
 
 def lock_path(path: str) -> str:
     """The lock file's path for a resolved state file path."""
@@ -32,10 +36,8 @@ def acquire(path: str) -> int:
         # missing or unwritable), the lock file beside it in the reason.
         raise OSError(e.errno, f"{e.strerror} (making its lock file {lpath})", path) from e
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(path, _read_pid(fd)) from None
+        if not _take(fd):
+            raise LockedError(path, _read_pid(fd))
         # Written after locking, so a loser never erases the holder's pid.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -43,6 +45,24 @@ def acquire(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _take(fd: int) -> bool:
+    # Lock fd exclusively; False if an owner holds it. Owners lock exclusively
+    # and only holder()'s probe locks shared, for the instant between two
+    # system calls: when a shared lock is granted, no owner exists and a probe
+    # was in the way, so try again rather than refuse a free file.
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def release(fd: int) -> None:
@@ -61,8 +81,9 @@ def _read_pid(fd: int) -> int | None:
 def holder(path: str) -> int | None:
     """The pid of the process holding path's lock (0 if unknown), or None if it is free.
 
-    Never takes the lock, so it cannot make an opener fail: Linux lists every
-    flock() in /proc/locks. Elsewhere, a shared lock is tried for an instant.
+    Linux lists every flock() in /proc/locks. Elsewhere a shared lock is tried
+    for an instant, which acquire() tells from an owner's lock and waits out:
+    a probe never makes an opener fail.
     """
     lpath = lock_path(path)
     try:
@@ -70,7 +91,7 @@ def holder(path: str) -> int | None:
     except FileNotFoundError:
         return None
     try:
-        with open("/proc/locks") as f:
+        with open(PROC_LOCKS) as f:
             table = f.read()
     except OSError:
         return _probe(lpath)

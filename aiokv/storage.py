@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import secrets
@@ -26,6 +27,12 @@ from .pieces import Pieces
 # The most buffers one writev() takes.
 _POSIX_IOV_MAX = 1024  # what POSIX promises where the system cannot be asked
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else _POSIX_IOV_MAX
+
+# macOS's fsync() stops at the drive, whose cache a power loss empties;
+# F_FULLFSYNC has the drive flush it (SQLite's fullfsync). Linux's fsync()
+# already reaches the disk and has no F_FULLFSYNC. A settable name, so the
+# tests can force the macOS path on Linux.
+FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)
 
 # Temp files are named .<file>.<12 hex digits>.aiokv-tmp beside the file.
 _TEMP_SUFFIX = ".aiokv-tmp"
@@ -193,7 +200,7 @@ def _replace(target: str, fill: Callable[[int], int], path: str, fsync: bool) ->
             size = fill(fd)
             os.fchmod(fd, mode)
             if fsync:
-                os.fsync(fd)
+                sync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -241,11 +248,23 @@ def remove(path: str, fsync: bool) -> None:
         fsync_dir(path)
 
 
+def sync(fd: int) -> None:
+    """Make fd's writes durable: F_FULLFSYNC where the platform has it, else fsync()."""
+    if FULLFSYNC is not None:
+        try:
+            fcntl.fcntl(fd, FULLFSYNC)
+            return
+        except OSError:
+            # Some filesystems (network, FUSE) refuse it: fsync() is their best.
+            pass
+    os.fsync(fd)
+
+
 def fsync_dir(path: str) -> None:
-    """fsync the directory holding path, so a rename or unlink in it is durable."""
+    """Sync the directory holding path, so a rename or unlink in it is durable."""
     dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(dfd)
+        sync(dfd)
     finally:
         os.close(dfd)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aiokv import AioKV, LockedError
+from aiokv import AioKV, LockedError, lock
 from tests.helpers import child
 
 HOLD = """
@@ -159,3 +159,59 @@ def test_an_empty_path_is_refused_without_a_lock_file_beside_the_cwd(
 
     asyncio.run(main())
     assert os.listdir(tmp_path) == ["cwd"] and os.listdir(tmp_path / "cwd") == []
+
+
+# holder() where there is no /proc/locks (macOS): forced here by pointing the
+# module at a path that does not exist.
+NO_PROC_LOCKS = "/nonexistent/proc-locks"
+
+PROBE_LOOP = """
+    import sys, time
+    from aiokv import lock
+    lock.PROC_LOCKS = sys.argv[2]
+    probes, end = 0, time.monotonic() + float(sys.argv[3])
+    print("probing", flush=True)
+    while time.monotonic() < end:
+        lock.holder(sys.argv[1])
+        probes += 1
+    print(probes)
+"""
+
+
+def test_the_probe_without_proc_locks_finds_the_holder(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lock, "PROC_LOCKS", NO_PROC_LOCKS)
+    real = str(state)
+    assert lock.holder(real) is None  # no lock file
+    fd = lock.acquire(real)
+    assert lock.holder(real) == os.getpid()
+    lock.release(fd)
+    assert lock.holder(real) is None  # a lock file, free
+    proc = child(HOLD, real)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        assert lock.holder(real) == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+    assert lock.holder(real) is None
+
+
+def test_the_probe_without_proc_locks_never_makes_an_open_fail(state: Path) -> None:
+    # Another process probes as fast as it can while this one takes and drops
+    # the lock: its instant shared locks must never read as an owner.
+    real, opens = str(state), 0
+    lock.release(lock.acquire(real))
+    proc = child(PROBE_LOOP, real, NO_PROC_LOCKS, "3")
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "probing\n"
+        while proc.poll() is None:
+            lock.release(lock.acquire(real))
+            opens += 1
+        out, err = proc.communicate()
+        assert proc.returncode == 0, err
+    finally:
+        proc.kill()
+        proc.wait()
+    assert opens > 0 and int(out) > 0

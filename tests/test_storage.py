@@ -7,7 +7,11 @@ import concurrent.futures
 import logging
 import os
 import re
+import shutil
 import stat
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ import pytest
 
 from aiokv import AioKV, CorruptFileError, codec, pieces, storage
 from aiokv.pieces import PIECE_KEYS
-from tests.helpers import encoded_keys, read_json, temp_files
+from tests.helpers import ROOT, encoded_keys, read_json, temp_files
 
 CORRUPT = {
     "truncated": (b'{"a": 1, "b": [1, 2', "not valid JSON"),
@@ -369,3 +373,70 @@ def test_load_takes_three_thread_hops_and_a_fourth_only_to_decode_a_large_file(
         assert _CountingExecutor.submitted == hops
 
     asyncio.run(main())
+
+
+# The durable write's syncs, as strace sees them: a child writes one state with
+# storage.FULLFSYNC set as given (None: Linux's own path).
+SYNC_CHILD = """
+    import fcntl, sys
+    from aiokv import storage
+    storage.FULLFSYNC = {cmd}
+    storage.write(sys.argv[1], {{"a": 1}}, True)
+"""
+MACOS_F_FULLFSYNC = 51  # its value in macOS's <fcntl.h>; Linux refuses it (EINVAL)
+
+
+def traced_syncs(state: Path, cmd: str) -> list[str]:
+    """The fcntl() and fsync() calls from the temp file's creation on, fds as 'file'/'dir'."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("needs strace (apt-get install strace; CI installs it)")
+    log = state.parent / "strace.log"
+    code = textwrap.dedent(SYNC_CHILD.format(cmd=cmd))
+    traced = ["-f", "-qq", "-o", str(log), "-e", "trace=openat,fcntl,fsync"]
+    subprocess.run(
+        [strace, *traced, sys.executable, "-c", code, str(state)],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    calls: list[str] = []
+    fds: dict[str, str] = {}
+    for line in log.read_text().splitlines():
+        _pid, call = line.split(None, 1)
+        call = " ".join(call.split())  # strace pads to a column
+        opened = re.match(r'openat\(.*"(.*)", ([^)]*)\) = (\d+)', call)
+        if opened and opened[1].endswith(".aiokv-tmp"):
+            fds, calls = {opened[3]: "file"}, []
+        elif opened and "O_DIRECTORY" in opened[2] and fds:
+            fds[opened[3]] = "dir"
+        synced = re.match(r"(fcntl|fsync)\((\d+)(.*)", call)
+        if synced and synced[2] in fds:
+            calls.append(f"{synced[1]}({fds[synced[2]]}{synced[3]}")
+    return calls
+
+
+def test_linux_syncs_the_file_and_its_directory_with_fsync(state: Path) -> None:
+    assert storage.FULLFSYNC is None  # Linux has no F_FULLFSYNC
+    assert traced_syncs(state, "None") == ["fsync(file) = 0", "fsync(dir) = 0"]
+
+
+def test_where_f_fullfsync_exists_it_syncs_instead_of_fsync(state: Path) -> None:
+    # Forced on Linux: F_GETFL succeeds as macOS's F_FULLFSYNC does, and then
+    # no fsync() follows, for the file and for the directory.
+    calls = traced_syncs(state, "fcntl.F_GETFL")
+    assert [c.split(")")[0] for c in calls] == ["fcntl(file, F_GETFL", "fcntl(dir, F_GETFL"]
+    assert read_json(state) == {"a": 1}
+
+
+def test_a_refused_f_fullfsync_falls_back_to_fsync(state: Path) -> None:
+    # macOS's value, refused here as some filesystems refuse it there.
+    calls = traced_syncs(state, str(MACOS_F_FULLFSYNC))
+    assert [c.split(" /*")[0].split(")")[0] for c in calls] == [
+        "fcntl(file, 0x33",
+        "fsync(file",
+        "fcntl(dir, 0x33",
+        "fsync(dir",
+    ]
+    assert "EINVAL" in calls[0] and calls[1] == "fsync(file) = 0"
+    assert read_json(state) == {"a": 1}
