@@ -16,8 +16,10 @@ from .stats import Stats
 from .store import AioKV
 
 __version__ = "0.1.1"  # the one place the version is written
+"""The installed release of aiokv."""
 
 aiocache = AioKV  # the library's original name, kept for old call sites
+"""The library's original name: the same class as `AioKV`; prefer `AioKV` in new code."""
 
 __all__ = [
     "AioKV",

@@ -32,7 +32,7 @@ class StoreBase:
         await self.aclose()
 
     def namespace(self, name: str) -> Namespace:
-        """Return a view of the keys named "<name>:<key>", with this same API."""
+        """Return a view of the keys named `<name>:<key>`, with this same API."""
         return Namespace(self, name)  # type: ignore[arg-type]
 
 

@@ -18,7 +18,7 @@ SEPARATOR = ":"  # between a namespace's name and a key: "guild:42" + "user:7"
 
 
 class Namespace:
-    """A view of a store's keys named "<name>:<key>", with the store's API."""
+    """A view of a store's keys named `<name>:<key>`, with the store's API."""
 
     __slots__ = ("_prefix", "_store")
 
@@ -29,7 +29,7 @@ class Namespace:
 
     @property
     def name(self) -> str:
-        """The namespace's name: its keys are stored as "<name>:<key>"."""
+        """The namespace's name: its keys are stored as `<name>:<key>`."""
         return self._prefix[: -len(SEPARATOR)]
 
     @property
@@ -98,7 +98,7 @@ class Namespace:
         return await self._store.clear(self._key(prefix))
 
     def namespace(self, name: str) -> Namespace:
-        """Return the namespace nested in this one: keys "<this>:<name>:<key>"."""
+        """Return the namespace nested in this one: keys `<this>:<name>:<key>`."""
         return Namespace(self._store, self._prefix + _checked(name))
 
     async def flush(self) -> None:

@@ -46,7 +46,7 @@ class Store(Protocol):
         """Remove every key that starts with prefix (every key by default)."""
 
     def namespace(self, name: str) -> Store:
-        """Return a view of the keys named "<name>:<key>", with this same API."""
+        """Return a view of the keys named `<name>:<key>`, with this same API."""
 
     async def flush(self) -> None:
         """Return once every change made before the call is durable."""

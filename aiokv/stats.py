@@ -9,12 +9,21 @@ import dataclasses
 class Stats:
     """A store's health at one instant, from kv.stats()."""
 
-    state: str  # "new", "opening", "open", "closing" or "closed"
-    keys: int  # stored keys (0 unless open or closing)
-    dirty: bool  # whether some change is not on disk yet
-    unsaved_for: float  # seconds the oldest change not on disk has waited (0.0 if none)
-    flushes: int  # disk writes that succeeded since the store opened
-    last_flush_at: float | None  # when the latest successful write ended (time.time())
-    last_flush_seconds: float | None  # how long it took
-    last_flush_bytes: int | None  # the file's size it wrote (0: it removed the empty file)
-    last_error: BaseException | None  # why the latest write failed; None once one succeeds
+    state: str
+    """Where the store is in its life: "new", "opening", "open", "closing" or "closed"."""
+    keys: int
+    """Stored keys (0 unless open or closing)."""
+    dirty: bool
+    """Whether some change is not on disk yet."""
+    unsaved_for: float
+    """Seconds the oldest change not on disk has waited (0.0 if none)."""
+    flushes: int
+    """Disk writes that succeeded since the store opened."""
+    last_flush_at: float | None
+    """When the latest successful write ended, as `time.time()` gives it."""
+    last_flush_seconds: float | None
+    """How long the latest successful write took, in seconds."""
+    last_flush_bytes: int | None
+    """The size of the file it wrote, in bytes (0: it removed the empty file)."""
+    last_error: BaseException | None
+    """Why the latest write failed; None once one succeeds."""

@@ -1,4 +1,4 @@
-"""The README's RedisKV block runs as written, against a real server."""
+"""docs/redis.md's RedisKV block runs as written, against a real server."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import textwrap
 from pathlib import Path
 
 from tests.redis.server import RedisServer
-from tests.test_docs import python_blocks, run
+from tests.test_docs import block, run
 
 
-def test_readme_rediskv_block_runs_as_written(server: RedisServer, tmp_path: Path) -> None:
-    [block] = [b for b in python_blocks() if "RedisKV(" in b]
-    assert "redis://127.0.0.1:6379/0" in block
-    block = block.replace("redis://127.0.0.1:6379/0", server.url)
-    program = "import asyncio\n\nasync def main():\n" + textwrap.indent(block, "    ")
+def test_rediskv_block_runs_as_written(server: RedisServer, tmp_path: Path) -> None:
+    example = block("redis.md", "RedisKV(")
+    assert "redis://127.0.0.1:6379/0" in example
+    example = example.replace("redis://127.0.0.1:6379/0", server.url)
+    program = "import asyncio\n\nasync def main():\n" + textwrap.indent(example, "    ")
     server.cli("DEL", "mybot")
     run(["-c", program + "\nasyncio.run(main())\n"], tmp_path)
     assert server.cli("HGETALL", "mybot").split() == ["last_command", '"ping"', "seen", "[42]"]
