@@ -54,7 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
         f"{TRACEBACK_VARIABLE}=1 shows its traceback), 130 interrupted. "
         f"{PASSWORD_VARIABLE}: the Redis password, for a URL that holds none "
         "(argv is visible in ps). See docs/cli.md.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"aiokv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
