@@ -6,6 +6,8 @@ import io
 import logging
 import os
 import sys
+import traceback
+from importlib import metadata
 
 from .codes import (
     EXIT_ABSENT,
@@ -13,8 +15,10 @@ from .codes import (
     EXIT_OK,
     EXIT_OS,
     EXIT_OWNED,
+    EXIT_SOFTWARE,
     EXIT_UNREADABLE,
     EXIT_USAGE,
+    TRACEBACK_VARIABLE,
     Failure,
     notes,
 )
@@ -36,6 +40,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_OS",
     "EXIT_OWNED",
+    "EXIT_SOFTWARE",
     "EXIT_UNREADABLE",
     "EXIT_USAGE",
     "Failure",
@@ -49,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiokv").addHandler(_QUIET)
     if isinstance(sys.stdout, io.TextIOWrapper):  # a path from argv prints as its bytes
         sys.stdout.reconfigure(errors="surrogateescape")
-    args = build_parser().parse_args(argv)
     notes.clear()
     try:
+        args = build_parser().parse_args(argv)
         code = int(args.run(args))
     except Failure as e:
         print(f"aiokv: {e}", file=sys.stderr)
@@ -59,6 +64,26 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `aiokv dump big.json | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_OK
+    except Exception as e:  # a bug: its own exit code, since 1 means "key absent" to a script
+        if os.environ.get(TRACEBACK_VARIABLE):
+            traceback.print_exc()
+        print(f"aiokv: internal error, a bug in aiokv ({e!r}); please report it with this "
+              f"line and `aiokv --version`{_tracker()} ({TRACEBACK_VARIABLE}=1 shows the "
+              "traceback)", file=sys.stderr)  # fmt: skip
+        return EXIT_SOFTWARE
     for line in notes:
         print(line, file=sys.stderr)
     return code
+
+
+def _tracker() -> str:
+    # The installed package's issue tracker, where its metadata names one.
+    try:
+        urls = metadata.metadata("aiokv").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:  # run from a source tree
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower().replace(" ", "") in ("issues", "bugtracker", "bugs", "tracker"):
+            return f" at {url.strip()}"
+    return ""

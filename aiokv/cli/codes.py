@@ -8,8 +8,10 @@ EXIT_USAGE = 2  # a bad argument or value (argparse uses 2 as well); nothing cha
 EXIT_OWNED = 3  # another process owns the file: a write was refused
 EXIT_UNREADABLE = 4  # the file is corrupt, or of a schema version this aiokv cannot open
 EXIT_OS = 5  # the file is missing (for a read), the OS refused, or a Redis server is unreachable
+EXIT_SOFTWARE = 70  # an internal error: a bug in aiokv (sysexits' EX_SOFTWARE); nothing changed
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); nothing changed
 
+TRACEBACK_VARIABLE = "AIOKV_TRACEBACK"  # set to 1: an internal error prints its traceback
 
 # Notes for stderr (who owns a file, what a copy leaves out): printed by main()
 # once the command succeeds, so that a failure stays one line.

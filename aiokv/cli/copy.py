@@ -3,34 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from .. import codec
 from ..protocol import Store
-from .codes import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Failure, note
+from .codes import EXIT_OK, EXIT_USAGE, Failure, note
 from .interrupt import committing
 from .locations import location, run_redis, shown
-from .reads import read_state
-from .writes import write_as_owner
+from .reads import read_store
+from .writes import refuse_missing, write_as_owner
 
 
 def copy_command(args: argparse.Namespace) -> int:
     """Copy every key of SOURCE into DEST (a file or a Redis store), all of them or none."""
-    source, dest = location(args.source), location(args.dest)
+    if args.old_version is not None:
+        if args.schema_version is not None:
+            raise Failure(EXIT_USAGE, "give --schema-version alone (--version is its old name)")
+        note("copy's --version is deprecated: it is --schema-version now")
+        args.schema_version = args.old_version
+    location(args.source)  # a bad URL is a usage error before anything else
+    dest = location(args.dest)
     source_shown, where = shown(args.source), shown(args.dest)
-    if isinstance(source, str):
-        state, version, _ = read_state(source)
-    else:
-        state, version = run_redis(source, lambda kv: kv.get_all()), 0
-        # Another tool may have written the hash: refuse what a store cannot
-        # hold (too deep, the reserved key) as the source's fault, before the
-        # destination is touched.
-        try:
-            for key, value in state.items():
-                codec.accept(value, codec.check_key(key))
-        except (TypeError, ValueError) as e:
-            raise Failure(EXIT_UNREADABLE, f"{source_shown}: {e}; nothing copied") from None
-    if args.version is not None:
-        version = args.version
+    if isinstance(dest, str):
+        refuse_missing(dest, args.create)  # before a long read of the source
+    state, version, _ = read_store(args.source, "nothing copied")
+    if args.schema_version is not None:
+        version = args.schema_version
 
     async def change(kv: Store) -> int:
         held = await kv.keys()  # listed before any change: a failure then changes nothing
@@ -46,12 +43,13 @@ def copy_command(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     if isinstance(dest, str):
-        code = write_as_owner(dest, args.wait, change, version)
+        code = write_as_owner(dest, args.wait, change, version, create=args.create)
     else:
-        if args.version is not None:
-            note(f"a Redis store records no schema version: --version {version} left out")
+        if args.schema_version is not None:
+            note(f"a Redis store records no schema version: --schema-version {version} left out")
         elif version:
             note(f"{source_shown} records schema version {version}; a Redis store records none")
-        code = run_redis(dest, change)
-    print(f"copied {len(state)} keys from {source_shown} to {where}")
+        code = run_redis(dest, change, "nothing copied")
+    # On stderr: stdout is for data, and a copy prints none.
+    print(f"aiokv: copied {len(state)} keys from {source_shown} to {where}", file=sys.stderr)
     return code

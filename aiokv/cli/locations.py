@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -17,6 +18,9 @@ _T = TypeVar("_T")
 
 _SCHEMES = ("redis", "rediss", "unix")  # a copy location with one of these is a Redis store
 _BYTES = "surrogateescape"  # a URL's query decoded so, and encoded back, keeps its bytes
+# A password from the environment, for a URL that holds none: argv is visible
+# to every user in `ps`, the environment only to the process's owner.
+PASSWORD_VARIABLE = "AIOKV_REDIS_PASSWORD"
 
 
 def location(text: str) -> str | RedisKV:
@@ -43,6 +47,11 @@ def location(text: str) -> str | RedisKV:
         raise Failure(
             EXIT_USAGE, "Redis stores need the redis package: pip install 'aiokv[redis]'"
         ) from None
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if password and parts.password is None and "password" not in query:
+        # redis-py reads a password from the query for every scheme (unix://
+        # has no other place for one); messages never show the query.
+        query["password"] = [password]
     url = parts._replace(query=urllib.parse.urlencode(query, doseq=True, errors=_BYTES)).geturl()
     if not parts.netloc and text.partition(":")[2].startswith("//"):
         # geturl() writes a URL with no host (unix:///path) as unix:/path,
@@ -52,6 +61,11 @@ def location(text: str) -> str | RedisKV:
         return RedisKV(url, name=names[0])
     except ValueError as e:  # a URL it cannot read (its message shows no password)
         raise Failure(EXIT_USAGE, str(e)) from None
+
+
+def is_redis(text: str) -> bool:
+    """Whether a location names a Redis store (redis://, rediss:// or unix://)."""
+    return text.partition(":")[0].lower() in _SCHEMES and "://" in text
 
 
 def _redis_url(text: str) -> urllib.parse.SplitResult | None:
@@ -81,10 +95,10 @@ def shown(text: str) -> str:
         raise Failure(EXIT_USAGE, str(e)) from None
 
 
-def run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]]) -> _T:
-    """Run work on a Redis store, its failures as one-line errors."""
+def run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]], outcome: str = "") -> _T:
+    """Run work on a Redis store, its failures as one-line errors ending in "; " + outcome."""
+    tail = f"; {outcome}" if outcome else ""
 
-    # Run work on a Redis store, its failures as one-line errors.
     async def run() -> _T:
         async with kv:
             return await work(kv)
@@ -94,8 +108,8 @@ def run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]]) -> _T:
     except UnavailableError as e:
         raise Failure(EXIT_OS, str(e)) from None
     except CorruptFileError as e:  # the hash holds what no store can read (another tool wrote it)
-        raise Failure(EXIT_UNREADABLE, f"{e.path}: {e.problem}; nothing copied") from None
+        raise Failure(EXIT_UNREADABLE, f"{e.path}: {e.problem}{tail}") from None
     except (TypeError, ValueError) as e:  # a bad URL, a value or key the store refused
-        raise Failure(EXIT_USAGE, f"{kv.url} (hash {kv.name!r}): {e}; nothing copied") from None
+        raise Failure(EXIT_USAGE, f"{kv.url} (hash {kv.name!r}): {e}{tail}") from None
     except AioKVError as e:
         raise Failure(EXIT_UNREADABLE, str(e)) from None

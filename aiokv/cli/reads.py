@@ -1,4 +1,4 @@
-"""The reads (get, keys, dump, check): the file as last flushed, without the owner's lock."""
+"""The reads (get, keys, dump, check): a file as last flushed, without its lock; or Redis."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import datetime
 import errno
 import json
 import os
+import re
 import sys
 from typing import Any, BinaryIO
 
 import orjson
 
-from .. import lock, storage
+from .. import codec, lock, storage
 from ..errors import CorruptFileError
 from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure, note
+from .locations import location, run_redis, shown
+
+# get's default for a key that is absent: no stored value is this object.
+_ABSENT = object()
 
 # Reads parse the file without the owner's lock (the file is always whole:
 # aiokv replaces it atomically), so they work while a bot runs and show its
@@ -40,26 +45,72 @@ def read_state(path: str) -> tuple[dict[str, Any], int, int | None]:
     return state, version, pid
 
 
+def read_store(text: str, outcome: str = "") -> tuple[dict[str, Any], int, int | None]:
+    """A store's state, schema version and lock holder: a state file's, or a Redis store's.
+
+    A Redis store records no version (0) and has no lock (None). outcome ends
+    a failure's line (copy's "nothing copied").
+    """
+    store = location(text)
+    if isinstance(store, str):
+        return read_state(store)
+    state = run_redis(store, lambda kv: kv.get_all(), outcome)
+    # Another tool may have written the hash: what no store can hold (too
+    # deep, the reserved key) is refused as the store's fault, exit 4.
+    try:
+        for key, value in state.items():
+            codec.accept(value, codec.check_key(key))
+    except (TypeError, ValueError) as e:
+        tail = f"; {outcome}" if outcome else ""
+        raise Failure(EXIT_UNREADABLE, f"{shown(text)}: {e}{tail}") from None
+    return state, 0, None
+
+
 def get_command(args: argparse.Namespace) -> int:
     """aiokv get: print KEY's value as JSON (exit 1 if absent)."""
-    state, _, _ = read_state(args.file)
-    if args.key not in state:
-        raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {args.file}")
-    sys.stdout.buffer.write(orjson.dumps(state[args.key]) + b"\n")
+    store = location(args.file)
+    if isinstance(store, str):
+        value = read_state(store)[0].get(args.key, _ABSENT)
+    else:  # one HGET, not the whole hash
+        value = run_redis(store, lambda kv: kv.get(args.key, _ABSENT))
+    if value is _ABSENT:
+        raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {shown(args.file)}")
+    sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
     return EXIT_OK
 
 
 def keys_command(args: argparse.Namespace) -> int:
-    """aiokv keys: print the keys, one a line, in the file's order."""
-    state, _, _ = read_state(args.file)
-    lines = (key.encode() + b"\n" for key in state if key.startswith(args.prefix))
-    sys.stdout.buffer.writelines(lines)
+    """aiokv keys: print the keys in the store's order, one a line or (--json) a JSON array."""
+    store = location(args.file)
+    if isinstance(store, str):
+        keys = [key for key in read_state(store)[0] if key.startswith(args.prefix)]
+    else:  # HSCAN of the keys alone
+        keys = run_redis(store, lambda kv: kv.keys(args.prefix))
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(keys) + b"\n")
+    else:
+        sys.stdout.buffer.writelines(key_line(key) for key in keys)
     return EXIT_OK
+
+
+# A key that a line-by-line reader would misread: one holding a line break or
+# another control character (C0, DEL, C1, U+2028/U+2029), or starting with the
+# quote that marks such a key's line.
+_UNSAFE = re.compile('^"|[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+
+
+def key_line(key: str) -> bytes:
+    """keys' line for key: the key itself, or, if unsafe in a line, its JSON string in ASCII."""
+    if _UNSAFE.search(key):
+        # A line starting with '"' is always a JSON string: unambiguous, and
+        # ASCII, so no byte of it is a line break to any reader.
+        return json.dumps(key).encode() + b"\n"
+    return key.encode() + b"\n"
 
 
 def dump_command(args: argparse.Namespace) -> int:
     """aiokv dump: print the whole state as JSON, keys sorted."""
-    state, _, _ = read_state(args.file)
+    state, _, _ = read_store(args.file)
     _write_json(state, sys.stdout.buffer, args.indent)
     return EXIT_OK
 
@@ -93,39 +144,101 @@ def _write_json(state: dict[str, Any], out: BinaryIO, indent: int) -> None:
     out.write(closing)
 
 
+# check's report: (JSON name, JSON value, text line); an empty line is JSON's alone.
+Field = tuple[str, Any, str]
+
+
+def _report(fields: list[Field], as_json: bool) -> None:
+    """Print check's report: its text lines, or one JSON object (ASCII: a path's bytes kept)."""
+    if as_json:
+        text = json.dumps({name: value for name, value, _ in fields})
+    else:
+        text = "\n".join(line for _, _, line in fields if line)
+    # Flushed before any error line, so a pipe shows them in a terminal's order.
+    print(text, flush=True)
+
+
+def _unhealthy(problem: Failure) -> list[Field]:
+    return [
+        ("status", "unhealthy", f"status: unhealthy: {problem}"),
+        ("problem", str(problem), ""),
+        ("exit_code", problem.code, ""),
+    ]
+
+
 def check_command(args: argparse.Namespace) -> int:
-    """aiokv check: report the file's health (exit 0 if healthy)."""
-    path = args.file
+    """aiokv check: report the store's health (exit 0 if healthy)."""
+    store = location(args.file)
+    if isinstance(store, str):
+        fields = _check_file(store, args.json)
+    else:
+        fields = _check_redis(args.file, store.name, args.json)
+    fields.append(("status", "healthy", "status: healthy"))
+    _report(fields, args.json)
+    return EXIT_OK
+
+
+def _check_file(path: str, as_json: bool) -> list[Field]:
     try:
         info = os.stat(path)
     except OSError as e:
         raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
     modified = datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc)
+    when = modified.isoformat(timespec="seconds")
     temps = storage.temp_files(os.path.realpath(path))
-    report = [
-        f"file: {path}",
-        f"bytes: {info.st_size}",
-        f"modified: {modified.isoformat(timespec='seconds')}",
+    fields: list[Field] = [
+        ("file", path, f"file: {path}"),
+        ("bytes", info.st_size, f"bytes: {info.st_size}"),
+        ("modified", when, f"modified: {when}"),
     ]
     try:
         state, version, pid = read_state(path)
     except Failure as e:
-        # Flushed before the error line, so a pipe shows them in a terminal's order.
-        print("\n".join([*report, f"status: unhealthy: {e}"]), flush=True)
+        _report(fields + _unhealthy(e), as_json)
         raise
-    report += [
-        f"keys: {len(state)}",
-        f"schema version: {version}" + (" (no version record)" if not version else ""),
-        f"temp files: {len(temps)}"
-        + (
-            " (a write in progress)"
-            if temps and pid is not None
-            else " (left by a killed writer; removed at the next open)"
-            if temps
-            else ""
+    temp_note = (
+        " (a write in progress)"
+        if temps and pid is not None
+        else " (left by a killed writer; removed at the next open)"
+        if temps
+        else ""
+    )
+    return [
+        *fields,
+        ("keys", len(state), f"keys: {len(state)}"),
+        (
+            "schema_version",
+            version,
+            f"schema version: {version}" + ("" if version else " (no version record)"),
         ),
-        "lock: " + ("free" if pid is None else f"held by pid {pid}" if pid else "held"),
-        "status: healthy",
+        ("version_record", bool(version), ""),
+        ("temp_files", len(temps), f"temp files: {len(temps)}{temp_note}"),
+        ("lock", "free" if pid is None else "held", "lock: " + _holder(pid)),
+        ("lock_pid", pid or None, ""),
     ]
-    print("\n".join(report))
-    return EXIT_OK
+
+
+def _holder(pid: int | None) -> str:
+    return "free" if pid is None else f"held by pid {pid}" if pid else "held"
+
+
+def _check_redis(text: str, name: str, as_json: bool) -> list[Field]:
+    where = shown(text)
+    fields: list[Field] = [("store", where, f"store: {where}")]
+    try:
+        state, _, _ = read_store(text)
+    except Failure as e:
+        reached = "unreachable" if e.code == EXIT_OS else "reachable"
+        fields.append(("server", reached, f"server: {reached}"))
+        _report(fields + _unhealthy(e), as_json)
+        raise
+    present = "present" if state else "absent"
+    return [
+        *fields,
+        ("server", "reachable", "server: reachable"),
+        # Redis removes a hash with its last field: absent is an empty store.
+        ("hash", present, f"hash: {name} " + (present if state else "absent (no keys)")),
+        ("keys", len(state), f"keys: {len(state)}"),
+        ("schema_version", None, "schema version: none (a Redis store records none)"),
+        ("version_record", False, ""),
+    ]

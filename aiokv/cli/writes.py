@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 
-from .. import AioKV, codec
+from .. import AioKV, codec, lock
 from ..errors import CorruptFileError, LockedError, VersionError
 from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_OWNED, EXIT_UNREADABLE, EXIT_USAGE, Failure
 from .interrupt import committing, leave
+from .locations import is_redis, shown
 
 # Writes go through AioKV itself, so they are atomic and durable, have the
 # library's value rules, and are refused while another process owns the file.
@@ -29,11 +30,20 @@ _POLL = 0.05  # seconds between tries at a file another process owns (--wait)
 
 
 def set_command(args: argparse.Namespace) -> int:
-    """aiokv set: store VALUE at KEY, as the file's one owner."""
+    """aiokv set: store VALUE (or stdin's, for "-") at KEY, as the file's one owner."""
     if args.value is None:
         if args.string:
             raise Failure(EXIT_USAGE, "--string needs a VALUE")
         value: Any = codec.NOW
+    elif args.value == "-":  # stdin's bytes, all of them: as `load` reads it
+        raw = read_input(None)
+        if args.string:
+            try:
+                value = raw.decode()
+            except UnicodeDecodeError as e:
+                raise Failure(EXIT_USAGE, f"stdin is not UTF-8 text ({e.reason})") from None
+        else:
+            value = _parse_json(raw, "stdin", " (for text, add --string)")
     elif args.string:
         value = args.value
     else:
@@ -43,7 +53,7 @@ def set_command(args: argparse.Namespace) -> int:
         await kv.set(args.key, value)  # codec.NOW is set()'s own "no value given"
         return EXIT_OK
 
-    return write_as_owner(args.file, args.wait, change)
+    return write_as_owner(args.file, args.wait, change, create=args.create)
 
 
 def delete_command(args: argparse.Namespace) -> int:
@@ -55,20 +65,13 @@ def delete_command(args: argparse.Namespace) -> int:
         await kv.delete(args.key)
         return EXIT_OK
 
-    return write_as_owner(args.file, args.wait, change)
+    return write_as_owner(args.file, args.wait, change, create=None)
 
 
 def load_command(args: argparse.Namespace) -> int:
     """aiokv load: import a JSON object's keys, all of them or none."""
     where = args.source or "stdin"
-    try:
-        if args.source:
-            with open(args.source, "rb", opener=_source) as f:
-                raw = f.read()
-        else:
-            raw = sys.stdin.buffer.read()
-    except OSError as e:
-        raise Failure(EXIT_OS, f"{where}: {e.strerror}") from None
+    raw = read_input(args.source)
     new = _parse_json(raw, where, "")
     del raw
     if type(new) is not dict:
@@ -83,7 +86,18 @@ def load_command(args: argparse.Namespace) -> int:
         # the old state to the new one at once.
         return EXIT_OK
 
-    return write_as_owner(args.file, args.wait, change)
+    return write_as_owner(args.file, args.wait, change, create=args.create)
+
+
+def read_input(source: str | None) -> bytes:
+    """All of SOURCE (a regular file or a pipe), or of stdin for None; one-line errors."""
+    try:
+        if source:
+            with open(source, "rb", opener=_source) as f:
+                return f.read()
+        return sys.stdin.buffer.read()
+    except OSError as e:
+        raise Failure(EXIT_OS, f"{source or 'stdin'}: {e.strerror}") from None
 
 
 def _source(path: str, flags: int) -> int:
@@ -126,8 +140,15 @@ def write_as_owner(
     wait: float,
     change: Callable[[AioKV], Coroutine[Any, Any, int]],
     version: int | None = None,
+    *,
+    create: bool | None,
 ) -> int:
-    """Open path as its owner, make the change and close: the close is one atomic write."""
+    """Open path as its owner, make the change and close: the close is one atomic write.
+
+    A path where no store is refuses the change unless create (None: the
+    command makes no store, as delete).
+    """
+    refuse_missing(path, create)
     # Open the file as its owner (waiting up to --wait for another owner to
     # go), make the change, and close: the close writes it, atomically. The
     # file keeps the schema version it records, or, given one, must hold it.
@@ -168,3 +189,22 @@ def write_as_owner(
                 raise Failure(EXIT_OS, f"{e.filename or path}: {e.strerror}") from None
 
     return asyncio.run(run())
+
+
+def refuse_missing(path: str, create: bool | None) -> None:
+    """Refuse a write where no store is, unless create: a typo must not make a new store.
+
+    A store is there if its file is, or its lock file: a store emptied by its
+    last delete has no file, and keeps its lock file.
+    """
+    if is_redis(path):  # not a file's name: a typo must not make a file named so either
+        raise Failure(
+            EXIT_USAGE,
+            f"{shown(path)}: set, delete and load write a state file; a Redis store is "
+            "written by the processes that share it, or with copy",
+        )
+    if create or os.path.lexists(path) or os.path.lexists(lock.lock_path(os.path.realpath(path))):
+        return
+    # Checked before the open, which would make the lock file beside it.
+    hint = "" if create is None else " (--create makes a new store there)"
+    raise Failure(EXIT_USAGE, f"{path or repr(path)}: no such store; nothing written{hint}")

@@ -24,10 +24,21 @@ from tests.helpers import ROOT, child, read_json, temp_files
 SCRIPT = shutil.which("aiokv", path=str(Path(sys.executable).parent)) or "aiokv"
 
 
-def aiokv(*args: str, stdin: str | None = None, cwd: Path | None = None) -> Any:
-    """Run the console script; return the completed process (text mode)."""
+def aiokv(
+    *args: str,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Any:
+    """Run the console script; return the completed process (text mode); env adds variables."""
     return subprocess.run(
-        [SCRIPT, *args], input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd
+        [SCRIPT, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -55,7 +66,7 @@ def test_the_console_script_is_installed_and_python_m_aiokv_is_the_same() -> Non
 
 
 @pytest.mark.parametrize(
-    "command", ["", "get", "keys", "dump", "check", "set", "delete", "load", "copy"]
+    "command", ["", "get", "keys", "dump", "check", "set", "delete", "load", "copy", "completion"]
 )
 def test_every_command_has_help(command: str) -> None:
     result = aiokv(*([command] if command else []), "--help")
@@ -66,7 +77,7 @@ def test_every_command_has_help(command: str) -> None:
 
 def test_set_get_keys_delete(state: Path) -> None:
     path = str(state)
-    assert aiokv("set", path, "config", '{"prefix": "!", "mods": [7]}').returncode == 0
+    assert aiokv("set", path, "config", '{"prefix": "!", "mods": [7]}', "--create").returncode == 0
     assert aiokv("set", path, "greeting", "héllo", "--string").returncode == 0
     assert aiokv("set", path, "n", "42").returncode == 0
     before = int(time.time())
@@ -183,19 +194,25 @@ def test_a_path_that_is_not_utf8_is_shown_as_its_bytes(tmp_path: Path) -> None:
     source.write_text('{"k": 1}')
     checked = subprocess.run([SCRIPT, "check", str(source)], capture_output=True, timeout=60)
     assert checked.returncode == 0 and b"file: " + os.fsencode(source) in checked.stdout
-    copied = subprocess.run([SCRIPT, "copy", str(source), str(dest)], capture_output=True)
+    copied = subprocess.run(
+        [SCRIPT, "copy", str(source), str(dest), "--create"], capture_output=True
+    )
     assert copied.returncode == 0, copied.stderr
-    assert os.fsencode(dest) in copied.stdout and read_json(dest) == {"k": 1}
+    # The copy's note is on stderr, which shows such bytes escaped, as errors do.
+    assert str(dest).encode(errors="backslashreplace") in copied.stderr
+    assert copied.stdout == b"" and read_json(dest) == {"k": 1}
 
 
 @pytest.mark.parametrize("path", ["[::1.json", "a]b[.json", "./redis:[x.json"])
 def test_a_path_with_brackets_is_a_file(tmp_path: Path, path: str) -> None:
     (tmp_path / "s.json").write_text('{"k": 1}')
-    result = aiokv("copy", "s.json", path, cwd=tmp_path)
+    result = aiokv("copy", "s.json", path, "--create", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert read_json(tmp_path / path) == {"k": 1}
     # A path that urllib cannot split as a URL ("//" then "[": a host) is a file's too.
-    expected_error(aiokv("copy", "//[absent.json", "b.json", cwd=tmp_path), 5, "//[absent.json")
+    expected_error(
+        aiokv("copy", "//[absent.json", "b.json", "--create", cwd=tmp_path), 5, "//[absent.json"
+    )
 
 
 @pytest.mark.parametrize(
@@ -217,7 +234,7 @@ def test_a_bad_redis_url_is_one_line_exit_2(state: Path, url: str, words: list[s
 
 def test_load_is_all_or_none_and_replace_replaces(state: Path, tmp_path: Path) -> None:
     path = str(state)
-    aiokv("set", path, "old", "1")
+    aiokv("set", path, "old", "1", "--create")
     before = untouched(state)
     bad = '{"a": 1, "b": {"c": 18446744073709551616}}'
     expected_error(aiokv("load", path, stdin=bad), 2, "stdin", "64-bit range")
@@ -257,7 +274,8 @@ def test_dump_then_load_gives_back_an_identical_state(tmp_path: Path) -> None:
         assert dumped.returncode == 0
         assert json.loads(dumped.stdout) == original
         assert list(json.loads(dumped.stdout)) == sorted(original)  # sorted, for diffs
-        assert aiokv("load", str(copy), "--replace", stdin=dumped.stdout).returncode == 0
+        loaded = aiokv("load", str(copy), "--replace", "--create", stdin=dumped.stdout)
+        assert loaded.returncode == 0
         assert aiokv("dump", str(copy), "--indent", indent).stdout == dumped.stdout
 
         async def read() -> dict[str, Any]:
@@ -284,9 +302,10 @@ def test_corrupt_and_missing_files_are_one_line_errors_and_never_touched(tmp_pat
     missing = tmp_path / "missing.json"
     for args in (["get", "a"], ["keys"], ["dump"], ["check"]):
         expected_error(aiokv(args[0], str(missing), *args[1:]), 5, "missing.json")
-    expected_error(aiokv("delete", str(missing), "a"), 1)  # an empty store: absent
+    expected_error(aiokv("delete", str(missing), "a"), 2, "missing.json", "no such store")
     assert not missing.exists()
-    expected_error(aiokv("set", str(tmp_path / "no" / "dir.json"), "a", "1"), 5, "dir.json")
+    no_dir = str(tmp_path / "no" / "dir.json")
+    expected_error(aiokv("set", no_dir, "a", "1", "--create"), 5, "dir.json")
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)  # a read would block forever: refused at once
     for target in (fifo, tmp_path):
@@ -306,8 +325,9 @@ def test_a_write_refused_for_what_is_not_a_file_makes_no_lock_file(tmp_path: Pat
         for args in (["set", "a", "1"], ["delete", "a"], ["load", str(source)]):
             expected_error(aiokv(args[0], str(target), *args[1:]), 5, "not a regular file")
     # The empty path is no file (as for a read), not the cwd: no <cwd>.lock in its parent.
-    for args in (["set", "a", "1"], ["get", "a"]):
+    for args in (["set", "a", "1", "--create"], ["get", "a"]):
         expected_error(aiokv(args[0], "", *args[1:], cwd=home), 5)
+    expected_error(aiokv("set", "", "a", "1", cwd=home), 2, "no such store")
     assert sorted(os.listdir(tmp_path)) == ["home", "source.json"]
     assert sorted(os.listdir(home)) == ["dir.json", "fifo.json"]
 
@@ -406,21 +426,24 @@ def test_copy_between_files_is_all_or_none_and_keeps_the_schema_version(tmp_path
             await kv.update({"k": [1, 2], "n": 18446744073709551615})
 
     asyncio.run(versioned())
-    result = aiokv("copy", str(source), str(dest))
+    result = aiokv("copy", str(source), str(dest), "--create")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"copied 2 keys from {source} to {dest}\n"
+    assert (result.stdout, result.stderr) == (
+        "",
+        f"aiokv: copied 2 keys from {source} to {dest}\n",
+    )
     assert read_json(dest) == read_json(source)  # the version record included
     assert read_json(dest)["__aiokv__"] == {"version": 2}
     # A destination that holds keys is refused, untouched, unless --replace.
     other, third = tmp_path / "c.json", tmp_path / "d.json"
-    aiokv("set", str(other), "mine", "1")
-    aiokv("set", str(third), "theirs", "2")
+    aiokv("set", str(other), "mine", "1", "--create")
+    aiokv("set", str(third), "theirs", "2", "--create")
     before = untouched(other)
     expected_error(aiokv("copy", str(third), str(other)), 2, str(other), "not empty", "--replace")
     # A destination of another schema version is refused, whatever --replace says.
     expected_error(aiokv("copy", str(dest), str(other), "--replace"), 4, "version")
     assert untouched(other) == before
-    result = aiokv("copy", str(dest), str(other), "--replace", "--version", "0")
+    result = aiokv("copy", str(dest), str(other), "--replace", "--schema-version", "0")
     assert result.returncode == 0, result.stderr
     assert read_json(other) == {"k": [1, 2], "n": 18446744073709551615}
     expected_error(aiokv("copy", str(tmp_path / "none.json"), str(other)), 5, "none.json")
@@ -580,7 +603,7 @@ def test_load_reads_a_pipe_such_as_a_process_substitution(state: Path) -> None:
     os.close(write)
     try:
         loaded = subprocess.run(
-            [SCRIPT, "load", str(state), f"/dev/fd/{read}"],
+            [SCRIPT, "load", str(state), f"/dev/fd/{read}", "--create"],
             pass_fds=(read,),
             capture_output=True,
             text=True,

@@ -49,7 +49,13 @@ def test_the_defaults() -> None:
     dump = build_parser().parse_args(["dump", "f"])
     assert dump.indent == DEFAULT_INDENT == 2
     copy = build_parser().parse_args(["copy", "a", "b"])
-    assert copy.version is None and copy.wait == 0.0 and not copy.replace
+    assert (
+        copy.schema_version is None
+        and copy.old_version is None
+        and copy.wait == 0.0
+        and not copy.replace
+    )
+    assert not copy.create and not build_parser().parse_args(["keys", "f"]).json
     assert build_parser().parse_args(["set", "f", "k"]).value is None
 
 

@@ -48,6 +48,9 @@ from tests.helpers import child, run_child, temp_files
 
 SCRIPT = shutil.which("aiokv", path=str(Path(sys.executable).parent)) or "aiokv"
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+URL_SCHEMES = ("redis:", "rediss:", "unix:")
+# What stderr says on a success: notes, and copy's report (stdout is for data).
+SUCCESS_LINES = ("aiokv: note:", "aiokv: copied ")
 MAX_DEPTH = 253  # a value's containers, as docs/cli.md says
 TIMEOUT = 30.0  # seconds one invocation may take before it counts as a hang
 INTERRUPTED = "aiokv: interrupted; nothing changed"
@@ -262,6 +265,7 @@ def make_case(rng: random.Random, directory: Path) -> Case:
         _odd_path(rng, directory) if rng.random() < 0.15 else (directory / "s.json", True)
     )
     condition, state = ("absent", None) if not writable else _state_file(rng, path)
+    present = os.path.lexists(path) or os.path.lexists(os.path.realpath(path) + ".lock")
     opens = _file_codes(condition)
     command = rng.choice(["get", "keys", "dump", "check", "set", "set", "delete", "load", "load",
                           "copy", "copy"])  # fmt: skip
@@ -288,8 +292,21 @@ def make_case(rng: random.Random, directory: Path) -> Case:
         _load_case(rng, case, condition, state, opens, writable, directory)
     else:
         _copy_case(rng, case, condition, state, opens, writable, directory)
+    _creation(rng, case, present)
     _options(rng, case, command)
     return case
+
+
+def _creation(rng: random.Random, case: Case, present: bool) -> None:
+    # A write where no store is (no file, no lock file) is refused, exit 2,
+    # unless --create, once the arguments are read and before the store opens.
+    command, dest = case.argv[0], case.argv[2] if case.argv[0] == "copy" else case.argv[1]
+    if command not in ("set", "delete", "load", "copy") or dest.startswith(URL_SCHEMES):
+        return
+    if command != "delete" and rng.random() < 0.8:
+        case.argv.append("--create")
+    elif not present:
+        case.codes, case.target, case.expect = frozenset({2}), None, None
 
 
 def _bytes(path: Path) -> bytes | None:
@@ -467,7 +484,8 @@ def _copy_case(
 def _options(rng: random.Random, case: Case, command: str) -> None:
     # A number option now and then, valid or not; an invalid one is exit 2
     # whatever else the case holds (argparse reads options first).
-    options = {"dump": [("--indent", int, 0, 16)], "copy": [("--version", int, 0, INT_MAX)]}
+    versions = [("--schema-version", int, 0, INT_MAX), ("--version", int, 0, INT_MAX)]
+    options = {"dump": [("--indent", int, 0, 16)], "copy": versions}
     if command in ("set", "delete", "load", "copy"):
         options.setdefault(command, []).append(("--wait", float, 0, sys.float_info.max))
     if command not in options or rng.random() < 0.5:
@@ -484,7 +502,7 @@ def _options(rng: random.Random, case: Case, command: str) -> None:
     if not number_ok(text, kind, low, high):
         case.codes = frozenset({2})
         case.target = case.expect = None
-    elif name == "--version" and int(text) and case.dest_exists:
+    elif name.endswith("version") and int(text) and case.dest_exists:
         # The file records no version: opened as version N, it is refused
         # (no migrate), before anything else is looked at.
         case.codes, case.target, case.expect = frozenset({4}), None, None
@@ -496,7 +514,7 @@ def _options(rng: random.Random, case: Case, command: str) -> None:
 def verdict(case: Case, code: int | None, out: bytes, err: bytes) -> str | None:
     """What is wrong with an invocation's outcome, or None."""
     text = err.decode(errors="replace")
-    lines = [line for line in text.splitlines() if not line.startswith("aiokv: note:")]
+    lines = [line for line in text.splitlines() if not line.startswith(SUCCESS_LINES)]
     problem = None
     if code is None:
         problem = "hung (no exit within the timeout)"
@@ -716,7 +734,8 @@ def _interrupt_at_random(result: Result, rng: random.Random, directory: Path, n:
     if code == 130:
         ok = text == INTERRUPTED + "\n" and after == before
     else:
-        ok = code == 0 and not text and json.loads(after) == expect
+        said = [line for line in text.splitlines() if not line.startswith(SUCCESS_LINES)]
+        ok = code == 0 and not said and json.loads(after) == expect
     ok = ok and not temp_files(directory)
     result.case(
         ok, f"interrupt {command[0]}: exit {code}, {text[-300:]!r}, changed: {after != before}"

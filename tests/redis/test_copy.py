@@ -44,9 +44,12 @@ def test_a_file_goes_to_redis_and_back_unchanged(
     store = f"{server.url}?name={name}"
     result = aiokv("copy", str(source), store)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"copied 6 keys from {source} to {store}\n"
+    assert (result.stdout, result.stderr) == (
+        "",
+        f"aiokv: copied 6 keys from {source} to {store}\n",
+    )
     assert redis_state(server, name) == STATE
-    assert aiokv("copy", store, str(back)).returncode == 0
+    assert aiokv("copy", store, str(back), "--create").returncode == 0
     assert read_json(back) == STATE
 
 
@@ -85,16 +88,18 @@ def test_a_versioned_file_copied_to_redis_is_noted(
     assert result.returncode == 0, result.stderr
     assert "records schema version 3; a Redis store records none" in result.stderr
     assert redis_state(server, name) == {"k": 1}
-    # --version for a Redis destination is left out, and said so: not as the source's.
+    # --schema-version for a Redis destination is left out, and said so: not as the source's.
     plain = tmp_path / "plain.json"
     plain.write_text('{"k": 1}')
-    result = aiokv("copy", str(plain), f"{server.url}?name={name}", "--replace", "--version", "2")
+    store = f"{server.url}?name={name}"
+    result = aiokv("copy", str(plain), store, "--replace", "--schema-version", "2")
     assert result.returncode == 0, result.stderr
-    assert "records no schema version: --version 2 left out" in result.stderr
+    assert "records no schema version: --schema-version 2 left out" in result.stderr
     assert "plain.json records" not in result.stderr
     # Back into a new file at the version the program expects.
     back = tmp_path / "back.json"
-    assert aiokv("copy", f"{server.url}?name={name}", str(back), "--version", "3").returncode == 0
+    copied = aiokv("copy", store, str(back), "--schema-version", "3", "--create")
+    assert copied.returncode == 0, copied.stderr
     assert read_json(back) == {"__aiokv__": {"version": 3}, "k": 1}
 
 
@@ -103,7 +108,10 @@ def test_an_unreachable_server_is_exit_5_naming_it_without_the_password(tmp_path
     source.write_text('{"k": 1}')
     port = free_port()
     store = f"redis://:s3cret@127.0.0.1:{port}/0?name=bot"
-    for args in (("copy", str(source), store), ("copy", store, str(tmp_path / "out.json"))):
+    for args in (
+        ("copy", str(source), store),
+        ("copy", store, str(tmp_path / "out.json"), "--create"),
+    ):
         result = aiokv(*args)
         expected_error(result, 5, f"redis://127.0.0.1:{port}/0", "unreachable")
         assert "s3cret" not in result.stderr + result.stdout
@@ -128,7 +136,7 @@ def test_copy_never_shows_a_password_however_the_url_spells_it(tmp_path: Path) -
     ]
     for i, url in enumerate(urls):
         store = url + ("&" if "?" in url else "?") + "name=bot"
-        copy = ("copy", str(source), store) if i % 2 else ("copy", store, str(out))
+        copy = ("copy", str(source), store) if i % 2 else ("copy", store, str(out), "--create")
         result = aiokv(*copy)
         assert result.returncode in (2, 5), (store, result.stderr)
         assert "Traceback" not in result.stderr

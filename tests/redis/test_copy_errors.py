@@ -42,10 +42,10 @@ def test_a_source_no_store_can_hold_is_exit_4_and_nothing_is_copied(
     new, held = tmp_path / "new.json", tmp_path / "held.json"
     held.write_text('{"mine": 1}')
     before = untouched(held)
-    expected_error(aiokv("copy", source, str(new)), 4, "nothing copied", *words)
+    expected_error(aiokv("copy", source, str(new), "--create"), 4, "nothing copied", *words)
     expected_error(aiokv("copy", source, str(held), "--replace"), 4, "nothing copied", *words)
     assert not new.exists() and untouched(held) == before
-    assert "unchanged" not in aiokv("copy", source, str(new)).stderr
+    assert "unchanged" not in aiokv("copy", source, str(new), "--create").stderr
 
 
 def test_a_destination_that_cannot_be_listed_is_refused_before_any_change(
@@ -73,7 +73,7 @@ def test_a_deep_source_value_holding_a_long_number_is_exit_4(
     # The exact integer check recurses: run on this, a RecursionError traceback.
     deep = "[" * 1000 + "1234567890123456789" + "]" * 1000
     raw_hash(server, name, {b"k": deep.encode()})
-    result = aiokv("copy", f"{server.url}?name={name}", str(tmp_path / "out.json"))
+    result = aiokv("copy", f"{server.url}?name={name}", str(tmp_path / "out.json"), "--create")
     expected_error(result, 4, "'k'", "nothing copied")
 
 
