@@ -245,6 +245,7 @@ def test_readme_aiokv_command_block_runs_as_written(tmp_path: Path) -> None:
     assert "status: healthy" in result.stdout
     # The backup taken before the set and delete was loaded back over them.
     assert read_json(tmp_path / "state.json") == {"last_command": "ping", "guild:42:prefix": "?"}
+    assert read_json(tmp_path / "copy.json") == read_json(tmp_path / "state.json")
 
 
 def test_every_code_block_in_docs_is_of_a_kind_the_tests_run() -> None:
