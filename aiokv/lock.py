@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 
 from .errors import LockedError
 
 _LOCK_FILE_MODE = 0o600  # private, as a new state file is
 _PID_BYTES = 32  # more than any pid and its newline
+
+# How long acquire() waits out shared locks in its way: holder()'s probe holds
+# one for microseconds; one held longer is another program's (flock -s), and
+# the open is refused rather than spun on.
+_SHARED_WAIT = 0.1  # seconds
+_SHARED_POLL = 0.001  # seconds between tries
 
 # Where Linux lists every flock(); a settable name, so the tests can force the
 # probe that other systems use.
@@ -37,7 +44,7 @@ def acquire(path: str) -> int:
         raise OSError(e.errno, f"{e.strerror} (making its lock file {lpath})", path) from e
     try:
         if not _take(fd):
-            raise LockedError(path, _read_pid(fd))
+            raise LockedError(path, _holder_of(fd))
         # Written after locking, so a loser never erases the holder's pid.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -48,10 +55,12 @@ def acquire(path: str) -> int:
 
 
 def _take(fd: int) -> bool:
-    # Lock fd exclusively; False if an owner holds it. Owners lock exclusively
-    # and only holder()'s probe locks shared, for the instant between two
-    # system calls: when a shared lock is granted, no owner exists and a probe
-    # was in the way, so try again rather than refuse a free file.
+    # Lock fd exclusively; False if another process holds it. Owners lock
+    # exclusively, and holder()'s probe locks shared for the instant between
+    # two system calls: while only shared locks are in the way (a shared lock
+    # is granted), wait them out a moment rather than refuse a file that has
+    # no owner. A shared lock held longer is another program's, and refuses.
+    deadline = time.monotonic() + _SHARED_WAIT
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -63,11 +72,22 @@ def _take(fd: int) -> bool:
         except BlockingIOError:
             return False
         fcntl.flock(fd, fcntl.LOCK_UN)
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_SHARED_POLL)
 
 
 def release(fd: int) -> None:
     """Drop the lock taken by acquire()."""
     os.close(fd)
+
+
+def _holder_of(fd: int) -> int | None:
+    # The kernel's word first: the pid in the file is the last aiokv owner's,
+    # and a holder that is not aiokv (flock(1)) never wrote its own there.
+    table = _lock_table()
+    listed = None if table is None else _listed(table, os.fstat(fd))
+    return listed or _read_pid(fd)
 
 
 def _read_pid(fd: int) -> int | None:
@@ -90,17 +110,27 @@ def holder(path: str) -> int | None:
         info = os.stat(lpath)
     except FileNotFoundError:
         return None
+    table = _lock_table()
+    return _probe(lpath) if table is None else _listed(table, info)
+
+
+def _lock_table() -> str | None:
     try:
         with open(PROC_LOCKS) as f:
-            table = f.read()
+            return f.read()
     except OSError:
-        return _probe(lpath)
+        return None
+
+
+def _listed(table: str, info: os.stat_result) -> int | None:
+    # The pid holding an flock() on the file in /proc/locks (0 if not shown),
+    # or None if nothing holds one.
     device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
     for line in table.splitlines():
-        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (a blocked
-        # waiter's line has "->" after the number)
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a blocked
+        # waiter's line ("1: -> FLOCK ...") holds nothing.
         fields = line.split()
-        if "FLOCK" in fields and device in fields:
+        if "FLOCK" in fields and device in fields and "->" not in fields:
             pid = fields[fields.index(device) - 1]
             return int(pid) if pid.isdigit() else 0
     return None

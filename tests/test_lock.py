@@ -203,7 +203,7 @@ def test_the_probe_without_proc_locks_never_makes_an_open_fail(state: Path) -> N
     # the lock: its instant shared locks must never read as an owner.
     real, opens = str(state), 0
     lock.release(lock.acquire(real))
-    proc = child(PROBE_LOOP, real, NO_PROC_LOCKS, "3")
+    proc = child(PROBE_LOOP, real, NO_PROC_LOCKS, "2")
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "probing\n"
         while proc.poll() is None:
@@ -215,3 +215,35 @@ def test_the_probe_without_proc_locks_never_makes_an_open_fail(state: Path) -> N
         proc.kill()
         proc.wait()
     assert opens > 0 and int(out) > 0
+
+
+# A lock taken by another program, not aiokv: flock(1) from util-linux does
+# this, a backup script's `flock -s state.json.lock cp ...` say.
+FOREIGN_LOCK = """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH if sys.argv[2] == "shared" else fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("kind", ["shared", "exclusive"])
+def test_another_programs_lock_refuses_at_once_naming_its_pid(state: Path, kind: str) -> None:
+    # A shared lock is waited out only for a probe's instant, never spun on
+    # while the other program holds it; and the pid named is the holder's,
+    # not the last aiokv owner's that the lock file still records.
+    real = str(state)
+    lock.release(lock.acquire(real))  # the file now records this process's pid
+    proc = child(FOREIGN_LOCK, lock.lock_path(real), kind)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        with pytest.raises(LockedError) as info:
+            lock.acquire(real)
+        assert info.value.pid == proc.pid
+        assert lock.holder(real) == proc.pid
+        assert proc.poll() is None  # refused while the lock is still held
+    finally:
+        proc.kill()
+        proc.wait()
+    lock.release(lock.acquire(real))
