@@ -15,7 +15,7 @@ from .protocol import Store
 from .stats import Stats
 from .store import AioKV
 
-__version__ = "0.1.1"  # the one place the version is written
+__version__ = "0.2.0"  # the one place the version is written
 """The installed release of aiokv."""
 
 aiocache = AioKV  # the library's original name, kept for old call sites

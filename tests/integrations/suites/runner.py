@@ -44,7 +44,7 @@ class Framework:
     """What differs between the frameworks' suites; our conftest is <name>_conftest.py here."""
 
     name: str  # the command's name for it
-    dist: str  # its name on PyPI, pinned in our test extra
+    dist: str  # its name on PyPI, pinned in our test group
     extras: str  # its extras that its tests import
     group: str  # the dependency group of its pyproject that holds its test pins
     pins: tuple[str, ...]  # pins for what its group leaves open
