@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ from .codes import (
     notes,
 )
 from .interrupt import interrupted, on_interrupt
+from .output import flush_stdout, guarded_stdout, say
 from .parser import build_parser
 
 # The rooms: parser.py (the arguments), reads.py (get, keys, dump, check:
@@ -52,27 +52,34 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (Ctrl-C: exit 130 at once)."""
     on_interrupt(interrupted)
     logging.getLogger("aiokv").addHandler(_QUIET)
-    if isinstance(sys.stdout, io.TextIOWrapper):  # a path from argv prints as its bytes
-        sys.stdout.reconfigure(errors="surrogateescape")
     notes.clear()
+    with guarded_stdout():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
+    # The command, its failures each one line with its exit code.
     try:
         args = build_parser().parse_args(argv)
         code = int(args.run(args))
+        flush_stdout()  # its OS errors here, not in the interpreter's last flush
     except Failure as e:
-        print(f"aiokv: {e}", file=sys.stderr)
+        say(str(e))
         return e.code
-    except BrokenPipeError:  # `aiokv dump big.json | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:
+        # `aiokv keys big.json | head -1`: the reader has what it wanted and
+        # stopped reading; the command stops too, quietly, as a success.
         code = EXIT_OK
     except Exception as e:  # a bug: its own exit code, since 1 means "key absent" to a script
-        if os.environ.get(TRACEBACK_VARIABLE):
+        if os.environ.get(TRACEBACK_VARIABLE) and sys.stderr is not None:
             traceback.print_exc()
-        print(f"aiokv: internal error, a bug in aiokv ({e!r}); please report it with this "
-              f"line and `aiokv --version`{_tracker()} ({TRACEBACK_VARIABLE}=1 shows the "
-              "traceback)", file=sys.stderr)  # fmt: skip
+        say(
+            f"internal error, a bug in aiokv ({e!r}); please report it with this line and "
+            f"`aiokv --version`{_tracker()} ({TRACEBACK_VARIABLE}=1 shows the traceback)"
+        )
         return EXIT_SOFTWARE
     for line in notes:
-        print(line, file=sys.stderr)
+        say(line)
     return code
 
 

@@ -20,7 +20,7 @@ notes: list[str] = []
 
 def note(message: str) -> None:
     """Say message on stderr once the command has succeeded (a failure says only itself)."""
-    notes.append(f"aiokv: note: {message}")
+    notes.append(f"note: {message}")
 
 
 class Failure(Exception):

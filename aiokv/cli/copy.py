@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..protocol import Store
 from .codes import EXIT_OK, EXIT_USAGE, Failure, note
 from .interrupt import committing
 from .locations import location, run_redis, shown
+from .output import counted, say
 from .reads import read_store
 from .writes import refuse_missing, write_as_owner
 
@@ -34,7 +34,8 @@ def copy_command(args: argparse.Namespace) -> int:
         if held and not args.replace:
             raise Failure(
                 EXIT_USAGE,
-                f"{where} is not empty ({len(held)} keys); nothing copied (--replace replaces it)",
+                f"{where} is not empty ({counted(len(held), 'key')}); nothing copied "
+                "(--replace replaces it)",
             )
         committing()  # Redis applies each step at once: once begun, the copy is finished
         await kv.update(state)  # every key and value checked first: all or none
@@ -51,5 +52,5 @@ def copy_command(args: argparse.Namespace) -> int:
             note(f"{source_shown} records schema version {version}; a Redis store records none")
         code = run_redis(dest, change, "nothing copied")
     # On stderr: stdout is for data, and a copy prints none.
-    print(f"aiokv: copied {len(state)} keys from {source_shown} to {where}", file=sys.stderr)
+    say(f"copied {counted(len(state), 'key')} from {source_shown} to {where}")
     return code

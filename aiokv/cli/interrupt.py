@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -9,6 +10,7 @@ import threading
 from typing import Any, NoReturn
 
 from .codes import EXIT_INTERRUPTED
+from .output import error_line
 
 # Ctrl-C ends the command at once, with nothing changed: a write is made in
 # memory and reaches the file only at the store's close, so leaving the process
@@ -42,5 +44,6 @@ def leave(code: int, message: str) -> NoReturn:
     """End the process now with code, past the exit hooks, after one line on stderr."""
     # End the process now, past the exit hooks: AioKV's would write a store
     # left open. os.write, not print: this may run inside a print.
-    os.write(sys.stderr.fileno(), f"aiokv: {message}\n".encode(errors="backslashreplace"))
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed: say nothing
+        os.write(sys.stderr.fileno(), error_line(message).encode(errors="backslashreplace"))
     os._exit(code)

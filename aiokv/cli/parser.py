@@ -22,6 +22,12 @@ DEFAULT_INDENT = 2  # dump --indent's default: two spaces a level
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations (--cr for --create), here and in every subcommand's
+        # parser (made by this class): a script using one would break the day
+        # an option starting the same way is added.
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
     # argparse prints the usage and then the error; the command promises one line.
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"aiokv: {message} (see {self.prog} --help)\n")
@@ -95,10 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     delete = command("delete", delete_command, "remove KEY (exit 1 if it was absent)")
     delete.add_argument("key", metavar="KEY")
     load = command("load", load_command, "import a JSON object's keys: all of them, or none")
-    load.add_argument("source", metavar="SOURCE", nargs="?", help="a JSON file (default: stdin)")
+    load.add_argument("source", metavar="SOURCE", nargs="?", help="a JSON file; - or none: stdin")
     load.add_argument(
         "--replace", action="store_true", help="replace the whole state with the object"
     )
+    schema_version_option(load, "the file's own; a new file: none")
     copy = _copy_parser(commands)
     _writer_options(set_, delete, load, copy)
     shells = commands.add_parser(
@@ -130,6 +137,21 @@ def _writer_options(set_: _Parser, delete: _Parser, load: _Parser, copy: _Parser
         )
 
 
+_VERSION = _number(int, 0, codec.INT_MAX, "an integer from 0 to 2**64-1")
+
+
+def schema_version_option(writer: _Parser, default: str) -> None:
+    """--schema-version N, for a write that may make a file (load, copy): one meaning for both."""
+    writer.add_argument(
+        "--schema-version",
+        type=_VERSION,
+        default=None,
+        metavar="N",
+        help="the schema version the file written records, as AioKV(version=N): a file that "
+        f"records another is refused, exit 4 (default: {default})",
+    )
+
+
 def _copy_parser(commands: argparse._SubParsersAction[_Parser]) -> _Parser:
     # The one command on two stores, neither of them FILE.
     copy = commands.add_parser(
@@ -145,16 +167,9 @@ def _copy_parser(commands: argparse._SubParsersAction[_Parser]) -> _Parser:
     copy.add_argument(
         "--replace", action="store_true", help="replace what DEST holds (default: refuse)"
     )
-    version = _number(int, 0, codec.INT_MAX, "an integer from 0 to 2**64-1")
-    copy.add_argument(
-        "--schema-version",
-        type=version,
-        default=None,
-        metavar="N",
-        help="the schema version a file DEST records (default: SOURCE's; Redis has none)",
-    )
+    schema_version_option(copy, "SOURCE's; Redis has none")
     # Its old name, kept for scripts (with a note); hidden, as `aiokv --version`
     # prints the program's version.
-    copy.add_argument("--version", dest="old_version", type=version, help=argparse.SUPPRESS)
+    copy.add_argument("--version", dest="old_version", type=_VERSION, help=argparse.SUPPRESS)
     copy.set_defaults(run=copy_command)
     return copy

@@ -8,15 +8,17 @@ import errno
 import json
 import os
 import re
-import sys
-from typing import Any, BinaryIO
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
-from .. import codec, lock, storage
+from .. import api, lock, storage
 from ..errors import CorruptFileError
 from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure, note
 from .locations import location, run_redis, shown
+from .output import emit, one_line
+from .stores import is_store
 
 # get's default for a key that is absent: no stored value is this object.
 _ABSENT = object()
@@ -31,9 +33,9 @@ def read_state(path: str) -> tuple[dict[str, Any], int, int | None]:
     # A note on stderr, if the command succeeds, when a process owns the file.
     try:
         read = storage.read(path)  # refuses a FIFO too, which would block the read
-        if read is None:
+        if read is None and not is_store(path):
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        state, version = read
+        state, version = read or ({}, 0)  # no file beside its lock file: an emptied store
     except OSError as e:
         raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
     except CorruptFileError as e:
@@ -58,8 +60,7 @@ def read_store(text: str, outcome: str = "") -> tuple[dict[str, Any], int, int |
     # Another tool may have written the hash: what no store can hold (too
     # deep, the reserved key) is refused as the store's fault, exit 4.
     try:
-        for key, value in state.items():
-            codec.accept(value, codec.check_key(key))
+        api.accepted(state)
     except (TypeError, ValueError) as e:
         tail = f"; {outcome}" if outcome else ""
         raise Failure(EXIT_UNREADABLE, f"{shown(text)}: {e}{tail}") from None
@@ -75,7 +76,7 @@ def get_command(args: argparse.Namespace) -> int:
         value = run_redis(store, lambda kv: kv.get(args.key, _ABSENT))
     if value is _ABSENT:
         raise Failure(EXIT_ABSENT, f"{args.key!r} is not in {shown(args.file)}")
-    sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
+    emit([orjson.dumps(value), b"\n"], json=True)
     return EXIT_OK
 
 
@@ -87,9 +88,9 @@ def keys_command(args: argparse.Namespace) -> int:
     else:  # HSCAN of the keys alone
         keys = run_redis(store, lambda kv: kv.keys(args.prefix))
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(keys) + b"\n")
+        emit([orjson.dumps(keys), b"\n"], json=True)
     else:
-        sys.stdout.buffer.writelines(key_line(key) for key in keys)
+        emit(key_line(key) for key in keys)
     return EXIT_OK
 
 
@@ -111,14 +112,14 @@ def key_line(key: str) -> bytes:
 def dump_command(args: argparse.Namespace) -> int:
     """aiokv dump: print the whole state as JSON, keys sorted."""
     state, _, _ = read_store(args.file)
-    _write_json(state, sys.stdout.buffer, args.indent)
+    emit(json_chunks(state, args.indent), json=True)
     return EXIT_OK
 
 
-def _write_json(state: dict[str, Any], out: BinaryIO, indent: int) -> None:
-    """Write state as one JSON object, keys sorted, a member at a time (no copy of the whole)."""
+def json_chunks(state: dict[str, Any], indent: int) -> Iterator[bytes]:
+    """state as one JSON object, keys sorted, a member at a time (no copy of the whole)."""
     if not state:
-        out.write(b"{}\n")
+        yield b"{}\n"
         return
     if indent:
         pad = " " * indent
@@ -136,12 +137,12 @@ def _write_json(state: dict[str, Any], out: BinaryIO, indent: int) -> None:
         def member(key: str) -> bytes:
             return orjson.dumps(key) + b":" + orjson.dumps(state[key])
 
-    out.write(opening)
+    yield opening
     for n, key in enumerate(sorted(state)):
         if n:
-            out.write(sep)
-        out.write(member(key))
-    out.write(closing)
+            yield sep
+        yield member(key)
+    yield closing
 
 
 # check's report: (JSON name, JSON value, text line); an empty line is JSON's alone.
@@ -149,13 +150,13 @@ Field = tuple[str, Any, str]
 
 
 def _report(fields: list[Field], as_json: bool) -> None:
-    """Print check's report: its text lines, or one JSON object (ASCII: a path's bytes kept)."""
+    """Print check's report: its text lines (each one line), or one JSON object (ASCII)."""
     if as_json:
         text = json.dumps({name: value for name, value, _ in fields})
     else:
-        text = "\n".join(line for _, _, line in fields if line)
-    # Flushed before any error line, so a pipe shows them in a terminal's order.
-    print(text, flush=True)
+        text = "\n".join(one_line(line) for _, _, line in fields if line)
+    # Written before any error line, so a pipe shows them in a terminal's order.
+    emit([text.encode(), b"\n"])
 
 
 def _unhealthy(problem: Failure) -> list[Field]:
@@ -182,15 +183,23 @@ def _check_file(path: str, as_json: bool) -> list[Field]:
     try:
         info = os.stat(path)
     except OSError as e:
-        raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
-    modified = datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc)
-    when = modified.isoformat(timespec="seconds")
+        if e.errno != errno.ENOENT or not is_store(path):
+            raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
+        # An emptied store: its lock file kept, no state file (none to date).
+        fields: list[Field] = [
+            ("file", path, f"file: {path} (none: an empty store, its lock file kept)"),
+            ("bytes", 0, "bytes: 0"),
+            ("modified", None, ""),
+        ]
+    else:
+        modified = datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc)
+        when = modified.isoformat(timespec="seconds")
+        fields = [
+            ("file", path, f"file: {path}"),
+            ("bytes", info.st_size, f"bytes: {info.st_size}"),
+            ("modified", when, f"modified: {when}"),
+        ]
     temps = storage.temp_files(os.path.realpath(path))
-    fields: list[Field] = [
-        ("file", path, f"file: {path}"),
-        ("bytes", info.st_size, f"bytes: {info.st_size}"),
-        ("modified", when, f"modified: {when}"),
-    ]
     try:
         state, version, pid = read_state(path)
     except Failure as e:

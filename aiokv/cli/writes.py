@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
+import io
 import os
 import stat
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from .. import AioKV, codec, lock
+from .. import AioKV, api, codec
 from ..errors import CorruptFileError, LockedError, VersionError
 from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_OWNED, EXIT_UNREADABLE, EXIT_USAGE, Failure
 from .interrupt import committing, leave
 from .locations import is_redis, shown
+from .stores import is_store
+
+_T = TypeVar("_T")
+STDIN = "-"  # VALUE or SOURCE: read stdin instead
 
 # Writes go through AioKV itself, so they are atomic and durable, have the
 # library's value rules, and are refused while another process owns the file.
@@ -31,12 +37,13 @@ _POLL = 0.05  # seconds between tries at a file another process owns (--wait)
 
 def set_command(args: argparse.Namespace) -> int:
     """aiokv set: store VALUE (or stdin's, for "-") at KEY, as the file's one owner."""
+    refuse_missing(args.file, args.create)  # before stdin is read, as copy before its source
     if args.value is None:
         if args.string:
             raise Failure(EXIT_USAGE, "--string needs a VALUE")
         value: Any = codec.NOW
-    elif args.value == "-":  # stdin's bytes, all of them: as `load` reads it
-        raw = read_input(None)
+    elif args.value == STDIN:  # stdin's bytes, all of them: as `load` reads it
+        raw = read_input(STDIN)
         if args.string:
             try:
                 value = raw.decode()
@@ -48,9 +55,15 @@ def set_command(args: argparse.Namespace) -> int:
         value = args.value
     else:
         value = _parse_json(os.fsencode(args.value), "VALUE", " (for text, add --string)")
+    # Checked before the store opens: a refusal leaves nothing behind, not
+    # even the lock file a new store's open makes (--create).
+    # (The checks' copies are dropped: the store takes the value itself.)
+    key = _valid(args.file, lambda: api.key(args.key))
+    if value is not codec.NOW:  # set()'s own "no value given": the time when it is made
+        _valid(args.file, lambda: api.value(value, key))
 
     async def change(kv: AioKV) -> int:
-        await kv.set(args.key, value)  # codec.NOW is set()'s own "no value given"
+        await kv.set(key, value)
         return EXIT_OK
 
     return write_as_owner(args.file, args.wait, change, create=args.create)
@@ -70,12 +83,15 @@ def delete_command(args: argparse.Namespace) -> int:
 
 def load_command(args: argparse.Namespace) -> int:
     """aiokv load: import a JSON object's keys, all of them or none."""
-    where = args.source or "stdin"
+    refuse_missing(args.file, args.create)  # before SOURCE is read, as copy before its own
+    where = "stdin" if args.source in (None, STDIN) else args.source
     raw = read_input(args.source)
     new = _parse_json(raw, where, "")
     del raw
     if type(new) is not dict:
         raise Failure(EXIT_USAGE, f"{where}: expected a JSON object, not {codec.json_type(new)}")
+    # Every key and value checked before the store opens, as for set.
+    _valid(args.file, lambda: api.accepted(new))
 
     async def change(kv: AioKV) -> int:
         await kv.update(new)  # every key and value checked first: all or none
@@ -86,33 +102,52 @@ def load_command(args: argparse.Namespace) -> int:
         # the old state to the new one at once.
         return EXIT_OK
 
-    return write_as_owner(args.file, args.wait, change, create=args.create)
+    return write_as_owner(args.file, args.wait, change, args.schema_version, create=args.create)
+
+
+def _valid(path: str, check: Callable[[], _T]) -> _T:
+    # The library's own check of a key or value, its refusal a usage error.
+    try:
+        return check()
+    except (TypeError, ValueError) as e:
+        raise Failure(EXIT_USAGE, f"{e}; {path} unchanged") from None
 
 
 def read_input(source: str | None) -> bytes:
-    """All of SOURCE (a regular file or a pipe), or of stdin for None; one-line errors."""
+    """All of SOURCE, or of stdin for None or "-": a regular file or a pipe; one-line errors."""
+    stdin = source is None or source == STDIN
     try:
-        if source:
+        if source is not None and not stdin:
             with open(source, "rb", opener=_source) as f:
                 return f.read()
+        if sys.stdin is None:  # `<&-`: Python gives no stream for a closed descriptor
+            raise OSError(errno.EBADF, "closed; nothing to read")
+        with contextlib.suppress(io.UnsupportedOperation):  # a stream in memory (tests)
+            _readable(sys.stdin.fileno())
         return sys.stdin.buffer.read()
     except OSError as e:
-        raise Failure(EXIT_OS, f"{source or 'stdin'}: {e.strerror}") from None
+        raise Failure(EXIT_OS, f"{'stdin' if stdin else source}: {e.strerror}") from None
 
 
 def _source(path: str, flags: int) -> int:
-    # open()'s opener for load's SOURCE: a regular file, or a pipe (stdin's
-    # kind, and what `<(command)` gives). A device (/dev/zero) would be read
-    # until memory runs out; a directory or a socket holds no JSON.
+    # open()'s opener for load's SOURCE: checked as stdin is.
     fd = os.open(path, flags)
     try:
-        mode = os.fstat(fd).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-            raise OSError(errno.EINVAL, "not a regular file or a pipe", path)
+        _readable(fd)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _readable(fd: int) -> None:
+    # The one rule for every input read whole: a regular file, or a pipe
+    # (what `|` and `<(command)` give). A device (/dev/zero) would be read
+    # until memory runs out, a terminal until a Ctrl-D nobody knows to type;
+    # a directory or a socket holds no JSON.
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise OSError(errno.EINVAL, "not a regular file or a pipe")
 
 
 def _parse_json(raw: bytes, what: str, hint: str) -> Any:
@@ -194,8 +229,7 @@ def write_as_owner(
 def refuse_missing(path: str, create: bool | None) -> None:
     """Refuse a write where no store is, unless create: a typo must not make a new store.
 
-    A store is there if its file is, or its lock file: a store emptied by its
-    last delete has no file, and keeps its lock file.
+    Whether a store is there is stores.is_store's answer, as for the reads.
     """
     if is_redis(path):  # not a file's name: a typo must not make a file named so either
         raise Failure(
@@ -203,7 +237,7 @@ def refuse_missing(path: str, create: bool | None) -> None:
             f"{shown(path)}: set, delete and load write a state file; a Redis store is "
             "written by the processes that share it, or with copy",
         )
-    if create or os.path.lexists(path) or os.path.lexists(lock.lock_path(os.path.realpath(path))):
+    if create or is_store(path):
         return
     # Checked before the open, which would make the lock file beside it.
     hint = "" if create is None else " (--create makes a new store there)"

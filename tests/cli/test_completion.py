@@ -28,13 +28,14 @@ CASES = [
     ("aiokv check --", ["--help", "--json"]),
     ("aiokv set state.json k --c", ["--create"]),
     ("aiokv copy --s", ["--schema-version"]),  # its old name, --version, is hidden
-    ("aiokv load --", ["--help", "--replace", "--create", "--wait"]),
+    ("aiokv load --", ["--help", "--replace", "--schema-version", "--create", "--wait"]),
     ("aiokv delete --", ["--help", "--wait"]),
     ("aiokv completion ", ["bash", "zsh"]),
     ("aiokv keys s", ["spaced name.json", "state.json", "sub"]),
     ("aiokv copy state.json s", ["spaced name.json", "state.json", "sub"]),
     ("aiokv set --wait ", []),  # an option's value: nothing to offer
     ("aiokv dump state.json --indent ", []),
+    ("aiokv load state.json --schema-version ", []),
     ("aiokv nope ", []),
 ]
 

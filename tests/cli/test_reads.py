@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from aiokv import AioKV
 from aiokv.cli import EXIT_OS, EXIT_UNREADABLE, Failure
-from aiokv.cli.reads import _write_json, read_state
+from aiokv.cli.reads import json_chunks, read_state
 
 STATE: dict[str, Any] = {
     "zeta": {"b": 1, "a": [1, 2.5, None, True]},  # a value's own keys keep their order
@@ -24,9 +23,7 @@ STATE: dict[str, Any] = {
 
 
 def dumped(state: dict[str, Any], indent: int) -> str:
-    out = io.BytesIO()
-    _write_json(state, out, indent)
-    return out.getvalue().decode()
+    return b"".join(json_chunks(state, indent)).decode()
 
 
 @pytest.mark.parametrize("indent", [1, 2, 16])

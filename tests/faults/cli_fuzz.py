@@ -194,7 +194,7 @@ class Case:
     target: str | None = None  # the file a success changes
     expect: dict[str, Any] | None = None  # what target then holds (None: not checked)
     watched: dict[str, bytes | None] = field(default_factory=dict)  # path -> bytes before
-    dest_exists: bool = False  # copy reaches a destination file that exists
+    dest_exists: bool = False  # copy or load reaches a destination file that exists
 
 
 def _tree(rng: random.Random, depth: int = 0) -> Any:
@@ -354,22 +354,20 @@ def _set_case(
         # version); JSON allows the space before it.
         text = " " + text
     case.argv += [key, text]
-    # The command checks a JSON VALUE before it opens the file; the store
-    # checks the key, and a --string VALUE, after.
+    # The command checks the key and VALUE (JSON, or a --string's text)
+    # before it opens the file: a refusal leaves nothing behind.
     if rng.random() < 0.2:
         case.argv.append("--string")
-        ok, value, later = True, text, _utf8(text)
+        ok, value = _utf8(text), text
     else:
         ok, value = parse(os.fsencode(text))
-        ok, later = bool(ok and storable(value)), True
-    if not ok:
+        ok = bool(ok and storable(value))
+    if not (ok and good_key(key)):
         case.codes = frozenset({2})
     elif not writable:
         case.codes = frozenset({5})
     elif opens:
         case.codes = opens
-    elif not (good_key(key) and later):
-        case.codes = frozenset({2})
     else:
         case.codes = frozenset({0})
         case.target, case.expect = case.argv[1], {**(state or {}), key: value}
@@ -401,20 +399,21 @@ def _load_case(
     if ok is None:  # a later duplicate key may replace the member too deep to judge
         case.codes, case.target = frozenset({0, 2, 4, 5}), case.argv[1]
         return
-    # The command checks the text before it opens the file; the store checks
-    # the keys after.
-    if not (ok and isinstance(new, dict) and storable(new, MAX_DEPTH + 1)):
+    # The command checks the text, its keys and values before it opens the
+    # file: a refusal leaves nothing behind.
+    readable = ok and isinstance(new, dict) and storable(new, MAX_DEPTH + 1)
+    if not (readable and all(good_key(k) for k in new)):
         case.codes = frozenset({2})
     elif not writable or condition == "directory":
         case.codes = frozenset({5})
     elif opens:
         case.codes = opens
-    elif not all(good_key(k) for k in new):
-        case.codes = frozenset({2})
     else:
         case.codes = frozenset({0})
         case.target = case.argv[1]
         case.expect = dict(new) if replace else {**(state or {}), **new}
+        # Its input is checked before the file opens: only a success reaches it.
+        case.dest_exists = case.watched[case.target] is not None
 
 
 def _copy_case(
@@ -485,7 +484,7 @@ def _options(rng: random.Random, case: Case, command: str) -> None:
     # A number option now and then, valid or not; an invalid one is exit 2
     # whatever else the case holds (argparse reads options first).
     versions = [("--schema-version", int, 0, INT_MAX), ("--version", int, 0, INT_MAX)]
-    options = {"dump": [("--indent", int, 0, 16)], "copy": versions}
+    options = {"dump": [("--indent", int, 0, 16)], "copy": versions, "load": versions[:1]}
     if command in ("set", "delete", "load", "copy"):
         options.setdefault(command, []).append(("--wait", float, 0, sys.float_info.max))
     if command not in options or rng.random() < 0.5:

@@ -73,7 +73,7 @@ def test_a_store_that_is_not_empty_is_refused_unless_replace(
     dest = tmp_path / "dest.json"
     dest.write_text('{"mine": 1}')
     before = untouched(dest)
-    expected_error(aiokv("copy", store, str(dest)), 2, "not empty (1 keys)")
+    expected_error(aiokv("copy", store, str(dest)), 2, "not empty (1 key)")
     assert untouched(dest) == before
     assert aiokv("copy", store, str(dest), "--replace").returncode == 0
     assert read_json(dest) == {"a": 1, "b": 2}
