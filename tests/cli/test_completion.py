@@ -136,7 +136,7 @@ def test_zsh_completes_commands_options_and_paths(home: Path) -> None:
     result = subprocess.run(
         ["zsh", "-f", "-c", ZSH_DRIVER],
         # Typed as a zsh user must, where a bare [, * or ? is a glob.
-        input="".join(re.sub(r"([[*?])", r"\\\1", typed) + "\n" for typed, _ in CASES),
+        input="".join(re.sub(r"([\[*?])", r"\\\1", typed) + "\n" for typed, _ in CASES),
         cwd=home,
         env={**os.environ, "PATH": f"{Path(SCRIPT).parent}:{os.environ['PATH']}"},
         capture_output=True,
