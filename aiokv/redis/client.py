@@ -14,15 +14,22 @@ from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import AuthenticationError, NoScriptError, RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    InvalidResponse,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import AioKVError, ClosedError, UnavailableError, foreign_loop
-from . import pool, scripts
+from . import pool, scripts, urls
 
 _T = TypeVar("_T")
 _CONNECTIONS = 32  # a client's connections to the server, at most
+_NO_SUCH_DB = "DB index is out of range"  # the server's words for a SELECT of a DB it lacks
 
 
 class Client:
@@ -117,7 +124,19 @@ class Client:
                     f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
                 ) from None
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                raise UnavailableError(self._where, _reason(e)) from e
+                raise UnavailableError(
+                    self._where, _reason(e, urls.has_password(self._url))
+                ) from e
+            except InvalidResponse as e:  # bytes that are not RESP: some other service's
+                raise UnavailableError(
+                    self._where, f"not a Redis server (its answer is not Redis's protocol: {e})"
+                ) from e
+            except ResponseError as e:
+                if _NO_SUCH_DB in str(e):  # the connect's SELECT: a DB the server lacks
+                    raise ValueError(
+                        f"{self._where}: the server has no DB {urls.db(self._url)} (it said: {e})"
+                    ) from e
+                raise AioKVError(f"{self._where}: the server refused: {e}") from e
             except RedisError as e:
                 raise AioKVError(f"{self._where}: the server refused: {e}") from e
             finally:
@@ -147,10 +166,18 @@ class Client:
             raise
 
 
-def _reason(e: BaseException) -> str:
+def _reason(e: BaseException, password: bool = True) -> str:
+    # password: whether the URL gives one (the server's words for none given
+    # are HELLO's or NOAUTH's, which say nothing of where one goes).
     text = str(e) or type(e).__name__
     if isinstance(e, (RedisTimeoutError, TimeoutError)):
         return f"no answer in time ({text})"
+    if isinstance(e, AuthenticationError) and not password:
+        return (
+            f"the server wants a password, and the URL gives none ({text}): give it "
+            "as redis://:PASSWORD@HOST/DB (unix:// as ?password=), or to the aiokv "
+            "command in AIOKV_REDIS_PASSWORD"
+        )
     if isinstance(e, AuthenticationError):
         return f"the server refused the credentials ({text})"
     return f"unreachable ({text})"
