@@ -264,6 +264,26 @@ def test_a_service_that_is_not_redis_is_exit_5_and_unavailable(not_redis: int) -
     asyncio.run(main())
 
 
+def test_get_of_the_reserved_key_is_exit_2_on_every_store(
+    store: str, server: RedisServer, tmp_path: Path
+) -> None:
+    holding = f"{server.url}?name=holding-reserved"
+    client = redis.Redis(port=server.port)
+    try:
+        client.hset("holding-reserved", "__aiokv__", b'{"version": 1}')
+    finally:
+        client.close()
+    versioned = tmp_path / "state.json"
+    versioned.write_text('{"__aiokv__": {"version": 1}, "k": 1}')
+    for where in (holding, store, str(versioned)):
+        result = aiokv("get", where, "__aiokv__")
+        expected_error(result, 2)
+        assert (
+            result.stderr
+            == "aiokv: key '__aiokv__' is reserved for the file's schema version record\n"
+        )
+
+
 def test_url_messages_name_the_problem_and_the_url_as_typed(
     server: RedisServer, tmp_path: Path
 ) -> None:
