@@ -107,8 +107,8 @@ def foreign_loop(where: str, kind: str = "AioKV") -> RuntimeError:
 def shown_url(url: str) -> str:
     """Return a Redis URL as messages show it: scheme, host, port, path and query, no secret.
 
-    Never the user, the password, a query parameter named for a password
-    (password, ssl_password) or the fragment. A URL that cannot be read so is
+    Never the user, the password, a query parameter whose name holds "pass"
+    (password, ssl_password, a misspelling) or the fragment. A URL that cannot be read so is
     refused with ValueError, showing none of it: a host or port that is not
     one, or an "@" after the host (a user or password holding "/", "?" or "#"
     ends the host early, and the rest of it would be shown as host, port or
@@ -137,11 +137,12 @@ def shown_url(url: str) -> str:
     except ValueError:
         raise ValueError(f"{refused} a port that is a number") from None
     # The query as given (a unix:// socket's DB is there, and a message
-    # without it would name another store), but a password.
+    # without it would name another store), but a password: any parameter
+    # whose name holds "pass", so a misspelled ?passwrod= is not shown either.
     query = "&".join(
         item
         for item in parts.query.split("&")
-        if item and "password" not in urllib.parse.unquote(item.partition("=")[0]).lower()
+        if item and "pass" not in urllib.parse.unquote_plus(item.partition("=")[0]).lower()
     )
     tail = f"?{query}" if query else ""
     if parts.scheme == "unix":

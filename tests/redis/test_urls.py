@@ -35,6 +35,8 @@ REFUSED = [
     ("redis://h/-1", "the path is the DB's number"),
     ("redis://h/\u0661", "the path is the DB's number"),  # a digit to int(), not ASCII
     (f"redis://h/0?password={SECRET}&foo=bar", "?foo= is not a parameter"),
+    (f"redis://h/0?passwrod={SECRET}", "?passwrod= is not a parameter"),  # its value unshown
+    (f"redis://h/0?pass%77ord={SECRET}&foo=1", "?foo= is not a parameter"),
     ("redis://h/0?max_connections=2", "?max_connections= is not a parameter"),
     ("redis://h/0?retry=x", "?retry= is not a parameter"),  # wants an object
     ("redis://h/0?socket_timeout=1&socket_timeout=2", "?socket_timeout= is given twice"),
