@@ -69,7 +69,7 @@ def read_store(text: str, outcome: str = "") -> tuple[dict[str, Any], int, int |
 def get_command(args: argparse.Namespace) -> int:
     """aiokv get: print KEY's value as JSON (exit 1 if absent)."""
     store = location(args.file)
-    try:  # the reserved key is no key of any store: refused alike on each, before a read
+    try:  # a key no store holds (the reserved one, say): refused alike on each, before a read
         codec.check_key(args.key)
     except ValueError as e:
         raise Failure(EXIT_USAGE, str(e)) from None

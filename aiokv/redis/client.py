@@ -105,7 +105,10 @@ class Client:
         return self._redis
 
     async def call(self, command: Awaitable[_T]) -> _T:
-        """command's answer, within timeout; its failure as UnavailableError or AioKVError."""
+        """command's answer, within timeout; its failure as UnavailableError or AioKVError.
+
+        ValueError for a DB the server lacks: the URL is wrong for that server.
+        """
         self._calls += 1
         self._quiet.clear()
         try:
@@ -127,17 +130,17 @@ class Client:
                 raise UnavailableError(
                     self._where, _reason(e, urls.has_password(self._url))
                 ) from e
-            except InvalidResponse as e:  # bytes that are not RESP: some other service's
-                raise UnavailableError(
-                    self._where, f"not a Redis server (its answer is not Redis's protocol: {e})"
-                ) from e
-            except ResponseError as e:
-                if _NO_SUCH_DB in str(e):  # the connect's SELECT: a DB the server lacks
+            except RedisError as e:
+                if isinstance(e, InvalidResponse):  # bytes that are not RESP: another service's
+                    raise UnavailableError(
+                        self._where,
+                        f"not a Redis server (its answer is not Redis's protocol: {e})",
+                    ) from e
+                if isinstance(e, ResponseError) and _NO_SUCH_DB in str(e):
+                    # The connect's SELECT: the URL names a DB this server lacks.
                     raise ValueError(
                         f"{self._where}: the server has no DB {urls.db(self._url)} (it said: {e})"
                     ) from e
-                raise AioKVError(f"{self._where}: the server refused: {e}") from e
-            except RedisError as e:
                 raise AioKVError(f"{self._where}: the server refused: {e}") from e
             finally:
                 self._slots.release()

@@ -103,7 +103,10 @@ class RedisKV(StoreBase):
         return f"<RedisKV {self.url} name={self._name!r} {state}>"
 
     async def __aenter__(self) -> RedisKV:
-        """Connect (raising UnavailableError now if the server cannot be reached)."""
+        """Connect: UnavailableError now if the server cannot be reached (or is not Redis).
+
+        ValueError if the server has no DB of the URL's number.
+        """
         await self._client.call(self._client.redis().ping())
         return self
 
