@@ -105,13 +105,14 @@ def foreign_loop(where: str, kind: str = "AioKV") -> RuntimeError:
 
 
 def shown_url(url: str) -> str:
-    """Return a Redis URL as messages show it: scheme, host, port and path, nothing else.
+    """Return a Redis URL as messages show it: scheme, host, port, path and query, no secret.
 
-    Never the user, the password, the query (a password may be there too) or
-    the fragment. A URL that cannot be read so is refused with ValueError,
-    showing none of it: a host or port that is not one, or an "@" after the
-    host (a user or password holding "/", "?" or "#" ends the host early, and
-    the rest of it would be shown as host, port or path).
+    Never the user, the password, a query parameter whose name holds "pass"
+    (password, ssl_password, a misspelling) or the fragment. A URL that cannot be read so is
+    refused with ValueError, showing none of it: a host or port that is not
+    one, or an "@" after the host (a user or password holding "/", "?" or "#"
+    ends the host early, and the rest of it would be shown as host, port or
+    path).
     """
     refused = (
         "the Redis URL given (not shown: it may hold a password) is not "
@@ -135,9 +136,20 @@ def shown_url(url: str) -> str:
         port = parts.port
     except ValueError:
         raise ValueError(f"{refused} a port that is a number") from None
+    # The query as given (a unix:// socket's DB is there, and a message
+    # without it would name another store), but a password: any parameter
+    # whose name holds "pass", so a misspelled ?passwrod= is not shown either.
+    query = "&".join(
+        item
+        for item in parts.query.split("&")
+        if item and "pass" not in urllib.parse.unquote_plus(item.partition("=")[0]).lower()
+    )
+    tail = f"?{query}" if query else ""
     if parts.scheme == "unix":
-        return f"unix://{parts.path}"
+        # A host is no place for a socket (redis-py ignores it): shown, so
+        # the message refusing unix://relative.sock shows what was typed.
+        return f"unix://{parts.netloc.rpartition('@')[2]}{parts.path}{tail}"
     name = parts.hostname or "localhost"
     if ":" in name:
         name = f"[{name}]"
-    return f"{parts.scheme}://{name}{f':{port}' if port else ''}{parts.path}"
+    return f"{parts.scheme}://{name}{f':{port}' if port else ''}{parts.path}{tail}"

@@ -30,14 +30,21 @@ _FUNCTION = r"""_aiokv() {
     esac
     COMPREPLY=()
     # An option's value (seconds, a prefix, a number): nothing to offer.
-    case " $values " in *" $prev "*) [ -n "$prev" ] && return 0 ;; esac
+    # Every command here succeeds: a shell under set -e (errexit) would
+    # exit on a failing one, closing the terminal at a Tab.
+    case " $values " in *" $prev "*) if [ -n "$prev" ]; then return 0; fi ;; esac
     case $cur in
         -*) choices=$options ;;
         *) if [ -z "$choices" ]; then
                # A FILE, SOURCE or DEST: a path (a redis:// URL is typed).
-               compopt -o filenames 2>/dev/null
-               local IFS=$'\n'
-               COMPREPLY=($(compgen -f -- "$cur"))
+               # compopt fails outside a completion, and zsh may lack it.
+               compopt -o filenames 2>/dev/null || :
+               # A name a line, as compgen prints them (it fails on no match):
+               # an unquoted $(compgen) would split names at spaces and expand
+               # [, * and ? in them as globs against the directory.
+               while IFS= read -r word; do
+                   COMPREPLY+=("$word")
+               done < <(compgen -f -- "$cur" || :)
                return 0
            fi ;;
     esac

@@ -33,7 +33,9 @@ def location(text: str) -> str | RedisKV:
     # default would replace them, naming another hash), to be refused.
     query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, errors=_BYTES)
     names = query.pop("name", [])
-    if len(names) != 1 or not names[0]:
+    if len(names) > 1:  # which hash is meant, no one can say
+        raise Failure(EXIT_USAGE, f"{shown(text)}: ?name= is given twice; give one NAME")
+    if not names or not names[0]:
         raise Failure(EXIT_USAGE, f"{shown(text)}: add ?name=NAME, the hash holding the store")
     try:
         names[0].encode()
@@ -47,12 +49,15 @@ def location(text: str) -> str | RedisKV:
         raise Failure(
             EXIT_USAGE, "Redis stores need the redis package: pip install 'aiokv[redis]'"
         ) from None
+    # The query as given, without the name (RedisKV takes it apart): the
+    # parameters keep their spelling, for RedisKV's check and its messages.
+    given = [item for item in parts.query.split("&") if item and _parameter(item) != "name"]
     password = os.environ.get(PASSWORD_VARIABLE)
     if password and parts.password is None and "password" not in query:
         # redis-py reads a password from the query for every scheme (unix://
-        # has no other place for one); messages never show the query.
-        query["password"] = [password]
-    url = parts._replace(query=urllib.parse.urlencode(query, doseq=True, errors=_BYTES)).geturl()
+        # has no other place for one); messages never show it.
+        given.append(urllib.parse.urlencode({"password": password}, errors=_BYTES))
+    url = parts._replace(query="&".join(given)).geturl()
     if not parts.netloc and text.partition(":")[2].startswith("//"):
         # geturl() writes a URL with no host (unix:///path) as unix:/path,
         # which redis-py refuses from 8.2 on: it gets its "//" back.
@@ -60,12 +65,20 @@ def location(text: str) -> str | RedisKV:
     try:
         return RedisKV(url, name=names[0])
     except ValueError as e:  # a URL it cannot read (its message shows no password)
-        raise Failure(EXIT_USAGE, str(e)) from None
+        # It names the URL it was given; the command's names the one typed.
+        where = shown(text)  # a URL that cannot be shown is refused here, showing none of it
+        problem = str(e).removeprefix(f"{shown_url(url)}: ")
+        raise Failure(EXIT_USAGE, f"{where}: {problem}") from None
 
 
 def is_redis(text: str) -> bool:
     """Whether a location names a Redis store (redis://, rediss:// or unix://)."""
     return text.partition(":")[0].lower() in _SCHEMES and "://" in text
+
+
+def _parameter(item: str) -> str:
+    # A query item's parameter name, decoded as parse_qs decodes it.
+    return urllib.parse.unquote_plus(item.partition("=")[0], errors=_BYTES)
 
 
 def _redis_url(text: str) -> urllib.parse.SplitResult | None:
@@ -81,16 +94,11 @@ def _redis_url(text: str) -> urllib.parse.SplitResult | None:
 
 
 def shown(text: str) -> str:
-    """A location as messages show it: a Redis one without its password or query."""
-    # A location as messages show it: a Redis one without its password or
-    # any query but the name (a query may hold a password too).
-    parts = _redis_url(text)
-    if parts is None:
+    """A location as messages show it: a Redis one without its password."""
+    if _redis_url(text) is None:
         return text
-    names = urllib.parse.parse_qs(parts.query, errors=_BYTES).get("name", [])[:1]
-    query = "?" + urllib.parse.urlencode({"name": names[0]}, errors=_BYTES) if names else ""
     try:
-        return shown_url(text) + query  # as RedisKV shows it: never a password
+        return shown_url(text)  # as RedisKV shows it: never a password
     except ValueError as e:  # a URL that cannot be shown so (its message shows none of it)
         raise Failure(EXIT_USAGE, str(e)) from None
 
@@ -109,7 +117,9 @@ def run_redis(kv: RedisKV, work: Callable[[RedisKV], Awaitable[_T]], outcome: st
         raise Failure(EXIT_OS, str(e)) from None
     except CorruptFileError as e:  # the hash holds what no store can read (another tool wrote it)
         raise Failure(EXIT_UNREADABLE, f"{e.path}: {e.problem}{tail}") from None
-    except (TypeError, ValueError) as e:  # a bad URL, a value or key the store refused
-        raise Failure(EXIT_USAGE, f"{kv.url} (hash {kv.name!r}): {e}{tail}") from None
+    except (TypeError, ValueError) as e:  # a DB the server lacks, a value or key refused
+        where = f"{kv.url} (hash {kv.name!r})"
+        problem = str(e).removeprefix(f"{where}: ")  # said once, where it names the store
+        raise Failure(EXIT_USAGE, f"{where}: {problem}{tail}") from None
     except AioKVError as e:
         raise Failure(EXIT_UNREADABLE, str(e)) from None

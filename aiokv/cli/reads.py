@@ -15,7 +15,7 @@ import orjson
 
 from .. import api, lock, storage
 from ..errors import CorruptFileError
-from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, Failure, note
+from .codes import EXIT_ABSENT, EXIT_OK, EXIT_OS, EXIT_UNREADABLE, EXIT_USAGE, Failure, note
 from .locations import location, run_redis, shown
 from .output import emit, one_line
 from .stores import is_store
@@ -70,6 +70,10 @@ def read_store(text: str, outcome: str = "") -> tuple[dict[str, Any], int, int |
 def get_command(args: argparse.Namespace) -> int:
     """aiokv get: print KEY's value as JSON (exit 1 if absent)."""
     store = location(args.file)
+    try:  # a key no store holds (the reserved one, say): refused alike on each, before a read
+        codec.check_key(args.key)
+    except ValueError as e:
+        raise Failure(EXIT_USAGE, str(e)) from None
     if isinstance(store, str):
         value = read_state(store)[0].get(args.key, _ABSENT)
     else:  # one HGET, not the whole hash

@@ -14,15 +14,22 @@ from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import AuthenticationError, NoScriptError, RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    InvalidResponse,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import AioKVError, ClosedError, UnavailableError, foreign_loop
-from . import pool, scripts
+from . import pool, scripts, urls
 
 _T = TypeVar("_T")
 _CONNECTIONS = 32  # a client's connections to the server, at most
+_NO_SUCH_DB = "DB index is out of range"  # the server's words for a SELECT of a DB it lacks
 
 
 class Client:
@@ -98,7 +105,10 @@ class Client:
         return self._redis
 
     async def call(self, command: Awaitable[_T]) -> _T:
-        """command's answer, within timeout; its failure as UnavailableError or AioKVError."""
+        """command's answer, within timeout; its failure as UnavailableError or AioKVError.
+
+        ValueError for a DB the server lacks: the URL is wrong for that server.
+        """
         self._calls += 1
         self._quiet.clear()
         try:
@@ -117,8 +127,20 @@ class Client:
                     f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
                 ) from None
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                raise UnavailableError(self._where, _reason(e)) from e
+                raise UnavailableError(
+                    self._where, _reason(e, urls.has_password(self._url))
+                ) from e
             except RedisError as e:
+                if isinstance(e, InvalidResponse):  # bytes that are not RESP: another service's
+                    raise UnavailableError(
+                        self._where,
+                        f"not a Redis server (its answer is not Redis's protocol: {e})",
+                    ) from e
+                if isinstance(e, ResponseError) and _NO_SUCH_DB in str(e):
+                    # The connect's SELECT: the URL names a DB this server lacks.
+                    raise ValueError(
+                        f"{self._where}: the server has no DB {urls.db(self._url)} (it said: {e})"
+                    ) from e
                 raise AioKVError(f"{self._where}: the server refused: {e}") from e
             finally:
                 self._slots.release()
@@ -147,10 +169,18 @@ class Client:
             raise
 
 
-def _reason(e: BaseException) -> str:
+def _reason(e: BaseException, password: bool = True) -> str:
+    # password: whether the URL gives one (the server's words for none given
+    # are HELLO's or NOAUTH's, which say nothing of where one goes).
     text = str(e) or type(e).__name__
     if isinstance(e, (RedisTimeoutError, TimeoutError)):
         return f"no answer in time ({text})"
+    if isinstance(e, AuthenticationError) and not password:
+        return (
+            f"the server wants a password, and the URL gives none ({text}): give it "
+            "as redis://:PASSWORD@HOST/DB (unix:// as ?password=), or to the aiokv "
+            "command in AIOKV_REDIS_PASSWORD"
+        )
     if isinstance(e, AuthenticationError):
         return f"the server refused the credentials ({text})"
     return f"unreachable ({text})"

@@ -26,7 +26,7 @@ from ..errors import (
     UnavailableError,
     shown_url,
 )
-from . import fields, leases, scripts
+from . import fields, leases, scripts, urls
 from .client import Client
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
@@ -53,7 +53,10 @@ class RedisKV(StoreBase):
         """url: redis://, rediss:// or unix:// (a password in it is never shown); name: the hash.
 
         A URL with an "@" after its host is refused (ValueError): percent-encode
-        "/", "?", "#" and "@" in a user or password. timeout: seconds an
+        "/", "?", "#" and "@" in a user or password. So is one that redis-py
+        would misread: a path other than /DB (digits), a unix:// path that is
+        not absolute, a query parameter given twice or that a connection does
+        not take. timeout: seconds an
         unanswered connect or command waits before the operation raises
         UnavailableError (a command's wait for a free connection, when all
         are busy, included). edit_lease: seconds an edit()
@@ -69,6 +72,7 @@ class RedisKV(StoreBase):
         for what, value in (("timeout", timeout), ("edit_lease", edit_lease)):
             if type(value) not in (int, float) or not 0 < value < float("inf"):
                 raise ValueError(f"RedisKV {what} must be a positive number, not {value!r}")
+        urls.check(url)  # at construction: a URL redis-py would misread opens no other DB
         self._url = url
         self._where = f"{shown_url(url)} (hash {name!r})"
         self._name = name
@@ -99,7 +103,10 @@ class RedisKV(StoreBase):
         return f"<RedisKV {self.url} name={self._name!r} {state}>"
 
     async def __aenter__(self) -> RedisKV:
-        """Connect (raising UnavailableError now if the server cannot be reached)."""
+        """Connect: UnavailableError now if the server cannot be reached (or is not Redis).
+
+        ValueError if the server has no DB of the URL's number.
+        """
         await self._client.call(self._client.redis().ping())
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -17,8 +18,9 @@ from tests.cli.test_command import SCRIPT, aiokv
 
 COMMANDS = ["get", "keys", "dump", "check", "set", "delete", "load", "copy", "completion"]
 
-# (the words typed, the candidates offered), in a directory holding FILES.
-FILES = ["state.json", "spaced name.json", "sub/"]
+# (the words typed, the candidates offered), in a directory holding FILES:
+# names holding a space and glob characters, which must complete as they are.
+FILES = ["state.json", "spaced name.json", "sub/", "x[1].json", "x1.json", "a*b.json", "q?.json"]
 CASES = [
     ("aiokv ", COMMANDS),
     ("aiokv ke", ["keys"]),
@@ -33,6 +35,11 @@ CASES = [
     ("aiokv completion ", ["bash", "zsh"]),
     ("aiokv keys s", ["spaced name.json", "state.json", "sub"]),
     ("aiokv copy state.json s", ["spaced name.json", "state.json", "sub"]),
+    ("aiokv get x[", ["x[1].json"]),  # not x1.json, which [1] matches as a glob
+    ("aiokv get x", ["x[1].json", "x1.json"]),
+    ("aiokv get a*", ["a*b.json"]),
+    ("aiokv get q?", ["q?.json"]),
+    ("aiokv get zzz", []),
     ("aiokv set --wait ", []),  # an option's value: nothing to offer
     ("aiokv dump state.json --indent ", []),
     ("aiokv load state.json --schema-version ", []),
@@ -129,7 +136,8 @@ def test_zsh_completes_commands_options_and_paths(home: Path) -> None:
         pytest.skip("zsh is not installed: apt-get install zsh")
     result = subprocess.run(
         ["zsh", "-f", "-c", ZSH_DRIVER],
-        input="".join(typed + "\n" for typed, _ in CASES),
+        # Typed as a zsh user must, where a bare [, * or ? is a glob.
+        input="".join(re.sub(r"([\[*?])", r"\\\1", typed) + "\n" for typed, _ in CASES),
         cwd=home,
         env={**os.environ, "PATH": f"{Path(SCRIPT).parent}:{os.environ['PATH']}"},
         capture_output=True,
@@ -141,6 +149,41 @@ def test_zsh_completes_commands_options_and_paths(home: Path) -> None:
     for (typed, expected), got in zip(CASES, offers, strict=True):
         # zsh shows a directory's name without its slash; compadd is given each once.
         assert sorted(filter(None, got.split("|"))) == sorted(expected), typed
+
+
+@pytest.mark.parametrize("option", ["-e", "-u", "-eu"])
+def test_bash_under_errexit_and_nounset_survives_every_completion(home: Path, option: str) -> None:
+    # An interactive shell with set -e exits when a completion function's
+    # command fails: a Tab with no match closed the terminal.
+    words = [
+        "aiokv get zzz",
+        "aiokv get sub/",
+        "aiokv get x[",
+        "aiokv dump f --indent ''",
+        "aiokv keys --zz",
+        "aiokv nope ''",
+        "aiokv ''",
+    ]
+    calls = "".join(
+        f"COMP_WORDS=({typed}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMPREPLY=(); _aiokv\n"
+        for typed in words
+    )
+    result = subprocess.run(
+        [
+            "bash",
+            "--norc",
+            "--noprofile",
+            option,
+            "-c",
+            f'eval "$(aiokv completion bash)"\n{calls}echo survived',
+        ],
+        cwd=home,
+        env={**os.environ, "PATH": f"{Path(SCRIPT).parent}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "survived\n", "")
 
 
 def test_the_tables_come_from_the_parser(capsys: pytest.CaptureFixture[str]) -> None:

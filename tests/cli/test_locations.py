@@ -39,12 +39,17 @@ def test_a_redis_url_that_cannot_be_split_is_a_usage_error_that_shows_no_passwor
         ("redis://:secret@h:6379/2?name=bot", "redis://h:6379/2?name=bot"),
         ("redis://user:secret@h/0?password=secret&name=bot", "redis://h/0?name=bot"),
         ("rediss://:secret@h/1?password=secret", "rediss://h/1"),
-        ("unix:///tmp/r.sock?name=a%20b", "unix:///tmp/r.sock?name=a+b"),
+        ("unix:///tmp/r.sock?name=a%20b", "unix:///tmp/r.sock?name=a%20b"),
+        # The rest of the query as typed: a unix:// socket's DB is there.
+        ("unix:///tmp/r.sock?name=a&db=1&password=s", "unix:///tmp/r.sock?name=a&db=1"),
+        (
+            "rediss://h/1?ssl_password=s&name=a&ssl_ca_certs=/c",
+            "rediss://h/1?name=a&ssl_ca_certs=/c",
+        ),
+        ("unix://relative.sock?name=a", "unix://relative.sock?name=a"),
     ],
 )
-def test_a_location_is_shown_without_its_password_or_any_query_but_the_name(
-    url: str, expected: str
-) -> None:
+def test_a_location_is_shown_as_typed_without_its_password(url: str, expected: str) -> None:
     assert shown(url) == expected
 
 
@@ -60,7 +65,7 @@ def test_a_url_that_cannot_be_shown_so_is_a_usage_error_that_shows_none_of_it() 
     [
         ("redis://:secret@h/0", "add ?name=NAME"),
         ("redis://:secret@h/0?name=", "add ?name=NAME"),
-        ("redis://:secret@h/0?name=a&name=b", "add ?name=NAME"),
+        ("redis://:secret@h/0?name=a&name=b", "?name= is given twice"),
         ("redis://:secret@h/0?name=%FF", "the name is not UTF-8"),
     ],
 )
@@ -74,7 +79,7 @@ def test_a_redis_location_needs_one_name_in_utf8(url: str, words: str) -> None:
 def test_a_redis_location_is_a_store_on_the_hash_it_names() -> None:
     kv = location("redis://:secret@h:6379/2?name=bot&socket_timeout=3")
     assert isinstance(kv, RedisKV)
-    assert kv.name == "bot" and kv.url == "redis://h:6379/2"
+    assert kv.name == "bot" and kv.url == "redis://h:6379/2?socket_timeout=3"
 
 
 def test_a_unix_socket_without_a_host_is_reached_as_written() -> None:

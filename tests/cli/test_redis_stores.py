@@ -8,6 +8,7 @@ import itertools
 import json
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 
+from aiokv.errors import UnavailableError
 from aiokv.redis import RedisKV
 from tests.cli.test_command import (
     INTERRUPTED,
@@ -150,7 +152,7 @@ def test_the_password_can_come_from_the_environment(guarded: RedisServer, tmp_pa
     assert read_json(back) == {"k": [1]}
     # Without it the server refuses; a password in the URL still works, and wins.
     refused = aiokv("get", store, "k")
-    assert refused.returncode not in (0, 1, 70) and "Traceback" not in refused.stderr
+    expected_error(refused, 5, "wants a password", "AIOKV_REDIS_PASSWORD")  # where one goes
     with_url = f"redis://:{SECRET}@127.0.0.1:{guarded.port}/0?name=env"
     wrong = {"AIOKV_REDIS_PASSWORD": "wrong-mark"}
     assert aiokv("get", with_url, "k", env=wrong).stdout == "[1]\n"
@@ -194,3 +196,109 @@ def test_ctrl_c_while_redis_keeps_the_command_waiting_exits_130(
     code, err = interrupted(waiting, blocked_in(waiting.pid, "epoll_wait", "epoll_pwait"))
     assert (code, err) == (130, INTERRUPTED)
     assert sorted(p.name for p in tmp_path.iterdir()) == (["state.json"] if file.exists() else [])
+
+
+READS = (["get", "k"], ["keys"], ["dump"], ["check"], ["check", "--json"])
+
+
+@pytest.mark.parametrize("path", ["/abc", "/1.5", "/0/extra", "/", "/%201", "/-1"])
+def test_a_path_that_is_not_a_db_number_is_exit_2_not_db_0(server: RedisServer, path: str) -> None:
+    # redis-py reads each of these as DB 0 (or " 1" as DB 1): another store.
+    store = f"redis://:{SECRET}@127.0.0.1:{server.port}{path}?name=bot"
+    for args in READS:
+        result = aiokv(args[0], store, *args[1:])
+        expected_error(result, 2, f"127.0.0.1:{server.port}{path}?name=bot", "DB's number")
+        assert SECRET not in result.stderr
+
+
+def test_a_db_the_server_lacks_is_exit_2_and_a_value_error(server: RedisServer) -> None:
+    for db in ("16", "99"):
+        store = f"redis://127.0.0.1:{server.port}/{db}?name=bot"
+        expected_error(aiokv("get", store, "k"), 2, f"the server has no DB {db}")
+        checked = aiokv("check", store, "--json")
+        expected_error(checked, 2, f"the server has no DB {db}")
+        assert json.loads(checked.stdout)["exit_code"] == 2
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match=r"/16 \(hash 'bot'\): the server has no DB 16"):
+            async with RedisKV(f"redis://127.0.0.1:{server.port}/16", "bot"):
+                pass
+
+    asyncio.run(main())
+
+
+@pytest.fixture
+def not_redis() -> Iterator[int]:
+    """The port of a service that is not Redis: it answers an HTTP 400 and closes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                peer, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            with peer:
+                peer.recv(1024)
+                peer.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_service_that_is_not_redis_is_exit_5_and_unavailable(not_redis: int) -> None:
+    store = f"redis://127.0.0.1:{not_redis}/0?name=bot"
+    for args in READS:
+        expected_error(aiokv(args[0], store, *args[1:]), 5, "not a Redis server")
+    fields = json.loads(aiokv("check", store, "--json").stdout)
+    assert (fields["server"], fields["exit_code"]) == ("unreachable", 5)
+
+    async def main() -> None:
+        with pytest.raises(UnavailableError, match=f"{not_redis}/0 .*not a Redis server"):
+            async with RedisKV(f"redis://127.0.0.1:{not_redis}/0", "bot"):
+                pass
+
+    asyncio.run(main())
+
+
+def test_get_of_the_reserved_key_is_exit_2_on_every_store(
+    store: str, server: RedisServer, tmp_path: Path
+) -> None:
+    holding = f"{server.url}?name=holding-reserved"
+    client = redis.Redis(port=server.port)
+    try:
+        client.hset("holding-reserved", "__aiokv__", b'{"version": 1}')
+    finally:
+        client.close()
+    versioned = tmp_path / "state.json"
+    versioned.write_text('{"__aiokv__": {"version": 1}, "k": 1}')
+    for where in (holding, store, str(versioned)):
+        result = aiokv("get", where, "__aiokv__")
+        expected_error(result, 2)
+        assert (
+            result.stderr
+            == "aiokv: key '__aiokv__' is reserved for the file's schema version record\n"
+        )
+
+
+def test_url_messages_name_the_problem_and_the_url_as_typed(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    url = f"redis://:{SECRET}@127.0.0.1:{server.port}/0"
+    expected_error(aiokv("get", f"{url}?name=a&name=b", "k"), 2, "?name= is given twice")
+    unknown = aiokv("get", f"{url}?name=a&foo=bar", "k")
+    expected_error(unknown, 2, f"{server.port}/0?name=a&foo=bar: ?foo= is not a parameter")
+    expected_error(aiokv("get", "unix://relative.sock?name=a", "k"), 2, "absolute path")
+    for result in (unknown,):
+        assert SECRET not in result.stderr
+    # A unix:// socket's DB is in its query: a message without it names DB 0.
+    sock = tmp_path / "r.sock"
+    running = RedisServer(tmp_path / "unix", "--unixsocket", str(sock)).start()
+    try:
+        typed = f"unix://{sock}?name=a&db=1&password=x"
+        expected_error(aiokv("get", typed, "k"), 1, f"'k' is not in unix://{sock}?name=a&db=1")
+    finally:
+        running.stop()

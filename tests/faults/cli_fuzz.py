@@ -324,12 +324,16 @@ def _read_case(
     opens: frozenset[int],
 ) -> None:
     command = case.argv[0]
-    key = rng.choice(["k0", "k1", "absent", os.fsdecode(b"\xfe")])
+    key = rng.choice(["k0", "k1", "absent", "__aiokv__", os.fsdecode(b"\xfe")])
     if command == "get":
         case.argv.append(key)
     if command == "keys" and rng.random() < 0.5:
         case.argv += ["--prefix", rng.choice(["k", "", "[", os.fsdecode(b"\xfe")])]
-    if condition in ("absent", "directory"):
+    if command == "get" and not good_key(key):
+        # A key no store can hold (the reserved one, a lone surrogate) is a bad
+        # argument, refused before the store is read: exit 2 on every store.
+        case.codes = frozenset({2})
+    elif condition in ("absent", "directory"):
         case.codes = frozenset({5})
     elif opens:
         case.codes = opens
