@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "permissions) or Redis server unreachable, 70 internal error (a bug: "
         f"{TRACEBACK_VARIABLE}=1 shows its traceback), 130 interrupted. "
         f"{PASSWORD_VARIABLE}: the Redis password, for a URL that holds none "
-        "(argv is visible in ps). See docs/cli.md.",
+        "(argv is visible in ps). See https://aiokv.readthedocs.io/en/stable/cli/",
     )
     parser.add_argument("--version", action="version", version=f"aiokv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -71,8 +71,8 @@ def get_command(args: argparse.Namespace) -> int:
     """aiokv get: print KEY's value as JSON (exit 1 if absent)."""
     store = location(args.file)
     try:  # a key no store holds (the reserved one, say): refused alike on each, before a read
-        codec.check_key(args.key)
-    except ValueError as e:
+        api.key(args.key)
+    except (TypeError, ValueError) as e:
         raise Failure(EXIT_USAGE, str(e)) from None
     if isinstance(store, str):
         value = read_state(store)[0].get(args.key, _ABSENT)
