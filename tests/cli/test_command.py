@@ -538,11 +538,14 @@ def test_ctrl_c_while_waiting_for_the_owner_exits_130_and_changes_nothing(
 
 
 @needs_proc
-def test_ctrl_c_while_reading_the_input_exits_130_and_changes_nothing(state: Path) -> None:
+@pytest.mark.parametrize("args", [["load"], ["set", "k", "-"]], ids=["load", "set -"])
+def test_ctrl_c_while_reading_the_input_exits_130_and_changes_nothing(
+    state: Path, args: list[str]
+) -> None:
     state.write_text('{"k": 1}')
     before = untouched(state)
     reading = subprocess.Popen(
-        [SCRIPT, "load", str(state)],
+        [SCRIPT, args[0], str(state), *args[1:]],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -13,13 +13,9 @@ import pytest
 from aiokv import __version__
 from aiokv.cli import EXIT_SOFTWARE
 from tests.cli.test_command import (
-    INTERRUPTED,
     SCRIPT,
     aiokv,
-    blocked_in,
     expected_error,
-    interrupted,
-    needs_proc,
     untouched,
 )
 from tests.helpers import read_json, run_child
@@ -233,24 +229,6 @@ def test_help_names_the_exit_codes_and_the_password_variable() -> None:
     for words in ("70 internal error", "130 interrupted", "AIOKV_REDIS_PASSWORD", "--create"):
         assert words in shown, words
     assert "-: stdin" in " ".join(aiokv("set", "--help").stdout.split())
-
-
-@needs_proc
-def test_ctrl_c_while_set_reads_stdin_exits_130_and_changes_nothing(state: Path) -> None:
-    state.write_text('{"k": 1}')
-    before = untouched(state)
-    reading = subprocess.Popen(
-        [SCRIPT, "set", str(state), "k", "-"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert reading.stdin is not None
-    reading.stdin.write(b'{"half": ')
-    reading.stdin.flush()
-    code, err = interrupted(reading, blocked_in(reading.pid, "read", fd=0))
-    assert (code, err) == (130, INTERRUPTED)
-    assert untouched(state) == before
 
 
 @pytest.mark.parametrize(
