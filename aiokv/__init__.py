@@ -7,6 +7,7 @@ from .errors import (
     ClosedError,
     CorruptFileError,
     LockedError,
+    NotReplicatedError,
     UnavailableError,
     VersionError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "CorruptFileError",
     "LockedError",
     "Namespace",
+    "NotReplicatedError",
     "Stats",
     "Store",
     "UnavailableError",

@@ -87,13 +87,34 @@ class UnavailableError(AioKVError, ConnectionError):
     was on its way, the server may have applied it (no one can know which).
     """
 
-    _fields = ("where", "problem")
+    _fields: tuple[str, ...] = ("where", "problem")
 
     def __init__(self, where: str, problem: str) -> None:
         """where: the server's URL (never its password) and the hash; problem: what failed."""
         super().__init__(f"{where}: {problem}")
         self.where = where
         self.problem = problem
+
+
+class NotReplicatedError(UnavailableError):
+    """A write the Redis primary applied, but fewer replicas than `replicas=` confirmed in time.
+
+    The write is on the primary: reads see it, and it stays unless a failover
+    promotes a replica that lacks it, so it may or may not survive one.
+    """
+
+    _fields = ("where", "confirmed", "wanted", "waited_ms")
+
+    def __init__(self, where: str, confirmed: int, wanted: int, waited_ms: int) -> None:
+        """where: the server and hash; confirmed of wanted replicas had it after waited_ms."""
+        super().__init__(
+            where,
+            f"{confirmed} of the {wanted} replicas asked for confirmed the write within "
+            f"{waited_ms} ms: the primary applied it, and it may or may not survive a failover",
+        )
+        self.confirmed = confirmed
+        self.wanted = wanted
+        self.waited_ms = waited_ms
 
 
 def foreign_loop(where: str, kind: str = "AioKV") -> RuntimeError:

@@ -2,8 +2,9 @@
 
 Every command goes through Client.call(), which bounds it (the wait for a
 free connection included) and says a failure as aiokv's errors:
-UnavailableError for a server out of reach or silent, AioKVError for one
-that refused.
+UnavailableError for a server (or cluster) out of reach, silent or
+reconfiguring, AioKVError for one that refused. With replicas, a write
+script is followed by WAIT on its connection (replicated.py).
 """
 
 from __future__ import annotations
@@ -13,19 +14,23 @@ import time
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar, cast
 
-import redis.asyncio as aioredis
 from redis.exceptions import (
     AuthenticationError,
+    ClusterError,
     InvalidResponse,
     NoScriptError,
+    RedisClusterException,
     RedisError,
     ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import AioKVError, ClosedError, UnavailableError, foreign_loop
-from . import pool, scripts, urls
+from . import pool, replicated, scripts, urls
+from .pool import AnyClient
 
 _T = TypeVar("_T")
 _CONNECTIONS = 32  # a client's connections to the server, at most
@@ -35,14 +40,31 @@ _NO_SUCH_DB = "DB index is out of range"  # the server's words for a SELECT of a
 class Client:
     """The connections of one store, made on first use, on the loop that first used them."""
 
-    def __init__(self, url: str, where: str, keys: list[str], timeout: float) -> None:
-        """url: the server; where: the store as messages name it; keys: every script's KEYS."""
-        self._url = url
+    def __init__(
+        self,
+        source: str | AnyClient,
+        where: str,
+        keys: list[str],
+        timeout: float,
+        *,
+        replicas: int = 0,
+        close_given: bool = False,
+    ) -> None:
+        """source: a URL, or a checked client of the user's (closed only if close_given).
+
+        where: the store as messages name it; keys: every script's KEYS;
+        replicas: how many replicas must confirm each write script.
+        """
+        given = not isinstance(source, str)
+        self._url = "" if given else cast("str", source)
+        self._given = cast("AnyClient", source) if given else None
+        self._close_given = close_given
         self._where = where
         self._keys = keys
         self._timeout = timeout
+        self._replicas = replicas
         self.closed = False  # set by the store's aclose(): every command from then on is refused
-        self._redis: aioredis.Redis | None = None
+        self._redis: AnyClient | None = None
         self.gone = False  # set by close(): the connections are closed, for good
         # At most _CONNECTIONS commands at once: a gather() of a thousand
         # writes does not open a thousand sockets.
@@ -54,8 +76,8 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        """Whether its connections' client is made (and not yet closed)."""
-        return self._redis is not None
+        """Whether there is a client to close: one made (and not yet closed), or one given to."""
+        return self._redis is not None or (self._close_given and not self.gone)
 
     @property
     def busy(self) -> bool:
@@ -67,20 +89,32 @@ class Client:
         await self._quiet.wait()
 
     async def close(self) -> None:
-        """Close the connections (once no command is under way: one closed under it would fail)."""
+        """Close the connections (once no command is under way: one closed under it would fail).
+
+        A client the user gave is left open, unless close_given.
+        """
         client, self._redis = self._redis, None
         self.gone = True
+        if self._given is not None and not self._close_given:
+            return
+        client = client or self._given
         if client is not None:
             await client.aclose()
 
     def check_loop(self) -> None:
-        """Refuse (RuntimeError) a loop other than the one the connections use."""
-        if self._loop is not asyncio.get_running_loop():
+        """Refuse (RuntimeError) a loop other than the one the connections use, if any."""
+        if self._loop not in (None, asyncio.get_running_loop()):
             raise foreign_loop(self._where, kind="RedisKV")
 
     async def script(self, name: str, *args: str | bytes, closing: bool = False) -> Any:
         """Run the script called name; closing: on the connections of a store closing, too."""
         client = (self._redis if closing else None) or self.redis()
+        if self._replicas:
+            return await self.call(
+                replicated.run(
+                    client, self._where, name, self._keys, args, self._replicas, self._timeout
+                )
+            )
         try:
             return await self.call(
                 client.evalsha(scripts.SHAS[name], len(self._keys), *self._keys, *args)
@@ -93,7 +127,7 @@ class Client:
                 client.eval(scripts.SCRIPTS[name], len(self._keys), *self._keys, *args)
             )
 
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> AnyClient:
         """The client of the connections (made now if need be), unless the store is closed."""
         if self.closed:
             raise ClosedError(self._where, "is closed", kind="RedisKV")
@@ -101,7 +135,7 @@ class Client:
             self._loop = asyncio.get_running_loop()
         self.check_loop()
         if self._redis is None:
-            self._redis = pool.client(self._url, self._timeout)
+            self._redis = self._given or pool.client(self._url, self._timeout)
         return self._redis
 
     async def call(self, command: Awaitable[_T]) -> _T:
@@ -112,14 +146,17 @@ class Client:
         self._calls += 1
         self._quiet.clear()
         try:
-            left = None  # the time left of timeout, for a command that waited for a connection
+            # The time left of timeout, for a command that waited for a
+            # connection; all of it on a client given, whose own socket
+            # timeouts may be none.
+            left = None if self._given is None else self._timeout
             if self._slots.locked():
                 left = await self._wait_for_a_slot(command)
             else:
                 await self._slots.acquire()  # at once
             try:
                 return await (command if left is None else asyncio.wait_for(command, left))
-            except NoScriptError:
+            except (NoScriptError, UnavailableError):  # UnavailableError: already said
                 raise
             except asyncio.TimeoutError:  # what was left of timeout ran out
                 raise UnavailableError(
@@ -127,9 +164,13 @@ class Client:
                     f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
                 ) from None
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                raise UnavailableError(
-                    self._where, _reason(e, urls.has_password(self._url))
-                ) from e
+                password = self._given is not None or urls.has_password(self._url)
+                raise UnavailableError(self._where, _reason(e, password)) from e
+            except (ClusterError, TryAgainError, SlotNotCoveredError) as e:
+                # Down, or moving the store's slot: not applied, and for a moment.
+                raise UnavailableError(self._where, f"the cluster is reconfiguring ({e})") from e
+            except RedisClusterException as e:
+                raise AioKVError(f"{self._where}: the cluster refused: {e}") from e
             except RedisError as e:
                 if isinstance(e, InvalidResponse):  # bytes that are not RESP: another service's
                     raise UnavailableError(

@@ -1,16 +1,26 @@
-"""The client's pool: redis-py's, replacing each connection the peer ended while it sat idle."""
+"""A store's redis-py client: made from a URL on a pool of ours, or the user's own, checked.
+
+A URL's client is redis-py's on a pool that replaces each connection the
+peer ended while it sat idle. A client the user gives (Redis, RedisCluster,
+or what Sentinel's master_for returns) is used as it is, once checked.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import socket
-from typing import Any
+from typing import Any, Union
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import NoBackoff
+
+# What RedisKV runs its commands on (Union: a runtime alias, for Python 3.10).
+AnyClient = Union[aioredis.Redis, RedisCluster]  # noqa: UP007
 
 # With maintenance notifications on (redis-py's default over RESP3 from 8.1),
 # the pool does not check that a connection it hands out has no unread reply.
@@ -80,3 +90,64 @@ def _ended(transport: asyncio.BaseTransport) -> bool:
     finally:
         peek.detach()  # the descriptor stays asyncio's
     return True
+
+
+def check_given(client: object) -> AnyClient:
+    """client, if RedisKV can run on it; else TypeError or ValueError saying what to give."""
+    if not isinstance(client, (aioredis.Redis, RedisCluster)):
+        raise TypeError(
+            "RedisKV takes a Redis URL or a redis.asyncio client (Redis, RedisCluster, "
+            f"or Sentinel(...).master_for(service)), not {type(client).__module__}."
+            f"{type(client).__qualname__}"
+        )
+    pool = getattr(client, "connection_pool", None)
+    if isinstance(pool, SentinelConnectionPool) and not pool.is_master:
+        raise ValueError(
+            f"{describe(client)}: a client of the replicas (slave_for) cannot write: "
+            "give RedisKV Sentinel's master_for(service)"
+        )
+    if retries := _retries(client):
+        # A command whose answer was lost may have been applied: sent again,
+        # an incr() would count twice and an edit would say it stored nothing.
+        raise ValueError(
+            f"{describe(client)}: the client resends a command whose answer was lost "
+            f"({retries} retries: redis-py's clients retry by default), which would count an "
+            "incr() twice: give RedisKV one made with retry=Retry(NoBackoff(), 0) "
+            "(from redis.asyncio.retry and redis.backoff); it then fails a command "
+            "with UnavailableError, never applies it twice"
+        )
+    if client.get_encoder().decode_responses:
+        raise ValueError(
+            f"{describe(client)}: the client decodes replies (decode_responses=True); "
+            "RedisKV reads the hash's bytes itself: give it one made without"
+        )
+    return client
+
+
+def _retries(client: AnyClient) -> int:
+    # How many times client resends a command that failed on its connection.
+    if isinstance(client, RedisCluster):
+        # Its nodes' connections never retry: the cluster client does.
+        return int(client.retry.get_retries())
+    # As a redis-py connection decides from its keyword arguments: a retry
+    # policy's count; retry_on_error (or on timeout) alone, once; else none.
+    kwargs = client.connection_pool.connection_kwargs
+    if (retry := kwargs.get("retry")) is not None:
+        return int(retry.get_retries())
+    return 1 if kwargs.get("retry_on_error") or kwargs.get("retry_on_timeout") else 0
+
+
+def describe(client: AnyClient) -> str:
+    """Where client connects, as messages name it: never a password."""
+    if isinstance(client, RedisCluster):
+        nodes = getattr(client.nodes_manager, "startup_nodes", {})
+        return f"Redis Cluster ({', '.join(sorted(nodes)) or 'no node known'})"
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        return f"Sentinel service {pool.service_name!r}"
+    kwargs = pool.connection_kwargs
+    db = kwargs.get("db") or 0
+    if issubclass(pool.connection_class, UnixDomainSocketConnection):
+        return f"unix://{kwargs.get('path')}?db={db}"
+    scheme = "rediss" if issubclass(pool.connection_class, SSLConnection) else "redis"
+    return f"{scheme}://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"

@@ -12,14 +12,41 @@ Python computed.
 from __future__ import annotations
 
 import hashlib
+import itertools
+
+from redis.crc import key_slot
 
 _EDITS = "aiokv-edits:"  # + name: the hash of the edit leases under way
 MS_PER_S = 1000  # the scripts count time in ms: a lease's length, a write's wait
 
 
-def keys(name: str) -> list[str]:
-    """Every script's KEYS for the store named name: its hash, then its leases' hash."""
-    return [name, _EDITS + name]
+def keys(name: str, cluster: bool = False) -> list[str]:
+    """Every script's KEYS for the store named name: its hash, then its leases' hash.
+
+    cluster: the leases' hash in the store's hash slot, so every script runs
+    on one node. The store's hash keeps its name either way (a store made
+    before keeps its data); so does the leases' hash off a cluster, where
+    processes of an older release may share the store.
+    """
+    if not cluster:
+        return [name, _EDITS + name]
+    # "{tag}" makes Redis hash the tag alone; the name after it keeps each
+    # store's leases apart from another's with the same tag.
+    return [name, f"{_EDITS}{{{_tag(name)}}}{name}"]
+
+
+def _tag(name: str) -> str:
+    # A text without "}" (which would end a hash tag) that Redis hashes to
+    # name's slot: the part of name Redis hashes, or else the first number
+    # that lands in the same slot.
+    encoded = name.encode()
+    start = encoded.find(b"{")
+    end = encoded.find(b"}", start + 1) if start >= 0 else -1
+    hashed = encoded[start + 1 : end] if end > start + 1 else encoded
+    if b"}" not in hashed:
+        return hashed.decode()
+    slot = key_slot(encoded)
+    return next(str(n) for n in itertools.count() if key_slot(str(n).encode()) == slot)
 
 
 # Shared by every script. KEYS[1] is the store's hash, KEYS[2] its leases;

@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 import orjson
+from redis.asyncio.cluster import RedisCluster
 
 from .. import api, codec
 from ..api import StoreBase
@@ -26,8 +27,9 @@ from ..errors import (
     UnavailableError,
     shown_url,
 )
-from . import fields, leases, scripts, urls
+from . import fields, leases, pool, scripts, urls
 from .client import Client
+from .pool import AnyClient
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
 _SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
@@ -44,13 +46,22 @@ class RedisKV(StoreBase):
 
     def __init__(
         self,
-        url: str,
+        url: str | AnyClient,
         name: str,
         *,
         timeout: float = 5.0,
         edit_lease: float = 10.0,
+        replicas: int = 0,
+        close_client: bool = False,
     ) -> None:
         """url: redis://, rediss:// or unix:// (a password in it is never shown); name: the hash.
+
+        url may instead be a redis.asyncio client you made: Redis, RedisCluster,
+        or the client Sentinel(...).master_for(service) returns, made with
+        retry=Retry(NoBackoff(), 0) (one that resends a command whose answer
+        was lost is refused: ValueError). aclose() leaves it open unless
+        close_client. replicas: a write is acknowledged once that many
+        replicas have it (WAIT), else NotReplicatedError.
 
         A URL with an "@" after its host is refused (ValueError): percent-encode
         "/", "?", "#" and "@" in a user or password. So is one that redis-py
@@ -72,13 +83,26 @@ class RedisKV(StoreBase):
         for what, value in (("timeout", timeout), ("edit_lease", edit_lease)):
             if type(value) not in (int, float) or not 0 < value < float("inf"):
                 raise ValueError(f"RedisKV {what} must be a positive number, not {value!r}")
-        urls.check(url)  # at construction: a URL redis-py would misread opens no other DB
-        self._url = url
-        self._where = f"{shown_url(url)} (hash {name!r})"
+        if type(replicas) is not int or replicas < 0:
+            raise ValueError(f"RedisKV replicas must be a whole number >= 0, not {replicas!r}")
+        if isinstance(url, str):
+            urls.check(url)  # at construction: a URL redis-py would misread opens no other DB
+            self._shown = shown_url(url)
+        else:
+            url = pool.check_given(url)
+            self._shown = pool.describe(url)
+        self._where = f"{self._shown} (hash {name!r})"
         self._name = name
         self._timeout = float(timeout)
         self._lease_ms = max(_SHORTEST_LEASE_MS, round(edit_lease * scripts.MS_PER_S))
-        self._client = Client(url, self._where, scripts.keys(name), self._timeout)
+        self._client = Client(
+            url,
+            self._where,
+            scripts.keys(name, cluster=isinstance(url, RedisCluster)),
+            self._timeout,
+            replicas=replicas,
+            close_given=bool(close_client),
+        )
         self._closing: asyncio.Future[None] | None = None
         # Writes under way, by the number each took when it began; flush()
         # waits for those below a number, woken by _progress as they end.
@@ -94,8 +118,8 @@ class RedisKV(StoreBase):
 
     @property
     def url(self) -> str:
-        """The server's URL without its password."""
-        return shown_url(self._url)
+        """The server's URL without its password (for a client given: where it connects)."""
+        return self._shown
 
     def __repr__(self) -> str:
         """Show the server (no password), the hash and whether the store is closed."""
@@ -107,7 +131,8 @@ class RedisKV(StoreBase):
 
         ValueError if the server has no DB of the URL's number.
         """
-        await self._client.call(self._client.redis().ping())
+        # A read of the store's own key: on a cluster, its node is asked.
+        await self._client.call(self._client.redis().exists(self._name))
         return self
 
     async def aclose(self) -> None:

@@ -1,0 +1,111 @@
+"""A write script followed by WAIT on its connection: acknowledged once N replicas have it.
+
+WAIT counts the replicas that confirmed every write its own connection
+made, so the script and WAIT go in one pipeline, on one connection: on a
+cluster, both sent to the node that holds the store's slot. A redirect
+(the slot moved, or is moving) means the script did not run there; it is
+sent again where the cluster says, within the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
+
+from ..errors import NotReplicatedError, UnavailableError
+from . import scripts
+from .pool import AnyClient
+
+# WAIT's own limit, as a share of the timeout: the server's "too few" must
+# come back before the connection's timeout ends the wait as unanswered.
+_WAIT_SHARE = 0.8
+_TRY_AGAIN_PAUSE = 0.05  # seconds: a slot half moved is finished in a moment
+
+
+async def run(
+    client: AnyClient,
+    where: str,
+    name: str,
+    keys: list[str],
+    args: Sequence[str | bytes],
+    replicas: int,
+    timeout: float,
+) -> Any:
+    """The reply of script name, once `replicas` replicas have its write (else NotReplicatedError).
+
+    A reply that says the script wrote nothing (an edit holds its key: a
+    positive number) is returned as it is, whatever WAIT said.
+    """
+    wait_ms = max(1, round(timeout * _WAIT_SHARE * scripts.MS_PER_S))
+    deadline = time.monotonic() + timeout
+    script = ("EVALSHA", scripts.SHAS[name])
+    asked: ClusterNode | None = None  # the node an ASK redirect named
+    while True:
+        command = (*script, len(keys), *keys, *args)
+        if isinstance(client, RedisCluster):
+            reply, confirmed = await _on_node(client, keys[0], command, replicas, wait_ms, asked)
+        else:
+            pipe = client.pipeline(transaction=False)
+            pipe.execute_command(*command)
+            pipe.execute_command("WAIT", replicas, wait_ms)
+            reply, confirmed = await pipe.execute(raise_on_error=False)
+        asked = None
+        if isinstance(reply, NoScriptError):
+            # The node's script cache lacks it (restarted, flushed, a new node):
+            # EVAL sends the body, which runs and caches it.
+            script = ("EVAL", scripts.SCRIPTS[name])
+            continue
+        if isinstance(reply, (AskError, TryAgainError)) and isinstance(client, RedisCluster):
+            # Not run: the slot is moving (MovedError is an AskError too).
+            if time.monotonic() > deadline:
+                raise UnavailableError(where, f"the cluster is moving the store's slot ({reply})")
+            asked = await _redirect(client, keys[0], reply)
+            continue
+        if isinstance(reply, BaseException):
+            raise reply
+        if isinstance(confirmed, BaseException):
+            raise confirmed
+        if type(reply) is int and reply > 0:
+            return reply  # an edit holds a key: nothing was written
+        if confirmed < replicas:
+            raise NotReplicatedError(where, confirmed, replicas, wait_ms)
+        return reply
+
+
+async def _on_node(
+    client: RedisCluster,
+    key: str,
+    command: tuple[Any, ...],
+    replicas: int,
+    wait_ms: int,
+    asked: ClusterNode | None,
+) -> list[Any]:
+    # The script and WAIT on the node of key's slot (or the one an ASK named,
+    # after ASKING), in one pipeline: one connection, as WAIT needs.
+    await client.initialize()  # the slot map, once
+    node = asked or client.get_node_from_key(key)
+    pipe = client.pipeline()
+    if asked is not None:
+        pipe.execute_command("ASKING", target_nodes=node)
+    pipe.execute_command(*command, target_nodes=node)
+    pipe.execute_command("WAIT", replicas, wait_ms, target_nodes=node)
+    replies = await pipe.execute(raise_on_error=False, allow_redirections=False)
+    return list(replies[-2:])
+
+
+async def _redirect(client: RedisCluster, key: str, error: Exception) -> ClusterNode | None:
+    # Where to send the script again: the node an ASK names (the slot is
+    # moving and key has left); after a MOVED, the slot's new owner, learnt
+    # by a read of key, which redis-py follows and remembers.
+    if isinstance(error, MovedError):
+        await client.exists(key)
+        return None
+    if isinstance(error, AskError):
+        return client.get_node(host=error.host, port=error.port)
+    await asyncio.sleep(_TRY_AGAIN_PAUSE)  # TRYAGAIN: the slot's keys are on both nodes
+    return None

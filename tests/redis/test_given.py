@@ -1,0 +1,276 @@
+"""RedisKV on a client the user made: checked, bounded by the store's timeout, left open."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+
+from aiokv import ClosedError, NotReplicatedError, UnavailableError
+from aiokv.redis import RedisKV
+from tests.redis.server import RedisServer
+
+
+def no_retry() -> Retry:
+    """The retry policy RedisKV asks of a client: none."""
+    return Retry(NoBackoff(), 0)
+
+
+def client_of(server: RedisServer, **options: Any) -> aioredis.Redis:
+    """A redis.asyncio client of server that never resends a command."""
+    return aioredis.Redis(host="127.0.0.1", port=server.port, retry=no_retry(), **options)
+
+
+def test_a_client_given_runs_the_store_and_stays_open_after_aclose(
+    server: RedisServer, name: str
+) -> None:
+    async def main() -> None:
+        client = client_of(server)
+        async with RedisKV(client, name=name) as kv:
+            assert kv.url == f"redis://127.0.0.1:{server.port}/0"
+            await kv.set("a", {"x": 1})
+            assert await kv.incr("n", 2) == 2
+            async with kv.edit("l", []) as items:
+                items.append(1)
+            await kv.namespace("ns").set("k", True)
+            assert await kv.get_all() == {"a": {"x": 1}, "n": 2, "l": [1], "ns:k": True}
+            await kv.clear("ns:")
+            assert await kv.keys() == ["a", "n", "l"]
+        # The store closed; the client is the caller's, and still works.
+        assert await client.hget(name, "n") == b"2"
+        with pytest.raises(ClosedError):
+            await kv.get("a")
+        # A second store on the same client shares it.
+        async with RedisKV(client, name=name) as again, RedisKV(client, name=name + "x") as other:
+            assert await again.get("n") == 2
+            await other.set("k", 1)
+        assert await client.hget(name + "x", "k") == b"1"
+        await client.aclose()
+
+    asyncio.run(main())
+
+
+class Recording(aioredis.Redis):
+    """A real client that counts its aclose() calls."""
+
+    closes = 0
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Count, then close as redis-py does."""
+        self.closes += 1
+        await super().aclose(close_connection_pool)
+
+
+def test_close_client_closes_the_client_given_even_if_never_used(
+    server: RedisServer, name: str
+) -> None:
+    async def main() -> None:
+        def make() -> Recording:
+            return Recording(host="127.0.0.1", port=server.port, retry=no_retry())
+
+        used, unused, kept = make(), make(), make()
+        async with RedisKV(used, name=name, close_client=True) as kv:
+            await kv.set("k", 1)
+        await kv.aclose()  # a second aclose() closes nothing more
+        await RedisKV(unused, name=name, close_client=True).aclose()
+        async with RedisKV(kept, name=name) as kv:
+            await kv.set("k", 2)
+        assert (used.closes, unused.closes, kept.closes) == (1, 1, 0)
+        # Closed: its pool's connections are disconnected.
+        connections = used.connection_pool._available_connections
+        assert connections and not any(c.is_connected for c in connections)
+        await kept.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "words"),
+    [
+        (lambda port: aioredis.Redis(port=port), ValueError, r"\d+ retries"),
+        (
+            # A pool's connections retry once on retry_on_error alone.
+            lambda port: aioredis.Redis(
+                connection_pool=aioredis.ConnectionPool(port=port, retry_on_error=[OSError])
+            ),
+            ValueError,
+            "1 retries",
+        ),
+        (
+            lambda port: aioredis.Redis(port=port, retry=no_retry(), decode_responses=True),
+            ValueError,
+            "decode_responses=True",
+        ),
+        (lambda port: redis.Redis(port=port), TypeError, "redis.client.Redis"),
+        (lambda port: f"redis://127.0.0.1:{port}/0".encode(), TypeError, "builtins.bytes"),
+        (
+            lambda port: Sentinel([("127.0.0.1", port)]).slave_for("svc", retry=no_retry()),
+            ValueError,
+            "slave_for",
+        ),
+    ],
+    ids=["default-retries", "retry-on-error", "decode-responses", "sync", "bytes", "replicas"],
+)
+def test_a_client_it_cannot_run_on_is_refused_at_construction_saying_what_to_give(
+    make: Any, error: type[Exception], words: str
+) -> None:
+    async def main() -> None:
+        given = make(6379)
+        with pytest.raises(error, match=words) as raised:
+            RedisKV(given, name="bot")
+        if error is ValueError:
+            assert "localhost:6379" in str(raised.value) or "Sentinel" in str(raised.value)
+
+    asyncio.run(main())
+
+
+def test_a_client_without_socket_timeouts_is_bounded_by_the_store_s_timeout(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+
+    async def main() -> None:
+        client = client_of(own_server)  # socket_timeout None: it would wait forever
+        async with RedisKV(client, name=name, timeout=0.5) as kv:
+            await kv.set("k", 1)
+            own_server.pause()
+            try:
+                for op in (lambda: kv.get("k"), lambda: kv.set("k", 2), lambda: kv.keys()):
+                    started = time.monotonic()
+                    with pytest.raises(UnavailableError, match="no answer in time"):
+                        await op()
+                    assert time.monotonic() - started < 2
+            finally:
+                own_server.resume()
+            # The connections a timeout cut are dropped, not reused mid-reply.
+            assert await kv.get("k") in (1, 2)
+            await kv.set("k", 3)
+            assert await kv.get("k") == 3
+        await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_replicas_without_a_replica_raise_not_replicated_and_the_primary_keeps_the_write(
+    server: RedisServer, name: str
+) -> None:
+    async def main() -> None:
+        async with RedisKV(server.url, name=name, replicas=1, timeout=0.5) as kv:
+            started = time.monotonic()
+            with pytest.raises(NotReplicatedError) as raised:
+                await kv.set("k", 1)
+            # WAIT's own limit is most of the timeout: the server's answer,
+            # not the connection's timeout, ends it.
+            assert 0.3 < time.monotonic() - started < 2
+            assert raised.value.confirmed == 0 and raised.value.wanted == 1
+            assert isinstance(raised.value, UnavailableError)
+            assert f"(hash {name!r})" in str(raised.value)
+            assert "may or may not survive a failover" in str(raised.value)
+            again = pickle.loads(pickle.dumps(raised.value))
+            assert str(again) == str(raised.value)
+        async with RedisKV(server.url, name=name) as plain:
+            assert await plain.get("k") == 1  # on the primary
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("replicas", [0, 1, 2])
+def test_replicas_that_confirm_acknowledge_every_write_and_edit(
+    server: RedisServer, name: str, tmp_path: Path, replicas: int
+) -> None:
+    followers = [
+        RedisServer(tmp_path / f"replica{i}", "--replicaof", "127.0.0.1", str(server.port))
+        for i in range(2)
+    ]
+    for follower in followers:
+        follower.start()
+    try:
+        for follower in followers:
+            while "master_link_status:up" not in follower.cli("INFO", "replication"):
+                time.sleep(0.02)
+
+        async def main() -> None:
+            for source in (server.url, client_of(server)):
+                async with RedisKV(source, name=name, replicas=replicas, timeout=5) as kv:
+                    await kv.set("a", 1)
+                    await kv.update({"b": 2, "c": 3})
+                    await kv.incr("n")
+                    await kv.incr("f", 0.5)
+                    await kv.delete("c")
+                    async with kv.edit("l", []) as items:
+                        items.append(1)
+                    await kv.clear("zz")
+                # Every acknowledged write is on as many replicas as asked for.
+                having = [
+                    f
+                    for f in followers
+                    if f.cli("HGET", name, "n").strip() == "1"
+                    and f.cli("HGET", name, "l").strip() == "[1]"
+                    and f.cli("HEXISTS", name, "c").strip() == "0"
+                ]
+                assert len(having) >= replicas
+                server.cli("DEL", name)
+                if not isinstance(source, str):
+                    await source.aclose()
+
+        asyncio.run(main())
+    finally:
+        for follower in followers:
+            follower.stop()
+
+
+@pytest.mark.parametrize("replicas", [-1, 1.0, True, "1", None])
+def test_replicas_must_be_a_whole_number(replicas: Any) -> None:
+    with pytest.raises(ValueError, match="replicas must be a whole number"):
+        RedisKV("redis://127.0.0.1:6379/0", name="bot", replicas=replicas)
+
+
+def test_a_replica_that_stops_confirming_fails_the_writes_that_need_it(
+    server: RedisServer, name: str, tmp_path: Path
+) -> None:
+    # WAIT counts what the replicas confirmed of its own connection's writes:
+    # sent on another connection (one that wrote nothing), it would count
+    # the stopped replica too, and this test would see no error.
+    followers = [
+        RedisServer(tmp_path / f"replica{i}", "--replicaof", "127.0.0.1", str(server.port))
+        for i in range(2)
+    ]
+    for follower in followers:
+        follower.start()
+    try:
+        for follower in followers:
+            while "master_link_status:up" not in follower.cli("INFO", "replication"):
+                time.sleep(0.02)
+
+        async def main() -> None:
+            for source in (server.url, client_of(server)):
+                async with (
+                    RedisKV(source, name=name, replicas=2, timeout=0.5) as both,
+                    RedisKV(source, name=name, replicas=1, timeout=0.5) as one,
+                ):
+                    await both.set("k", 1)
+                    followers[1].pause()
+                    try:
+                        with pytest.raises(NotReplicatedError) as raised:
+                            await both.set("k", 2)
+                        assert (raised.value.confirmed, raised.value.wanted) == (1, 2)
+                        with pytest.raises(NotReplicatedError):
+                            await both.incr("n")
+                        await one.set("k", 3)  # one replica is enough for it
+                        assert followers[0].cli("HGET", name, "k").strip() == "3"
+                    finally:
+                        followers[1].resume()
+
+        asyncio.run(main())
+    finally:
+        for follower in followers:
+            follower.stop()
