@@ -40,7 +40,11 @@ RUN_APART = {
     ("versions.md", "def migrate("),
     ("lifecycle.md", "SIGTERM"),
     ("migrating.md", "import aiocache"),
-    ("redis.md", "RedisKV("),  # tests/redis/test_docs.py
+    # tests/redis/test_docs.py, each against the deployment it names:
+    ("redis.md", '"mybot") as kv'),
+    ("redis.md", 'name="guild:1"'),
+    ("redis.md", "master_for("),
+    ("redis.md", "RedisCluster(host="),
 }
 
 

@@ -140,8 +140,9 @@ def _retries(client: AnyClient) -> int:
 def describe(client: AnyClient) -> str:
     """Where client connects, as messages name it: never a password."""
     if isinstance(client, RedisCluster):
-        nodes = getattr(client.nodes_manager, "startup_nodes", {})
-        return f"Redis Cluster ({', '.join(sorted(nodes)) or 'no node known'})"
+        # The first node it knows (the list grows as it learns the cluster's).
+        nodes = sorted(getattr(client.nodes_manager, "startup_nodes", {}))
+        return f"Redis Cluster at {nodes[0] if nodes else 'no node yet'}"
     pool = client.connection_pool
     if isinstance(pool, SentinelConnectionPool):
         return f"Sentinel service {pool.service_name!r}"

@@ -1,0 +1,184 @@
+"""RedisKV through Sentinel: a primary killed under writes from several processes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiokv import NotReplicatedError, UnavailableError
+from aiokv.redis import RedisKV
+from tests.helpers import ROOT
+from tests.redis import sources, writers
+from tests.redis.deployments import SentinelDeployment
+
+WRITERS = 3
+TIMEOUT = 1.0  # seconds: each writer's store's timeout
+BEFORE_KILL = 100  # acknowledged calls per writer before the primary dies
+AFTER_SWITCH = 2.0  # seconds the writers go on once the new primary answers
+
+
+def start_writers(
+    spelled: str, name: str, stop: Path, replicas: int
+) -> list[subprocess.Popen[str]]:
+    """WRITERS processes streaming writes (tests/redis/writers.py), logging to their stdout."""
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.redis.writers", spelled, name, f"w{w}", str(stop),
+             str(replicas), str(TIMEOUT)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for w in range(WRITERS)
+    ]
+
+
+def acknowledged(primary_cli: Any, name: str) -> int:
+    """How many writes the writers' counters hold on the primary, asked with redis-cli."""
+    total = 0
+    for w in range(WRITERS):
+        value = primary_cli("HGET", name, f"n:w{w}").strip()
+        total += int(value) if value else 0
+    return total
+
+
+def wait_until(check: Any, what: str, timeout: float = 30) -> None:
+    """Poll check until true, or fail naming what."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def final_state(spelled: str, name: str) -> dict[str, Any]:
+    """The whole store, read through a new client of the deployment."""
+
+    async def main() -> dict[str, Any]:
+        async with RedisKV(sources.source(spelled), name=name, close_client=True) as kv:
+            return await kv.get_all()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("replicas", [1, 0])
+def test_a_primary_killed_under_writes_from_several_processes(
+    own_sentinel: SentinelDeployment, tmp_path: Path, replicas: int
+) -> None:
+    spelled = sources.sentinel(own_sentinel.sentinels, own_sentinel.service)
+    name, stop = "stream", tmp_path / "stop"
+    old = own_sentinel.primary()
+    procs = start_writers(spelled, name, stop, replicas)
+    try:
+        wait_until(lambda: acknowledged(old.cli, name) >= BEFORE_KILL * WRITERS, "writes")
+        killed_at = time.time()
+        own_sentinel.kill_primary()
+        new = own_sentinel.wait_for_failover(old)
+        promoted_at = time.time()
+        time.sleep(AFTER_SWITCH)
+    finally:
+        stop.touch()
+        outs = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err[-3000:]
+            outs.append(out)
+    final = final_state(spelled, name)
+    assert new.port != old.port
+    for w, out in enumerate(outs):
+        log = writers.read_log(out)
+        if replicas:
+            # Every acknowledged write is on the new primary.
+            writers.check(log, f"w{w}", final, TIMEOUT)
+        failed = [line for line in log if line["outcome"] != "ok"]
+        assert failed, f"writer w{w} never met the failover"
+        # The failures are during the switch, and the same store works after it.
+        assert all(killed_at - 1 <= line["at"] <= promoted_at + 2 * TIMEOUT for line in failed)
+        after = [line for line in log if line["at"] > promoted_at + TIMEOUT]
+        assert any(line["outcome"] == "ok" for line in after), f"writer w{w} never recovered"
+
+
+def test_without_replicas_a_failover_can_lose_acknowledged_writes_and_with_one_it_cannot(
+    own_sentinel: SentinelDeployment,
+) -> None:
+    # The replicas fall behind (stopped), the primary acknowledges writes
+    # they lack, then dies: the promoted replica lacks them. With replicas=1
+    # the same writes are never acknowledged: they raise NotReplicatedError.
+    spelled = sources.sentinel(own_sentinel.sentinels, own_sentinel.service)
+    old = own_sentinel.primary()
+    behind = own_sentinel.replicas()
+    acked: dict[int, list[int]] = {0: [], 1: []}
+
+    async def write_while_behind() -> None:
+        stores = {
+            replicas: RedisKV(
+                sources.source(spelled), name=f"r{replicas}", replicas=replicas,
+                timeout=TIMEOUT, close_client=True,
+            )  # fmt: skip
+            for replicas in acked
+        }
+        for kv in stores.values():
+            await kv.set("before", True)
+        for replica in behind:
+            replica.pause()
+        for replicas, kv in stores.items():
+            for i in range(5):
+                try:
+                    await kv.set(f"k{i}", i)
+                except NotReplicatedError:
+                    continue
+                acked[replicas].append(i)
+            await kv.aclose()
+
+    try:
+        asyncio.run(write_while_behind())
+        own_sentinel.kill_primary()
+    finally:
+        for replica in behind:
+            replica.resume()
+    own_sentinel.wait_for_failover(old)
+    lost = [i for i in acked[0] if final_state(spelled, "r0").get(f"k{i}") != i]
+    assert acked[0] == list(range(5)) and lost == acked[0]  # acknowledged, then lost
+    assert acked[1] == []  # never acknowledged: nothing acknowledged was lost
+    assert final_state(spelled, "r1")["before"] is True
+
+
+def test_operations_during_the_switch_fail_within_the_timeout(
+    own_sentinel: SentinelDeployment,
+) -> None:
+    spelled = sources.sentinel(own_sentinel.sentinels, own_sentinel.service)
+
+    async def main() -> None:
+        async with RedisKV(
+            sources.source(spelled, TIMEOUT), name="s", timeout=TIMEOUT, close_client=True
+        ) as kv:
+            await kv.set("k", 1)
+            old = own_sentinel.primary()
+            old.pause()  # silent, not refusing: the worst case for a client
+            try:
+                for op in (lambda: kv.get("k"), lambda: kv.set("k", 2), lambda: kv.keys()):
+                    started = time.monotonic()
+                    with pytest.raises(UnavailableError):
+                        await op()
+                    assert time.monotonic() - started < TIMEOUT + 1
+                new = await asyncio.to_thread(own_sentinel.wait_for_failover, old)
+            finally:
+                old.resume()
+            assert new.port != old.port
+            deadline = time.monotonic() + 10
+            while True:  # the same store, on the new primary
+                try:
+                    await kv.set("k", 3)
+                    break
+                except UnavailableError:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.1)
+            assert await kv.get("k") == 3
+
+    asyncio.run(main())
