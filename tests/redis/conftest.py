@@ -1,4 +1,8 @@
-"""A redis-server for the Redis tests: one for the session, each test its own hash."""
+"""A redis-server for the Redis tests: one for the session, each test its own hash.
+
+And Sentinel and Cluster deployments: one of each for the session's tests that
+kill and move nothing (each uses its own keys), one of a test's own for the others.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis.deployments import ClusterDeployment, SentinelDeployment
 from tests.redis.server import INSTALL, RedisServer, available, require_redis
 
 _names = itertools.count()
@@ -43,6 +48,50 @@ def own_server(tmp_path: Path) -> Iterator[RedisServer]:
     running = RedisServer(tmp_path / "redis")
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def sentinel_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelDeployment]:
+    """A primary, two replicas and three Sentinels, shared: kill nothing in it."""
+    need_redis_server()  # its Sentinels are redis-server --sentinel
+    deployment = SentinelDeployment(tmp_path_factory.mktemp("deployment"))
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop()
+
+
+@pytest.fixture
+def own_sentinel(tmp_path: Path) -> Iterator[SentinelDeployment]:
+    """A Sentinel deployment of the test's own, to kill and restart nodes in."""
+    need_redis_server()
+    deployment = SentinelDeployment(tmp_path)
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterDeployment]:
+    """Three primaries with a replica each, shared: kill and migrate nothing in it."""
+    need_redis_server("redis-cli")
+    deployment = ClusterDeployment(tmp_path_factory.mktemp("deployment"))
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop()
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[ClusterDeployment]:
+    """A Redis Cluster of the test's own, to kill nodes and migrate slots in."""
+    need_redis_server("redis-cli")
+    deployment = ClusterDeployment(tmp_path)
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop()
 
 
 @pytest.fixture

@@ -20,11 +20,21 @@ def available() -> bool:
 class RedisServer:
     """One redis-server process with its own directory; AOF on, fsync on every write."""
 
-    def __init__(self, directory: Path, *options: str) -> None:
-        """directory: the server's data directory; options: more redis-server arguments."""
+    #: Options before the caller's: AOF on, fsync on every write, no RDB snapshots.
+    mode: tuple[str, ...] = ("--appendonly", "yes", "--appendfsync", "always", "--save", "")
+
+    def __init__(
+        self, directory: Path, *options: str, port: int | None = None, config: Path | None = None
+    ) -> None:
+        """directory: the server's data directory; options: more redis-server arguments.
+
+        port: a free one unless given; config: a config file loaded first (one that
+        Sentinel or CONFIG REWRITE may rewrite).
+        """
         self.directory = directory
         self.options = options
-        self.port = free_port()
+        self.port = free_port() if port is None else port
+        self.config = config
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -32,21 +42,24 @@ class RedisServer:
         """redis://127.0.0.1:<port>/0"""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
-        """Start the server (on the same port and data after a stop) and wait until it answers."""
+    def start(self, *options: str) -> RedisServer:
+        """Start the server (on the same port and data after a stop) and wait until it answers.
+
+        options: more redis-server arguments for this start only (--replicaof, say).
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
                 "redis-server",
+                *([] if self.config is None else [str(self.config)]),
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--dir", str(self.directory),
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--save", "",
+                *self.mode,
                 "--daemonize", "no",
                 "--logfile", str(self.directory / "redis.log"),
                 *self.options,
+                *options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -54,10 +67,14 @@ class RedisServer:
         deadline = time.monotonic() + 20
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"redis-server did not start:\n{log}")
+                raise RuntimeError(f"redis-server did not start:\n{self.log_tail()}")
             time.sleep(0.02)
         return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the process was started and has not exited (a paused one runs)."""
+        return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
         """SIGKILL the server and reap it: what it acknowledged must be in its AOF."""
@@ -85,6 +102,13 @@ class RedisServer:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.kill()
+
+    def log_tail(self, size: int = 2000) -> str:
+        """The end of the server's redis.log ("" before it has one)."""
+        try:
+            return (self.directory / "redis.log").read_text(errors="replace")[-size:]
+        except FileNotFoundError:
+            return ""
 
     def cli(self, *args: str) -> str:
         """Run redis-cli against the server; return its output."""
