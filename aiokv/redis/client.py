@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from redis.exceptions import (
@@ -35,6 +35,11 @@ from .pool import AnyClient
 _T = TypeVar("_T")
 _CONNECTIONS = 32  # a client's connections to the server, at most
 _NO_SUCH_DB = "DB index is out of range"  # the server's words for a SELECT of a DB it lacks
+# A cluster's refusals of a command it did not apply, for a moment: a slot
+# moving (TRYAGAIN, or redirects past redis-py's limit: "TTL exhausted"), a
+# primary being elected (CLUSTERDOWN, a slot no node serves).
+_MOMENTARY = (TryAgainError, ClusterError, SlotNotCoveredError)
+_MOMENT = 0.05  # seconds between the tries of a command the cluster refused for a moment
 
 
 class Client:
@@ -109,22 +114,22 @@ class Client:
     async def script(self, name: str, *args: str | bytes, closing: bool = False) -> Any:
         """Run the script called name; closing: on the connections of a store closing, too."""
         client = (self._redis if closing else None) or self.redis()
+        keys = self._keys
         if self._replicas:
+            replicas, where, timeout = self._replicas, self._where, self._timeout
             return await self.call(
-                replicated.run(
-                    client, self._where, name, self._keys, args, self._replicas, self._timeout
-                )
+                lambda c: replicated.run(c, where, name, keys, args, replicas, timeout), client
             )
         try:
             return await self.call(
-                client.evalsha(scripts.SHAS[name], len(self._keys), *self._keys, *args)
+                lambda c: c.evalsha(scripts.SHAS[name], len(keys), *keys, *args), client
             )
         except NoScriptError:
             # The server restarted or flushed its script cache: EVAL sends the
             # body, which runs (and caches it) even if another flush comes
             # between, where a SCRIPT LOAD then EVALSHA would fail again.
             return await self.call(
-                client.eval(scripts.SCRIPTS[name], len(self._keys), *self._keys, *args)
+                lambda c: c.eval(scripts.SCRIPTS[name], len(keys), *keys, *args), client
             )
 
     def redis(self) -> AnyClient:
@@ -138,51 +143,40 @@ class Client:
             self._redis = self._given or pool.client(self._url, self._timeout)
         return self._redis
 
-    async def call(self, command: Awaitable[_T]) -> _T:
-        """command's answer, within timeout; its failure as UnavailableError or AioKVError.
+    async def call(
+        self, command: Callable[[AnyClient], Awaitable[_T]], client: AnyClient | None = None
+    ) -> _T:
+        """command(client)'s answer, within timeout; its failure as UnavailableError or AioKVError.
 
+        client: the store's (refused once it is closed) unless given. A
+        cluster that refuses a command for a moment, unapplied (a slot
+        moving, a primary being elected), is asked again within timeout.
         ValueError for a DB the server lacks: the URL is wrong for that server.
         """
+        client = client or self.redis()
         self._calls += 1
         self._quiet.clear()
         try:
+            deadline = time.monotonic() + self._timeout
             # The time left of timeout, for a command that waited for a
             # connection; all of it on a client given, whose own socket
             # timeouts may be none.
             left = None if self._given is None else self._timeout
             if self._slots.locked():
-                left = await self._wait_for_a_slot(command)
+                left = await self._wait_for_a_slot()
             else:
                 await self._slots.acquire()  # at once
             try:
-                return await (command if left is None else asyncio.wait_for(command, left))
-            except (NoScriptError, UnavailableError):  # UnavailableError: already said
-                raise
-            except asyncio.TimeoutError:  # what was left of timeout ran out
-                raise UnavailableError(
-                    self._where,
-                    f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
-                ) from None
-            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                password = self._given is not None or urls.has_password(self._url)
-                raise UnavailableError(self._where, _reason(e, password)) from e
-            except (ClusterError, TryAgainError, SlotNotCoveredError) as e:
-                # Down, or moving the store's slot: not applied, and for a moment.
-                raise UnavailableError(self._where, f"the cluster is reconfiguring ({e})") from e
-            except RedisClusterException as e:
-                raise AioKVError(f"{self._where}: the cluster refused: {e}") from e
-            except RedisError as e:
-                if isinstance(e, InvalidResponse):  # bytes that are not RESP: another service's
-                    raise UnavailableError(
-                        self._where,
-                        f"not a Redis server (its answer is not Redis's protocol: {e})",
-                    ) from e
-                if isinstance(e, ResponseError) and _NO_SUCH_DB in str(e):
-                    # The connect's SELECT: the URL names a DB this server lacks.
-                    raise ValueError(
-                        f"{self._where}: the server has no DB {urls.db(self._url)} (it said: {e})"
-                    ) from e
-                raise AioKVError(f"{self._where}: the server refused: {e}") from e
+                while True:
+                    try:
+                        return await self._answer(command(client), left)
+                    except _MOMENTARY as e:
+                        left = deadline - time.monotonic() - _MOMENT
+                        if left <= 0:
+                            raise UnavailableError(
+                                self._where, f"the cluster is reconfiguring ({e})"
+                            ) from e
+                        await asyncio.sleep(_MOMENT)
             finally:
                 self._slots.release()
         finally:
@@ -190,7 +184,37 @@ class Client:
             if not self._calls:
                 self._quiet.set()
 
-    async def _wait_for_a_slot(self, command: Awaitable[Any]) -> float:
+    async def _answer(self, command: Awaitable[_T], left: float | None) -> _T:
+        # command's answer within left seconds (None: its socket's timeout),
+        # its failure said as aiokv's errors; a momentary refusal as it is.
+        try:
+            return await (command if left is None else asyncio.wait_for(command, left))
+        except (NoScriptError, UnavailableError, *_MOMENTARY):  # UnavailableError: already said
+            raise
+        except asyncio.TimeoutError:  # what was left of timeout ran out
+            raise UnavailableError(
+                self._where,
+                f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
+            ) from None
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            password = self._given is not None or urls.has_password(self._url)
+            raise UnavailableError(self._where, _reason(e, password)) from e
+        except RedisClusterException as e:
+            raise AioKVError(f"{self._where}: the cluster refused: {e}") from e
+        except RedisError as e:
+            if isinstance(e, InvalidResponse):  # bytes that are not RESP: another service's
+                raise UnavailableError(
+                    self._where,
+                    f"not a Redis server (its answer is not Redis's protocol: {e})",
+                ) from e
+            if isinstance(e, ResponseError) and _NO_SUCH_DB in str(e):
+                # The connect's SELECT: the URL names a DB this server lacks.
+                raise ValueError(
+                    f"{self._where}: the server has no DB {urls.db(self._url)} (it said: {e})"
+                ) from e
+            raise AioKVError(f"{self._where}: the server refused: {e}") from e
+
+    async def _wait_for_a_slot(self) -> float:
         # Every connection is busy: wait for one within timeout, and return
         # what is left of it for the answer. One deadline for the operation:
         # else a burst at a server that stopped answering would wait a
@@ -198,16 +222,13 @@ class Client:
         started = time.monotonic()
         try:
             await asyncio.wait_for(self._slots.acquire(), self._timeout)
-            return self._timeout - (time.monotonic() - started)
-        except BaseException as e:
-            cast("Coroutine[Any, Any, Any]", command).close()  # never sent
-            if isinstance(e, asyncio.TimeoutError):
-                raise UnavailableError(
-                    self._where,
-                    f"no answer in time ({_CONNECTIONS} commands were waiting for one "
-                    f"for {self._timeout:g} s)",
-                ) from None
-            raise
+        except asyncio.TimeoutError:
+            raise UnavailableError(
+                self._where,
+                f"no answer in time ({_CONNECTIONS} commands were waiting for one "
+                f"for {self._timeout:g} s)",
+            ) from None
+        return self._timeout - (time.monotonic() - started)
 
 
 def _reason(e: BaseException, password: bool = True) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
@@ -132,7 +132,7 @@ class RedisKV(StoreBase):
         ValueError if the server has no DB of the URL's number.
         """
         # A read of the store's own key: on a cluster, its node is asked.
-        await self._client.call(self._client.redis().exists(self._name))
+        await self._client.call(lambda r: r.exists(self._name))
         return self
 
     async def aclose(self) -> None:
@@ -172,13 +172,13 @@ class RedisKV(StoreBase):
     async def get(self, key: str, default: Any = None) -> Any:
         """Return the value stored at key, or default."""
         key = api.key(key)
-        raw = await self._client.call(self._client.redis().hget(self._name, key))
+        raw = await self._client.call(lambda r: r.hget(self._name, key))
         return default if raw is None else self._decode(key, cast("bytes", raw))
 
     async def has(self, key: str) -> bool:
         """Return whether key is stored."""
         key = api.key(key)
-        return bool(await self._client.call(self._client.redis().hexists(self._name, key)))
+        return bool(await self._client.call(lambda r: r.hexists(self._name, key)))
 
     async def keys(self, prefix: str = "") -> list[str]:
         """Return the stored keys that start with prefix, in the hash's order."""
@@ -203,14 +203,16 @@ class RedisKV(StoreBase):
         cursor = 0
         while True:
             # Each page asks for the client anew: once aclose() begins, the next is refused.
-            cursor, page = await self._client.call(
-                self._client.redis().hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
-            )
+            cursor, page = await self._client.call(self._page(cursor, match))
             for field, raw in cast("dict[bytes, bytes]", page).items():
                 # A field may come twice: once here.
                 found[fields.key_of(self._where, field)] = raw
             if cursor == 0:
                 return found
+
+    def _page(self, cursor: int, match: bytes) -> Callable[[AnyClient], Awaitable[Any]]:
+        # The HSCAN call for the page at cursor, on whichever client runs it.
+        return lambda r: r.hscan(self._name, cursor, match=match, count=_SCAN_COUNT)
 
     # -- writing --------------------------------------------------------------
 
@@ -242,7 +244,7 @@ class RedisKV(StoreBase):
                     return int(reply)
                 (raw,) = reply
             else:
-                raw = await self._client.call(self._client.redis().hget(self._name, key))
+                raw = await self._client.call(lambda r: r.hget(self._name, key))
             current = codec.MISSING if raw is None else self._decode(key, raw)
             result = api.incremented(key, current, by)
             expected = () if raw is None else (raw,)

@@ -45,7 +45,7 @@ def test_a_server_that_is_not_there_is_unavailable() -> None:
         url = f"redis://127.0.0.1:{closed_port()}/0"
         client = Client(url, WHERE, ["h", "aiokv-edits:h"], 5.0)
         with pytest.raises(UnavailableError, match=r"^redis://127\.0\.0\.1:1/0 \(hash 'h'\): "):
-            await client.call(client.redis().ping())
+            await client.call(lambda r: r.ping())
         assert not client.busy
         await client.close()
         assert not client.connected
@@ -73,10 +73,12 @@ def test_a_closed_client_refuses_and_another_loop_is_refused() -> None:
 def test_a_command_past_the_connections_waits_for_one_within_the_timeout() -> None:
     async def main() -> None:
         client = Client("redis://127.0.0.1:1/0", WHERE, ["h", "aiokv-edits:h"], 0.5)
-        holding = [asyncio.ensure_future(client.call(asyncio.sleep(FOREVER))) for _ in range(32)]
+        holding = [
+            asyncio.ensure_future(client.call(lambda r: asyncio.sleep(FOREVER))) for _ in range(32)
+        ]
         await asyncio.sleep(0)
         with pytest.raises(UnavailableError) as waited:
-            await client.call(asyncio.sleep(0))
+            await client.call(lambda r: asyncio.sleep(0))
         assert str(waited.value) == (
             f"{WHERE}: no answer in time (32 commands were waiting for one for 0.5 s)"
         )
@@ -85,10 +87,12 @@ def test_a_command_past_the_connections_waits_for_one_within_the_timeout() -> No
         await asyncio.wait(holding)
         assert not client.busy
         # A command that got a connection late has what is left of the timeout.
-        busy = [asyncio.ensure_future(client.call(asyncio.sleep(BUSY))) for _ in range(32)]
+        busy = [
+            asyncio.ensure_future(client.call(lambda r: asyncio.sleep(BUSY))) for _ in range(32)
+        ]
         await asyncio.sleep(0)
         with pytest.raises(UnavailableError) as late:
-            await client.call(asyncio.sleep(FOREVER))
+            await client.call(lambda r: asyncio.sleep(FOREVER))
         assert str(late.value) == (
             f"{WHERE}: no answer in time (0.5 s, the wait for a connection included)"
         )

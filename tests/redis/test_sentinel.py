@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,6 @@ import pytest
 
 from aiokv import NotReplicatedError, UnavailableError
 from aiokv.redis import RedisKV
-from tests.helpers import ROOT
 from tests.redis import sources, writers
 from tests.redis.deployments import SentinelDeployment
 
@@ -23,23 +20,6 @@ BEFORE_KILL = 100  # acknowledged calls per writer before the primary dies
 AFTER_SWITCH = 2.0  # seconds the writers go on once the new primary answers
 
 
-def start_writers(
-    spelled: str, name: str, stop: Path, replicas: int
-) -> list[subprocess.Popen[str]]:
-    """WRITERS processes streaming writes (tests/redis/writers.py), logging to their stdout."""
-    return [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.redis.writers", spelled, name, f"w{w}", str(stop),
-             str(replicas), str(TIMEOUT)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for w in range(WRITERS)
-    ]
-
-
 def acknowledged(primary_cli: Any, name: str) -> int:
     """How many writes the writers' counters hold on the primary, asked with redis-cli."""
     total = 0
@@ -47,14 +27,6 @@ def acknowledged(primary_cli: Any, name: str) -> int:
         value = primary_cli("HGET", name, f"n:w{w}").strip()
         total += int(value) if value else 0
     return total
-
-
-def wait_until(check: Any, what: str, timeout: float = 30) -> None:
-    """Poll check until true, or fail naming what."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def final_state(spelled: str, name: str) -> dict[str, Any]:
@@ -74,9 +46,11 @@ def test_a_primary_killed_under_writes_from_several_processes(
     spelled = sources.sentinel(own_sentinel.sentinels, own_sentinel.service)
     name, stop = "stream", tmp_path / "stop"
     old = own_sentinel.primary()
-    procs = start_writers(spelled, name, stop, replicas)
+    procs = [
+        writers.start(spelled, name, f"w{w}", stop, replicas, TIMEOUT) for w in range(WRITERS)
+    ]
     try:
-        wait_until(lambda: acknowledged(old.cli, name) >= BEFORE_KILL * WRITERS, "writes")
+        writers.wait_until(lambda: acknowledged(old.cli, name) >= BEFORE_KILL * WRITERS, "writes")
         killed_at = time.time()
         own_sentinel.kill_primary()
         new = own_sentinel.wait_for_failover(old)
@@ -84,15 +58,10 @@ def test_a_primary_killed_under_writes_from_several_processes(
         time.sleep(AFTER_SWITCH)
     finally:
         stop.touch()
-        outs = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=60)
-            assert proc.returncode == 0, err[-3000:]
-            outs.append(out)
+        logs = writers.finish(procs)
     final = final_state(spelled, name)
     assert new.port != old.port
-    for w, out in enumerate(outs):
-        log = writers.read_log(out)
+    for w, log in enumerate(logs):
         if replicas:
             # Every acknowledged write is on the new primary.
             writers.check(log, f"w{w}", final, TIMEOUT)
@@ -107,7 +76,7 @@ def test_a_primary_killed_under_writes_from_several_processes(
 def test_without_replicas_a_failover_can_lose_acknowledged_writes_and_with_one_it_cannot(
     own_sentinel: SentinelDeployment,
 ) -> None:
-    # The replicas fall behind (stopped), the primary acknowledges writes
+    # The replicas fall behind (stopped, cut off), the primary acknowledges writes
     # they lack, then dies: the promoted replica lacks them. With replicas=1
     # the same writes are never acknowledged: they raise NotReplicatedError.
     spelled = sources.sentinel(own_sentinel.sentinels, own_sentinel.service)
@@ -118,15 +87,21 @@ def test_without_replicas_a_failover_can_lose_acknowledged_writes_and_with_one_i
     async def write_while_behind() -> None:
         stores = {
             replicas: RedisKV(
-                sources.source(spelled), name=f"r{replicas}", replicas=replicas,
-                timeout=TIMEOUT, close_client=True,
-            )  # fmt: skip
+                sources.source(spelled),
+                name=f"r{replicas}",
+                replicas=replicas,
+                timeout=TIMEOUT,
+                close_client=True,
+            )
             for replicas in acked
         }
         for kv in stores.values():
             await kv.set("before", True)
+        # Stopped, then cut off: what the primary sends from now on reaches
+        # no replica (a stopped one would still find it in its socket).
         for replica in behind:
             replica.pause()
+        old.cli("CLIENT", "KILL", "TYPE", "replica")
         for replicas, kv in stores.items():
             for i in range(5):
                 try:

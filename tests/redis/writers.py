@@ -9,16 +9,66 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokv import AioKVError, NotReplicatedError, UnavailableError
 from aiokv.redis import RedisKV
+from tests.helpers import ROOT
 from tests.redis import sources
 
 PAUSE_AFTER_FAILURE = 0.05  # seconds: a failed write is not retried at once
+# seconds: an edit whose lease's end was lost holds its key this long at most,
+# and the writer's next edit of that key waits for it
+EDIT_LEASE = 2.0
+
+
+class Writer(NamedTuple):
+    """A writer process and the file it logs to."""
+
+    process: subprocess.Popen[str]
+    log: Path
+
+
+def start(spelled: str, name: str, me: str, stop: Path, replicas: int, timeout: float) -> Writer:
+    """A writer process streaming to the store name until stop exists.
+
+    Its log goes to a file beside stop (a pipe nobody reads until the end
+    would fill, and stop the writer).
+    """
+    log = stop.with_name(f"{me}.log")
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.redis.writers", spelled, name, me, str(stop),
+             str(replicas), str(timeout)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+    return Writer(process, log)
+
+
+def finish(started: list[Writer]) -> list[list[dict[str, Any]]]:
+    """Wait for every writer; fail with its stderr if one failed; return their logs."""
+    logs = []
+    for process, log in started:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-3000:]
+        logs.append(read_log(log.read_text()))
+    return logs
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Poll check until true, or fail naming what."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def outcome(error: BaseException | None) -> str:
@@ -32,30 +82,39 @@ def outcome(error: BaseException | None) -> str:
     return f"error: {type(error).__name__}: {error}"
 
 
-async def stream(spelled: str, name: str, me: str, stop: Path, replicas: int, timeout: float) -> None:
+async def stream(
+    spelled: str, name: str, me: str, stop: Path, replicas: int, timeout: float
+) -> None:
     """Write until stop exists: a key of its own per round, its counter, an edit of its list."""
     given = sources.source(spelled, timeout)
     async with RedisKV(
-        given, name=name, replicas=replicas, timeout=timeout, close_client=True
+        given,
+        name=name,
+        replicas=replicas,
+        timeout=timeout,
+        edit_lease=EDIT_LEASE,
+        close_client=True,
     ) as kv:
         i = 0
         while not stop.exists():
             i += 1
-            for op, call in (
-                ("set", lambda: kv.set(f"{me}:{i}", i)),
-                ("incr", lambda: kv.incr(f"n:{me}")),
-                ("edit", lambda: appended(kv, f"list:{me}", i)),
-            ):
+            for op in ("set", "incr", "edit"):
                 started = time.monotonic()
                 error: BaseException | None = None
                 try:
-                    await call()
+                    if op == "set":
+                        await kv.set(f"{me}:{i}", i)
+                    elif op == "incr":
+                        await kv.incr(f"n:{me}")
+                    else:
+                        await appended(kv, f"list:{me}", i)
                 except (UnavailableError, AioKVError) as e:
                     error = e
                 line: dict[str, Any] = {
                     "op": op,
                     "i": i,
                     "outcome": outcome(error),
+                    "error": None if error is None else str(error),
                     "took": round(time.monotonic() - started, 3),
                     "at": time.time(),
                 }
@@ -87,9 +146,9 @@ def check(log: list[dict[str, Any]], me: str, final: dict[str, Any], timeout: fl
     assert log, f"writer {me} logged nothing"
     for line in log:
         assert line["outcome"] in ("ok", "unavailable", "not-replicated"), line
-        # A write that meets an edit's lease waits for it: within a lease's
-        # length plus its own round trips.
-        assert line["took"] < 4 * timeout + 3, line
+        # A write that meets a lease left by a failed edit waits for it:
+        # within a lease's length plus its own round trips.
+        assert line["took"] < EDIT_LEASE + 4 * timeout + 1, line
     acked = [line for line in log if line["outcome"] == "ok"]
     sets = [line["i"] for line in acked if line["op"] == "set"]
     missing = [i for i in sets if final.get(f"{me}:{i}") != i]

@@ -1,0 +1,201 @@
+"""RedisKV on a Redis Cluster: stores on every node, a primary killed, a slot moved, under load."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+
+from aiokv import UnavailableError
+from aiokv.redis import RedisKV
+from tests.helpers import child
+from tests.redis import sources, writers
+from tests.redis.deployments import ClusterDeployment
+from tests.redis.test_processes import run_all
+
+PROCESSES = 3
+ROUNDS = 40
+TIMEOUT = 1.0  # seconds: each writer's store's timeout
+
+
+def names_on_every_primary(cluster: ClusterDeployment, per_primary: int, prefix: str) -> list[str]:
+    """Store names, per_primary of them on each primary of cluster (by their hash slots)."""
+    wanted = {p.port: per_primary for p in cluster.primaries()}
+    names = []
+    for n in itertools.count():
+        name = f"{prefix}{n}"
+        port = cluster.primary_of_slot(key_slot(name.encode())).port
+        if wanted[port]:
+            wanted[port] -= 1
+            names.append(name)
+        if not any(wanted.values()):
+            return names
+    raise AssertionError("unreachable")
+
+
+def store_state(spelled: str, name: str) -> dict[str, Any]:
+    """The whole store name, read through a new cluster client."""
+
+    async def main() -> dict[str, Any]:
+        async with RedisKV(sources.source(spelled), name=name, close_client=True) as kv:
+            return await kv.get_all()
+
+    return asyncio.run(main())
+
+
+def test_processes_on_stores_over_every_node_give_exact_totals(
+    cluster_deployment: ClusterDeployment,
+) -> None:
+    spelled = sources.cluster(*cluster_deployment.startup_nodes[0])
+    names = names_on_every_primary(cluster_deployment, 2, "totals:")
+    code = """
+        import asyncio, sys
+        from aiokv.redis import RedisKV
+        from tests.redis import sources
+
+        async def main():
+            spelled, me, rounds, *names = sys.argv[1:]
+            client = sources.source(spelled)
+            stores = [await RedisKV(client, name=n).__aenter__() for n in names]
+            for i in range(int(rounds)):
+                for kv in stores:
+                    await kv.incr("n")
+                    await kv.incr("f", 0.5)
+                    async with kv.edit("seen", []) as seen:
+                        await asyncio.sleep(0)
+                        seen.append(f"{me}-{i}")
+                    await kv.update({f"last:{me}": i, f"pair:{me}": [i, i]})
+            for kv in stores:
+                await kv.aclose()
+            await client.aclose()
+
+        asyncio.run(main())
+    """
+    run_all([child(code, spelled, str(p), str(ROUNDS), *names) for p in range(PROCESSES)])
+    total = PROCESSES * ROUNDS
+    for name in names:
+        state = store_state(spelled, name)
+        assert sorted(state.pop("seen")) == sorted(
+            f"{p}-{i}" for p in range(PROCESSES) for i in range(ROUNDS)
+        )
+        assert state == {
+            "n": total,
+            "f": total * 0.5,
+            **{f"last:{p}": ROUNDS - 1 for p in range(PROCESSES)},
+            **{f"pair:{p}": [ROUNDS - 1, ROUNDS - 1] for p in range(PROCESSES)},
+        }
+
+
+def test_a_primary_killed_under_writes_keeps_every_acknowledged_write(
+    own_cluster: ClusterDeployment, tmp_path: Path
+) -> None:
+    # One writer process per primary, each on a store there, with
+    # replicas=1; the primary of the first one's store is killed. Until its
+    # replica is promoted, writes there raise UnavailableError (and, with the
+    # cluster refusing queries while a slot is uncovered, elsewhere too);
+    # then NotReplicatedError, as the new primary has no replica, until the
+    # killed node is back as its replica; then they succeed again.
+    spelled = sources.cluster(*own_cluster.startup_nodes[0])
+    names = names_on_every_primary(own_cluster, 1, "kill:")
+    stop = tmp_path / "stop"
+    procs = [
+        writers.start(spelled, name, f"w{w}", stop, 1, TIMEOUT) for w, name in enumerate(names)
+    ]
+    victim = own_cluster.primary_of_slot(key_slot(names[0].encode()))
+    try:
+        time.sleep(1.0)  # writes before the kill
+        killed_at = time.time()
+        own_cluster.kill(victim)
+        own_cluster.wait_for_promotion(victim)
+        own_cluster.restart(victim)  # back, as the new primary's replica
+        back_at = time.time()
+        time.sleep(2.0)
+    finally:
+        stop.touch()
+        logs = writers.finish(procs)
+    for w, (name, log) in enumerate(zip(names, logs, strict=True)):
+        writers.check(log, f"w{w}", store_state(spelled, name), TIMEOUT)
+        failed = [line for line in log if line["outcome"] != "ok"]
+        assert all(killed_at - 1 <= line["at"] <= back_at + 2 * TIMEOUT for line in failed)
+        after = [line for line in log if line["at"] > back_at + TIMEOUT]
+        assert after and all(line["outcome"] == "ok" for line in after), (
+            w,
+            killed_at,
+            back_at,
+            [(x["op"], x["outcome"], x["took"], x["at"]) for x in log[-5:]],
+            [(x["op"], x["outcome"], x["took"], x["at"], x["error"]) for x in failed][-3:],
+        )
+    assert any(line["outcome"] != "ok" for line in logs[0])  # it met the kill
+
+
+def test_a_slot_moved_back_and_forth_under_writes_loses_nothing_and_raises_nothing(
+    own_cluster: ClusterDeployment, tmp_path: Path
+) -> None:
+    # Stores in one slot (one hash tag), written by several processes with
+    # and without replicas=1, while the slot moves between two primaries, as
+    # redis-cli --cluster reshard moves it. Each move finishes well within
+    # the timeout: the writes that meet it wait, the reads follow it.
+    spelled = sources.cluster(*own_cluster.startup_nodes[0])
+    names = [f"{{moving}}:w{w}" for w in range(PROCESSES)]
+    slot = key_slot(b"moving")
+    first = own_cluster.primary_of_slot(slot)
+    second = next(p for p in own_cluster.primaries() if p is not first)
+    stop = tmp_path / "stop"
+    procs = [
+        writers.start(spelled, name, f"w{w}", stop, w % 2, TIMEOUT) for w, name in enumerate(names)
+    ]
+    try:
+        for source, target in [(first, second), (second, first), (first, second)]:
+            time.sleep(0.5)
+            own_cluster.migrate_slot(slot, source, target)
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        logs = writers.finish(procs)
+    assert own_cluster.primary_of_slot(slot) is second
+    assert int(second.cli("CLUSTER", "COUNTKEYSINSLOT", str(slot))) >= len(names)
+    for w, (name, log) in enumerate(zip(names, logs, strict=True)):
+        writers.check(log, f"w{w}", store_state(spelled, name), TIMEOUT)
+        failed = [line for line in log if line["outcome"] != "ok"]
+        assert not failed, failed[:5]
+        assert len(log) > 30, f"w{w} hardly wrote"
+
+
+def test_a_slot_held_half_moved_past_the_timeout_fails_writes_clearly_and_loses_nothing(
+    own_cluster: ClusterDeployment,
+) -> None:
+    # Redis refuses a script of two keys while their slot moves and they are
+    # not both on one node (TRYAGAIN): a write waits for the move, and one
+    # that outlasts the timeout raises. Reads of the one hash follow it (ASK).
+    host, port = own_cluster.startup_nodes[0]
+    slot = key_slot(b"held")
+    source = own_cluster.primary_of_slot(slot)
+    target = next(p for p in own_cluster.primaries() if p is not source)
+
+    async def main() -> None:
+        async with RedisKV(
+            sources.source(sources.cluster(host, port)),
+            name="{held}:store",
+            timeout=0.5,
+            close_client=True,
+        ) as kv:
+            await kv.set("k", 1)
+            with own_cluster.migrating(slot, source, target) as migration:
+                migration.move_keys()  # the store's hash is on the target now
+                for write in (lambda: kv.set("k", 2), lambda: kv.incr("n")):
+                    started = time.monotonic()
+                    # In redis-py's own tries (TRYAGAIN), or in aiokv's after them.
+                    with pytest.raises(UnavailableError, match="reconfiguring|no answer in time"):
+                        await write()
+                    assert time.monotonic() - started < 1.5
+                assert await kv.get("k") == 1  # nothing was applied
+                assert await kv.keys() == ["k"]
+            await kv.set("k", 3)  # moved: as before
+            assert await kv.get_all() == {"k": 3}
+
+    asyncio.run(main())
