@@ -523,9 +523,10 @@ class Case:
     tally: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     lost: int = 0
-    # Each acknowledged write a failover undid (allowed in a loss window):
-    # how long before its primary died or froze it was acknowledged (s).
-    undone: list[float] = field(default_factory=list)
+    # Each acknowledged write a failover undid (allowed in a loss window): the
+    # window's kind, and how long before its primary died or froze (its `at`)
+    # the write was acknowledged, in seconds.
+    undone: list[tuple[str, float]] = field(default_factory=list)
 
     def broken(self, start: float, end: float, *, allow: tuple[str, ...] = ()) -> bool:
         """Whether a fault (other than those allowed) touched [start, end]."""
@@ -561,7 +562,7 @@ class Case:
         self.tally["acknowledged writes lost in a failover"] += n
         loss = None if t1 is None else self.loss_at(t1)
         if t1 is not None and loss is not None:
-            self.undone.append(loss.at - t1)
+            self.undone.append((loss.kind, loss.at - t1))
 
     def fail(self, what: str) -> None:
         self.problems.append(f"seed {self.seed}: {what}")

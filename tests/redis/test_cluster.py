@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -23,21 +22,6 @@ ROUNDS = 40
 TIMEOUT = 1.0  # seconds: each writer's store's timeout
 
 
-def names_on_every_primary(cluster: ClusterDeployment, per_primary: int, prefix: str) -> list[str]:
-    """Store names, per_primary of them on each primary of cluster (by their hash slots)."""
-    wanted = {p.port: per_primary for p in cluster.primaries()}
-    names = []
-    for n in itertools.count():
-        name = f"{prefix}{n}"
-        port = cluster.primary_of_slot(key_slot(name.encode())).port
-        if wanted[port]:
-            wanted[port] -= 1
-            names.append(name)
-        if not any(wanted.values()):
-            return names
-    raise AssertionError("unreachable")
-
-
 def store_state(spelled: str, name: str) -> dict[str, Any]:
     """The whole store name, read through a new cluster client."""
 
@@ -52,7 +36,7 @@ def test_processes_on_stores_over_every_node_give_exact_totals(
     cluster_deployment: ClusterDeployment,
 ) -> None:
     spelled = sources.cluster(*cluster_deployment.startup_nodes[0])
-    names = names_on_every_primary(cluster_deployment, 2, "totals:")
+    names = cluster_deployment.names_on_every_primary(2, "totals:")
     code = """
         import asyncio, sys
         from aiokv.redis import RedisKV
@@ -101,7 +85,7 @@ def test_a_primary_killed_under_writes_keeps_every_acknowledged_write(
     # then NotReplicatedError, as the new primary has no replica, until the
     # killed node is back as its replica; then they succeed again.
     spelled = sources.cluster(*own_cluster.startup_nodes[0])
-    names = names_on_every_primary(own_cluster, 1, "kill:")
+    names = own_cluster.names_on_every_primary(1, "kill:")
     stop = tmp_path / "stop"
     procs = [
         writers.start(spelled, name, f"w{w}", stop, 1, TIMEOUT) for w, name in enumerate(names)
@@ -190,7 +174,7 @@ def test_a_slot_held_half_moved_past_the_timeout_fails_writes_clearly_and_loses_
                 for write in (lambda: kv.set("k", 2), lambda: kv.incr("n")):
                     started = time.monotonic()
                     # In redis-py's own tries (TRYAGAIN), or in aiokv's after them.
-                    with pytest.raises(UnavailableError, match="reconfiguring|no answer in time"):
+                    with pytest.raises(UnavailableError, match=r"reconfiguring|no answer in time"):
                         await write()
                     assert time.monotonic() - started < 1.5
                 assert await kv.get("k") == 1  # nothing was applied
