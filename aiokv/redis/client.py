@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 from redis.exceptions import (
     AuthenticationError,
+    AuthorizationError,
     ClusterError,
     InvalidResponse,
     NoScriptError,
@@ -40,6 +41,10 @@ _NO_SUCH_DB = "DB index is out of range"  # the server's words for a SELECT of a
 # primary being elected (CLUSTERDOWN, a slot no node serves).
 _MOMENTARY = (TryAgainError, ClusterError, SlotNotCoveredError)
 _MOMENT = 0.05  # seconds between the tries of a command the cluster refused for a moment
+# The failures to reach a node that make redis-py's cluster client give up
+# learning the slots; a refusal of the credentials is no passing fault.
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_REFUSED_CREDENTIALS = (AuthenticationError, AuthorizationError)
 
 
 class Client:
@@ -200,6 +205,12 @@ class Client:
             password = self._given is not None or urls.has_password(self._url)
             raise UnavailableError(self._where, _reason(e, password)) from e
         except RedisClusterException as e:
+            cause = e.__cause__
+            if isinstance(cause, _UNREACHABLE) and not isinstance(cause, _REFUSED_CREDENTIALS):
+                # No node the client knows answered its ask for the slots
+                # (redis-py says it with this, not a ConnectionError): the
+                # cluster is out of reach, as a server that refuses connections.
+                raise UnavailableError(self._where, _reason(cause)) from e
             raise AioKVError(f"{self._where}: the cluster refused: {e}") from e
         except RedisError as e:
             if isinstance(e, InvalidResponse):  # bytes that are not RESP: another service's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -181,5 +182,33 @@ def test_a_slot_held_half_moved_past_the_timeout_fails_writes_clearly_and_loses_
                 assert await kv.keys() == ["k"]
             await kv.set("k", 3)  # moved: as before
             assert await kv.get_all() == {"k": 3}
+
+    asyncio.run(main())
+
+
+def test_a_cluster_client_that_reaches_no_node_raises_unavailable(
+    own_cluster: ClusterDeployment,
+) -> None:
+    # A client whose only known node is down cannot learn the cluster's slots:
+    # redis-py says so with a RedisClusterException ("cannot be connected"),
+    # not a ConnectionError. It is the cluster out of reach, as a URL's server
+    # that refuses connections: UnavailableError, and the same store works
+    # once the node is back. (Met by test_a_primary_killed_under_writes...
+    # when a writer process first connected after the kill.)
+    host, port = own_cluster.startup_nodes[0]
+    first = next(node for node in own_cluster.nodes if node.port == port)
+    own_cluster.kill(first)
+
+    async def main() -> None:
+        client = sources.source(sources.cluster(host, port), TIMEOUT)
+        async with contextlib.AsyncExitStack() as stack:
+            kv = RedisKV(client, name="unreachable", timeout=TIMEOUT, close_client=True)
+            stack.push_async_callback(kv.aclose)
+            for operation in (kv.__aenter__, lambda: kv.set("k", 1), lambda: kv.get("k")):
+                with pytest.raises(UnavailableError, match="unreachable"):
+                    await operation()
+            await asyncio.to_thread(own_cluster.restart, first)
+            await kv.set("k", 2)
+            assert await kv.get("k") == 2
 
     asyncio.run(main())
