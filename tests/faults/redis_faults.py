@@ -14,12 +14,20 @@ than the timeout, drops and resets of busy and idle connections), the
 server kill -9'd and restarted, stopped and restarted, paused shorter or
 longer than a lease, and a client process kill -9'd.
 
+What a case runs on is its target's say (a Target: the stores and what the
+clients make them of, the faults, how the final state is read): here
+OneServer, the server behind the proxy; redis_failovers.py runs the same
+clients, model and checks on Sentinel and Cluster deployments, where a
+process opens several stores (one client under them) and failovers are
+the faults. The clients run until the parent says stop.
+
 Every call is logged by its process just before it is awaited and again
 when it ends, so the parent knows, for each one, whether it was
 acknowledged, raised, was cancelled, or was cut off by a kill. What must hold:
 
 - Every call either succeeds or raises a documented error: UnavailableError
-  (the server out of reach or silent), AioKVError for an edit that outlived
+  (the server out of reach or silent; NotReplicatedError, with replicas=,
+  when too few replicas confirmed a write in time), AioKVError for an edit that outlived
   its lease, ClosedError after aclose(), or our own cancellation. A call that
   begins and ends while nothing is broken (no storm, the server up and
   answering) must succeed: "the first operation once the server answers
@@ -46,7 +54,10 @@ acknowledged, raised, was cancelled, or was cut off by a kill. What must hold:
   lease expiry, on a closed store) is not; an edit whose store call raised or
   was cancelled may be. Reads must agree with the same model at their time,
   and a read of a shared list must see every edit acknowledged (by any
-  process) before the read began.
+  process) before the read began. The one other freedom is a target's loss
+  windows (Case.losses; redis_failovers.py, replicas=0 only): a write
+  acknowledged in one is "lossy", possible but not sure (a failover may undo
+  it), and each one the final state undid is counted, not failed.
 - No lease outlives its edit: right after every edit of a task's own key
   ends (stored, raised, cancelled anywhere) and after aclose(), when nothing
   was broken meanwhile, the server holds no live lease on it; and at the end
