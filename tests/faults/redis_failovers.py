@@ -249,8 +249,8 @@ class OnCluster(Deployed):
             target = rng.choice([p for p in cluster.primaries() if p is not source])
             cluster.migrate_slot(slot, source, target)
             return time.monotonic()
-        replica = cluster.replica_of(source)
-        self.kill(source, [replica], lambda: cluster.kill(source), kind, case, plan, rng)
+        replicas = [cluster.replica_of(source)]  # asked before one may be paused
+        self.kill(source, replicas, lambda: cluster.kill(source, replicas), kind, case, plan, rng)
         cluster.wait_for_promotion(source)
         cluster.restart(source)  # it comes back as the promoted replica's replica
         return time.monotonic()

@@ -372,13 +372,17 @@ class ClusterDeployment:
                 return self._node(v.port)
         raise LookupError(f"no primary serves slot {slot}")
 
-    def kill(self, node: RedisServer) -> None:
-        """SIGKILL node (its replicas are noted first, for wait_for_promotion)."""
-        node_id = self.node_id(node)
-        view = self._view_of(next(n for n in self._live() if n is not node))
-        self._replicas_at_kill[node.port] = [
-            self._node(v.port) for v in view.values() if v.primary_id == node_id
-        ]
+    def kill(self, node: RedisServer, replicas: list[RedisServer] | None = None) -> None:
+        """SIGKILL node (its replicas are noted first, for wait_for_promotion).
+
+        replicas: node's, if the caller knows them: asked of the cluster, a node
+        the caller paused would leave the question unanswered.
+        """
+        if replicas is None:
+            node_id = self.node_id(node)
+            view = self._view_of(next(n for n in self._live() if n is not node))
+            replicas = [self._node(v.port) for v in view.values() if v.primary_id == node_id]
+        self._replicas_at_kill[node.port] = replicas
         node.kill()
 
     def wait_for_promotion(self, dead_primary: RedisServer, timeout: float = 30) -> RedisServer:
