@@ -42,6 +42,7 @@ either way it must end by its deadline, at most edit_lease after the window.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
 import subprocess
@@ -56,6 +57,8 @@ from typing import Any
 import redis
 from redis.crc import key_slot
 
+from aiokv import AioKVError, NotReplicatedError, UnavailableError
+from aiokv.redis import RedisKV
 from tests.faults.common import LONG, Result
 from tests.faults.redis_faults import (
     QUIET_END,
@@ -210,8 +213,19 @@ class OnSentinel(Deployed):
         time.sleep(rng.uniform(*RESUME))
         resumed = time.monotonic()
         old.resume()
-        sentinel.wait_in_sync(old)  # demoted by Sentinel, and a replica in sync
+        probed = probe(old, plan.replicas)
+        case.tally[f"resumed primary probe: {probed}"] += 1
+        if plan.replicas and probed == "ok":
+            case.fail("a resumed old primary confirmed a write with replicas=1")
+        new = sentinel.wait_in_sync(old)  # demoted by Sentinel, and a replica in sync
         demoted = time.monotonic()
+        if probed == "ok":
+            # Acknowledged by a primary that had been replaced: the README's
+            # partition, gone once it took the new primary's data.
+            with direct(new) as client:
+                if client.exists(PROBE):
+                    case.fail("a write acknowledged by a replaced primary reached the new one")
+                case.tally["resumed primary probe: lost at its demotion"] += 1
         if not plan.replicas:
             # Until then it answers as a primary: what it acknowledges, it loses.
             case.losses.append(Loss("resumed primary", resumed, resumed, demoted))
@@ -258,6 +272,32 @@ class OnCluster(Deployed):
     def read(self, name: str) -> Final:
         with direct(self.deployment.primary_of_slot(key_slot(name.encode()))) as client:
             return read_hash(client, name, leases_of(name, cluster=True))
+
+
+PROBE = "probe"  # the store the parent writes to on a resumed old primary
+
+
+def probe(node: RedisServer, replicas: int) -> str:
+    """A write to a store on node itself (as a client that missed a failover): how it ended.
+
+    "ok", "not replicated" (too few replicas confirmed: with replicas=1, what
+    a resumed old primary must answer, its replicas gone to the new one),
+    "unavailable", or "refused" (a replica already: READONLY).
+    """
+
+    async def write() -> None:
+        async with RedisKV(node.url, PROBE, replicas=replicas, timeout=1.0) as kv:
+            await kv.set("k", True)
+
+    try:
+        asyncio.run(write())
+    except NotReplicatedError:
+        return "not replicated"
+    except UnavailableError:
+        return "unavailable"
+    except AioKVError:
+        return "refused"
+    return "ok"
 
 
 def direct(node: RedisServer) -> Any:
@@ -315,11 +355,17 @@ def describe(
         f"{len(after)} acknowledged by a resumed old primary before its demotion), 0 with "
         "replicas=1"
     )
+    probes = ", ".join(
+        f"{n} {k[23:]}"
+        for k, n in sorted(tally.items())
+        if k.startswith("resumed primary probe: ")
+    )
     return (
         f"{sentinel} Sentinel and {cluster} Cluster cases of 2-3 client processes x 3-5 tasks "
         f"and a long editor, half with replicas=1, {calls(tally)}; faults: {faults}, "
         f"{tally['client kill -9']} client kill -9 (a resumed primary was demoted "
-        f"{demoted / 1000:.1f} s after it resumed, on average); {lost}; {tally['hangs']} hangs; "
+        f"{demoted / 1000:.1f} s after it resumed, on average; a write of the parent's to it "
+        f"on its resume: {probes}); {lost}; {tally['hangs']} hangs; "
         f"{slow(tally)}; {tally['late landings']} ambiguous writes applied after a later "
         "acknowledged one (allowed)"
     )

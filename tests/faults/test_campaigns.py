@@ -50,6 +50,10 @@ FAILOVERS_INJECTED = (
     "calls not replicated",  # replicas=1 met a primary its replicas had fallen behind
     # replicas=0 lost what a primary acknowledged after its replicas fell behind (allowed)
     "acknowledged writes lost in a failover",
+    # a write to a frozen primary resumed after a failover: with replicas=1 never
+    # confirmed; without, acknowledged and gone once Sentinel demotes it
+    "resumed primary probe: not replicated",
+    "resumed primary probe: lost at its demotion",
 )
 
 # The campaigns that must show more; every other one: Expect().

@@ -93,7 +93,11 @@ def test_a_primary_killed_under_writes_keeps_every_acknowledged_write(
     ]
     victim = own_cluster.primary_of_slot(key_slot(names[0].encode()))
     try:
-        time.sleep(1.0)  # writes before the kill
+        # Writes before the kill, from every writer: one that first connects
+        # after it may find its only known node (startup_nodes[0]) dead.
+        writers.wait_until(
+            lambda: all(len(w.log.read_text().splitlines()) >= 30 for w in procs), "writes"
+        )
         killed_at = time.time()
         own_cluster.kill(victim)
         own_cluster.wait_for_promotion(victim)
