@@ -193,7 +193,7 @@ class Client:
         # command's answer within left seconds (None: its socket's timeout),
         # its failure said as aiokv's errors; a momentary refusal as it is.
         try:
-            return await (command if left is None else asyncio.wait_for(command, left))
+            return await (command if left is None else asyncio.wait_for(_seen(command), left))
         except (NoScriptError, UnavailableError, *_MOMENTARY):  # UnavailableError: already said
             raise
         except asyncio.TimeoutError:  # what was left of timeout ran out
@@ -240,6 +240,18 @@ class Client:
                 f"for {self._timeout:g} s)",
             ) from None
         return self._timeout - (time.monotonic() - started)
+
+
+def _seen(command: Awaitable[_T]) -> asyncio.Future[_T]:
+    """command in a task whose failure is taken as seen, for wait_for to bound.
+
+    Before Python 3.12, wait_for cancelled while its command fails (a call
+    cancelled as a failover refuses its connection) never reads the failure,
+    and asyncio logs "Task exception was never retrieved" with its traceback.
+    """
+    task = asyncio.ensure_future(command)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
 
 
 def _reason(e: BaseException, password: bool = True) -> str:

@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import random
 import re
@@ -76,12 +77,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from tests.faults.common import LONG, Result, Timer
 from tests.faults.redis_proxy import KINDS, Faults, Proxy
@@ -199,7 +201,8 @@ class Client:
     cluster: bool  # whether direct is a RedisCluster (the leases' hash is named for its slot)
     log: Log
     stop: bool = False
-    watched: dict[int, tuple[float, str]] = field(default_factory=dict)
+    # call number -> its deadline, what it is, and the task awaiting it
+    watched: dict[int, tuple[float, str, asyncio.Task[Any] | None]] = field(default_factory=dict)
 
     def store(self, writer: str) -> Any:
         """The store a task writes to."""
@@ -224,7 +227,7 @@ class Client:
     ) -> None:
         """Log, await (cancelled after cancel seconds, if given), log how it ended."""
         i = self.log.begin(writer, op, s=self.homes[writer], **fields)
-        self.watched[i] = (time.monotonic() + bound, op)
+        self.watched[i] = (time.monotonic() + bound, op, asyncio.current_task())
         handle = None
         if cancel is not None:
             task = asyncio.current_task()
@@ -260,7 +263,7 @@ class Client:
         shared = full in SHARED
         home = self.homes[writer]
         i = self.log.begin(writer, "edit", s=home, key=full, token=token, plan=plan, shared=shared)
-        self.watched[i] = (time.monotonic() + EDIT_BOUND + body, f"edit {plan}")
+        self.watched[i] = (time.monotonic() + EDIT_BOUND + body, f"edit {plan}", task)
         phase, times, why = "begin", {}, None
         if plan == "begin":
             cancel_within(0.004)
@@ -415,15 +418,18 @@ async def long_editor(c: Client, writer: str, seed: int) -> None:
 
 
 async def watchdog(c: Client) -> None:
-    """Log each call still running past its bound, once."""
+    """Log each call still running past its bound, once, with where its task waits."""
     told: set[int] = set()
     while True:
         await asyncio.sleep(0.05)
         now = time.monotonic()
-        for i, (deadline, op) in list(c.watched.items()):
+        for i, (deadline, op, task) in list(c.watched.items()):
             if now > deadline and i not in told:
                 told.add(i)
-                c.log.write({"hang": i, "op": op, "t": now})
+                stack = io.StringIO()
+                if task is not None:
+                    task.print_stack(file=stack)
+                c.log.write({"hang": i, "op": op, "t": now, "stack": stack.getvalue()[-3000:]})
 
 
 async def client_main(cfg: dict[str, Any]) -> None:
@@ -732,7 +738,7 @@ def one_case(seed: int, target: Target, directory: Path) -> Case:
     rng = random.Random(seed)
     plan = target.plan(seed, rng)
     case = Case(seed)
-    logs, clients = [], []
+    logs, clients, errors = [], [], []
     for p in range(rng.choice((2, 3))):
         log = directory / f"case{seed}-p{p}.jsonl"
         cfg = {
@@ -742,12 +748,13 @@ def one_case(seed: int, target: Target, directory: Path) -> Case:
         }  # fmt: skip
         logs.append(log)
         clients.append(child(CHILD, json.dumps(cfg), stdin=subprocess.PIPE))
-    for c in clients:
+        errors.append(Drained(clients[-1].stderr))
+    for c, err in zip(clients, errors, strict=True):
         assert c.stdout is not None
         if c.stdout.readline().strip() != "ready":
             for other in clients:
                 other.kill()
-            case.fail(f"a client did not start: {c.communicate(timeout=30)[1][-2000:]}")
+            case.fail(f"a client did not start: {err.text()[-2000:]}")
             return case
     tell(clients, "go")
     try:
@@ -757,18 +764,36 @@ def one_case(seed: int, target: Target, directory: Path) -> Case:
     # A client's bound once told to stop: its calls', its close's, and a loaded
     # machine's exit.
     limit = 2 * EDIT_BOUND + max(LONG_BODY) + 30
-    for c in clients:
+    for c, drained in zip(clients, errors, strict=True):
         try:
-            _, err = c.communicate(timeout=limit)
+            c.wait(timeout=limit)
         except subprocess.TimeoutExpired:
             c.kill()
-            _, err = c.communicate()
+            c.wait()
             case.fail(f"a client process hung (killed after {limit:.0f} s)")
             case.tally["hangs"] += 1
+        err = drained.text()
         if c.returncode not in (0, -9) or (c.returncode == -9 and not case.kills):
             case.fail(f"a client exited {c.returncode}: {err[-2000:]}")
+        elif "Traceback" in err:  # an error logged, by asyncio or anyone: none is expected
+            case.fail(f"a client logged an error: {err[:2000]}")
     check(case, [read_log(log) for log in logs], target.read, plan.names)
     return case
+
+
+class Drained:
+    """A child's stderr, read as it comes: a full pipe would block the child's event loop."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        assert stream is not None
+        self.chunks: list[str] = []
+        self.thread = threading.Thread(target=self.chunks.extend, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def text(self) -> str:
+        """What the child wrote, once it exited (its end of the pipe closed)."""
+        self.thread.join(10)
+        return "".join(self.chunks)
 
 
 def tell(clients: list[subprocess.Popen[str]], word: str) -> None:
