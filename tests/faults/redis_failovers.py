@@ -348,12 +348,17 @@ def describe(
     demoted = tally["sentinel resume to demotion, ms"] / max(1, tally["sentinel primary pause"])
     before = [d for kind, d in undone if kind != "resumed primary"]
     after = [d for kind, d in undone if kind == "resumed primary"]
+    kinds = ", ".join(
+        f"{n} {k[26:]}"
+        for k, n in sorted(tally.items())
+        if k.startswith("lost in a failover after: ")
+    )
     lost = (
         f"{tally['acknowledged writes lost in a failover']} acknowledged writes lost with "
-        f"replicas=0 ({len(before)} timed: acknowledged at most "
-        f"{max(before, default=0) * 1000:.0f} ms before their primary died or froze; "
-        f"{len(after)} acknowledged by a resumed old primary before its demotion), 0 with "
-        "replicas=1"
+        f"replicas=0, all allowed ({len(before)} of them timed, by the fault: {kinds or 'none'}; "
+        f"acknowledged at most {max(before, default=0) * 1000:.0f} ms before their primary died "
+        f"or froze; {len(after)} acknowledged by a resumed old primary before its demotion; "
+        "the others increments), 0 with replicas=1"
     )
     probes = ", ".join(
         f"{n} {k[23:]}"

@@ -580,6 +580,7 @@ class Case:
         loss = None if t1 is None else self.loss_at(t1)
         if t1 is not None and loss is not None:
             self.undone.append((loss.kind, loss.at - t1))
+            self.tally[f"lost in a failover after: {loss.kind}"] += n
 
     def fail(self, what: str) -> None:
         self.problems.append(f"seed {self.seed}: {what}")
