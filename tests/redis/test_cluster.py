@@ -91,6 +91,7 @@ def test_processes_on_stores_over_every_node_give_exact_totals(
         }
 
 
+@pytest.mark.deployments
 def test_a_primary_killed_under_writes_keeps_every_acknowledged_write(
     own_cluster: ClusterDeployment, tmp_path: Path
 ) -> None:
@@ -133,6 +134,7 @@ def test_a_primary_killed_under_writes_keeps_every_acknowledged_write(
     assert any(line["outcome"] != "ok" for line in logs[0])  # it met the kill
 
 
+@pytest.mark.deployments
 def test_a_slot_moved_back_and_forth_under_writes_loses_nothing_and_raises_nothing(
     own_cluster: ClusterDeployment, tmp_path: Path
 ) -> None:
@@ -166,6 +168,7 @@ def test_a_slot_moved_back_and_forth_under_writes_loses_nothing_and_raises_nothi
         assert len(log) > 30, f"w{w} hardly wrote"
 
 
+@pytest.mark.deployments
 def test_a_slot_held_half_moved_past_the_timeout_fails_writes_clearly_and_loses_nothing(
     own_cluster: ClusterDeployment,
 ) -> None:
@@ -190,7 +193,7 @@ def test_a_slot_held_half_moved_past_the_timeout_fails_writes_clearly_and_loses_
                 for write in (lambda: kv.set("k", 2), lambda: kv.incr("n")):
                     started = time.monotonic()
                     # In redis-py's own tries (TRYAGAIN), or in aiokv's after them.
-                    with pytest.raises(UnavailableError, match="reconfiguring|no answer in time"):
+                    with pytest.raises(UnavailableError, match=r"reconfiguring|no answer in time"):
                         await write()
                     assert time.monotonic() - started < 1.5
                 assert await kv.get("k") == 1  # nothing was applied

@@ -14,6 +14,9 @@ from aiokv.redis import RedisKV
 from tests.redis import sources, writers
 from tests.redis.deployments import SentinelDeployment
 
+# Each test kills or pauses a deployment of its own: run apart (-m deployments).
+pytestmark = pytest.mark.deployments
+
 WRITERS = 3
 TIMEOUT = 1.0  # seconds: each writer's store's timeout
 BEFORE_KILL = 100  # acknowledged calls per writer before the primary dies
