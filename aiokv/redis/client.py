@@ -197,8 +197,11 @@ class Client:
                 f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
             ) from None
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-            password = self._given is not None or urls.has_password(self._url)
-            raise UnavailableError(self._where, _reason(e, password)) from e
+            if self._given is not None:
+                password, giver = pool.has_password(self._given), "the client"
+            else:
+                password, giver = urls.has_password(self._url), "the URL"
+            raise UnavailableError(self._where, _reason(e, password, giver)) from e
         except RedisClusterException as e:
             raise AioKVError(f"{self._where}: the cluster refused: {e}") from e
         except RedisError as e:
@@ -231,18 +234,21 @@ class Client:
         return self._timeout - (time.monotonic() - started)
 
 
-def _reason(e: BaseException, password: bool = True) -> str:
-    # password: whether the URL gives one (the server's words for none given
-    # are HELLO's or NOAUTH's, which say nothing of where one goes).
+def _reason(e: BaseException, password: bool = True, giver: str = "the URL") -> str:
+    # password: whether giver (the URL, or the client given) has one (the
+    # server's words for none given are HELLO's or NOAUTH's, which say
+    # nothing of where one goes).
     text = str(e) or type(e).__name__
     if isinstance(e, (RedisTimeoutError, TimeoutError)):
         return f"no answer in time ({text})"
     if isinstance(e, AuthenticationError) and not password:
-        return (
-            f"the server wants a password, and the URL gives none ({text}): give it "
-            "as redis://:PASSWORD@HOST/DB (unix:// as ?password=), or to the aiokv "
-            "command in AIOKV_REDIS_PASSWORD"
+        where = (
+            "give it as redis://:PASSWORD@HOST/DB (unix:// as ?password=), or to the "
+            "aiokv command in AIOKV_REDIS_PASSWORD"
+            if giver == "the URL"
+            else "make the client with password= (or a credential_provider)"
         )
+        return f"the server wants a password, and {giver} gives none ({text}): {where}"
     if isinstance(e, AuthenticationError):
         return f"the server refused the credentials ({text})"
     return f"unreachable ({text})"

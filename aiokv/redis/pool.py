@@ -137,6 +137,12 @@ def _retries(client: AnyClient) -> int:
     return 1 if kwargs.get("retry_on_error") or kwargs.get("retry_on_timeout") else 0
 
 
+def has_password(client: AnyClient) -> bool:
+    """Whether client sends credentials: a password, or a provider of them."""
+    kwargs = client.get_connection_kwargs()
+    return bool(kwargs.get("password") or kwargs.get("credential_provider"))
+
+
 def describe(client: AnyClient) -> str:
     """Where client connects, as messages name it: never a password."""
     if isinstance(client, RedisCluster):

@@ -254,9 +254,13 @@ def test_a_replica_that_stops_confirming_fails_the_writes_that_need_it(
         async def main() -> None:
             for source in (server.url, client_of(server)):
                 async with (
+                    RedisKV(source, name=name, replicas=2, timeout=5) as settled,
                     RedisKV(source, name=name, replicas=2, timeout=0.5) as both,
                     RedisKV(source, name=name, replicas=1, timeout=0.5) as one,
                 ):
+                    # Both replicas confirm (a replica fresh from its first
+                    # sync may take longer than the short timeout).
+                    await settled.set("k", 1)
                     await both.set("k", 1)
                     followers[1].pause()
                     try:
@@ -274,3 +278,30 @@ def test_a_replica_that_stops_confirming_fails_the_writes_that_need_it(
     finally:
         for follower in followers:
             follower.stop()
+
+
+def test_a_password_the_server_wants_is_asked_of_the_client_not_the_url(
+    name: str, tmp_path: Path
+) -> None:
+    guarded = RedisServer(tmp_path / "guarded", "--requirepass", "s3cret")
+    guarded.start()
+    try:
+
+        async def main() -> None:
+            for password, words in [
+                (None, "the client gives none .*make the client with password="),
+                ("wrong", "refused the credentials"),
+            ]:
+                client = client_of(guarded, password=password)
+                with pytest.raises(UnavailableError, match=words) as raised:
+                    async with RedisKV(client, name=name, close_client=True):
+                        pass
+                assert "wrong" not in str(raised.value)
+            async with RedisKV(
+                client_of(guarded, password="s3cret"), name=name, close_client=True
+            ) as kv:
+                await kv.set("k", 1)
+
+        asyncio.run(main())
+    finally:
+        guarded.stop()
