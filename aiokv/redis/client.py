@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from redis.exceptions import (
+    AskError,
     AuthenticationError,
     ClusterError,
     InvalidResponse,
@@ -211,11 +212,18 @@ class Client:
                     f"not a Redis server (its answer is not Redis's protocol: {e})",
                 ) from e
             if isinstance(e, ResponseError) and _NO_SUCH_DB in str(e):
-                # The connect's SELECT: the URL names a DB this server lacks.
-                raise ValueError(
-                    f"{self._where}: the server has no DB {urls.db(self._url)} (it said: {e})"
-                ) from e
-            raise AioKVError(f"{self._where}: the server refused: {e}") from e
+                # The connect's SELECT: the URL (or client) names a DB this server lacks.
+                db = urls.db(self._url) if self._given is None else pool.db(self._given)
+                raise ValueError(f"{self._where}: the server has no DB {db} (it said: {e})") from e
+            raise AioKVError(f"{self._where}: the server refused: {e}{_hint(e)}") from e
+        except RuntimeError as e:
+            if self._given is None or "loop" not in str(e):
+                raise
+            # redis-py's words when a client is used on a loop other than its own.
+            raise RuntimeError(
+                f"RedisKV({self._where!r}): the client given belongs to another event loop "
+                f"({e}): make the client on the loop that uses the store"
+            ) from e
 
     async def _wait_for_a_slot(self) -> float:
         # Every connection is busy: wait for one within timeout, and return
@@ -232,6 +240,18 @@ class Client:
                 f"for {self._timeout:g} s)",
             ) from None
         return self._timeout - (time.monotonic() - started)
+
+
+def _hint(e: RedisError) -> str:
+    # What a refusal means when it is the server that is wrong for a store.
+    if isinstance(e, AskError):  # MOVED too: a node of a cluster, asked as one server
+        return ": the server is a node of a Redis Cluster: give RedisKV a RedisCluster"
+    if "unknown command" in str(e):
+        return (
+            ": is it a Sentinel? RedisKV runs on the primary: give it "
+            "Sentinel(...).master_for(service)"
+        )
+    return ""
 
 
 def _reason(e: BaseException, password: bool = True, giver: str = "the URL") -> str:

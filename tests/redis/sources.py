@@ -31,22 +31,18 @@ def cluster(host: str, port: int) -> str:
 
 
 def source(spelled: str, timeout: float = 5.0) -> str | AnyClient:
-    """What spelled names: a URL as it is, or a new client (the caller closes it)."""
+    """What spelled names: a URL as it is, or a new client (the caller closes it).
+
+    timeout: the store's; a client's socket timeouts are half of it, as
+    RedisKV asks of a Cluster's nodes and of Sentinels.
+    """
     kind, _, rest = spelled.partition(":")
+    options = {"socket_timeout": timeout / 2, "socket_connect_timeout": timeout / 2}
     if kind == "sentinel":
         nodes, _, service = rest.partition("/")
         addresses = [(h, int(p)) for h, _, p in (n.rpartition(":") for n in nodes.split(","))]
-        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        return Sentinel(addresses, sentinel_kwargs=options, **options).master_for(
-            service, retry=no_retry()
-        )
+        return Sentinel(addresses, **options).master_for(service, retry=no_retry())
     if kind == "cluster":
         host, _, port = rest.rpartition(":")
-        return RedisCluster(
-            host=host,
-            port=int(port),
-            retry=no_retry(),
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
+        return RedisCluster(host=host, port=int(port), retry=no_retry(), **options)
     return spelled

@@ -182,7 +182,7 @@ def test_a_slot_held_half_moved_past_the_timeout_fails_writes_clearly_and_loses_
 
     async def main() -> None:
         async with RedisKV(
-            sources.source(sources.cluster(host, port)),
+            sources.source(sources.cluster(host, port), 0.5),
             name="{held}:store",
             timeout=0.5,
             close_client=True,

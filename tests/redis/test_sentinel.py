@@ -90,7 +90,7 @@ def test_without_replicas_a_failover_can_lose_acknowledged_writes_and_with_one_i
     async def write_while_behind() -> None:
         stores = {
             replicas: RedisKV(
-                sources.source(spelled),
+                sources.source(spelled, TIMEOUT),
                 name=f"r{replicas}",
                 replicas=replicas,
                 timeout=TIMEOUT,
