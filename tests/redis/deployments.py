@@ -283,6 +283,7 @@ class ClusterDeployment:
         self._admin = _Admin()
         self._ids: dict[int, str] = {}
         self._replicas_at_kill: dict[int, list[RedisServer]] = {}
+        self._frozen: set[int] = set()  # the ports of the nodes freeze() stopped
 
     @property
     def startup_nodes(self) -> list[Address]:
@@ -348,18 +349,32 @@ class ClusterDeployment:
 
     def kill(self, node: RedisServer) -> None:
         """SIGKILL node (its replicas are noted first, for wait_for_promotion)."""
+        self._note_replicas(node)
+        node.kill()
+
+    def freeze(self, node: RedisServer) -> None:
+        """SIGSTOP node, as a hung host would be (replicas noted first); thaw() ends it."""
+        self._note_replicas(node)
+        self._frozen.add(node.port)  # asked nothing while frozen: it would not answer
+        node.pause()
+
+    def thaw(self, node: RedisServer) -> None:
+        """SIGCONT a node freeze() stopped."""
+        node.resume()
+        self._frozen.discard(node.port)
+
+    def _note_replicas(self, node: RedisServer) -> None:
         node_id = self.node_id(node)
         view = self._view_of(next(n for n in self._live() if n is not node))
         self._replicas_at_kill[node.port] = [
             self._node(v.port) for v in view.values() if v.primary_id == node_id
         ]
-        node.kill()
 
     def wait_for_promotion(self, dead_primary: RedisServer, timeout: float = 30) -> RedisServer:
         """Wait until a replica of dead_primary is a primary and cluster_state:ok on every node."""
         candidates = self._replicas_at_kill.get(dead_primary.port)
         if candidates is None:
-            raise ValueError(f"{dead_primary.port} was not killed through kill()")
+            raise ValueError(f"{dead_primary.port} was not stopped through kill() or freeze()")
 
         def promoted() -> RedisServer:
             views = self._views(self._live())
@@ -466,7 +481,7 @@ class ClusterDeployment:
         return view
 
     def _live(self) -> list[RedisServer]:
-        live = [node for node in self.nodes if node.running]
+        live = [node for node in self.nodes if node.running and node.port not in self._frozen]
         if not live:
             raise RuntimeError("no node of the cluster runs")
         return live

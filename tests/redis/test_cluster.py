@@ -202,3 +202,42 @@ def test_a_slot_held_half_moved_past_the_timeout_fails_writes_clearly_and_loses_
             assert await kv.get_all() == {"k": 3}
 
     asyncio.run(main())
+
+
+@pytest.mark.deployments
+def test_a_frozen_primary_s_stores_come_back_on_its_promoted_replica(
+    own_cluster: ClusterDeployment,
+) -> None:
+    # SIGSTOP, not kill: connections hang rather than fail. The client's own
+    # socket timeouts (within half the store's, as RedisKV asks) make redis-py
+    # look for the new primary.
+    host, port = own_cluster.startup_nodes[0]
+    [name] = names_on_every_primary(own_cluster, 1, "frozen:")[:1]
+    victim = own_cluster.primary_of_slot(key_slot(name.encode()))
+
+    async def main() -> None:
+        async with RedisKV(
+            sources.source(sources.cluster(host, port), TIMEOUT),
+            name=name,
+            timeout=TIMEOUT,
+            close_client=True,
+        ) as kv:
+            await kv.set("k", 1)
+            own_cluster.freeze(victim)
+            try:
+                with pytest.raises(UnavailableError):
+                    await kv.set("k", 2)
+                await asyncio.to_thread(own_cluster.wait_for_promotion, victim)
+                deadline = time.monotonic() + 15
+                while True:
+                    try:
+                        await kv.set("k", 3)
+                        break
+                    except UnavailableError:
+                        assert time.monotonic() < deadline, "never found the new primary"
+                        await asyncio.sleep(0.1)
+                assert await kv.get("k") == 3
+            finally:
+                own_cluster.thaw(victim)
+
+    asyncio.run(main())

@@ -160,3 +160,36 @@ def test_operations_during_the_switch_fail_within_the_timeout(
             assert await kv.get("k") == 3
 
     asyncio.run(main())
+
+
+def test_a_silent_sentinel_is_passed_over_and_the_store_follows_the_failover(
+    own_sentinel: SentinelDeployment,
+) -> None:
+    # The Sentinels' socket timeouts (within half the store's, as RedisKV
+    # asks) let the client ask the next one when the first says nothing.
+    spelled = sources.sentinel(own_sentinel.sentinels, own_sentinel.service)
+    silent = own_sentinel.sentinel_servers[0]
+
+    async def main() -> None:
+        async with RedisKV(
+            sources.source(spelled, TIMEOUT), name="s", timeout=TIMEOUT, close_client=True
+        ) as kv:
+            await kv.set("k", 1)
+            silent.pause()
+            try:
+                old = own_sentinel.primary()
+                own_sentinel.kill_primary()
+                await asyncio.to_thread(own_sentinel.wait_for_failover, old)
+                deadline = time.monotonic() + 15
+                while True:
+                    try:
+                        await kv.set("k", 2)
+                        break
+                    except UnavailableError:
+                        assert time.monotonic() < deadline, "never followed the failover"
+                        await asyncio.sleep(0.1)
+                assert await kv.get("k") == 2
+            finally:
+                silent.resume()
+
+    asyncio.run(main())
