@@ -10,6 +10,7 @@ script is followed by WAIT on its connection (replicated.py).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -189,7 +190,7 @@ class Client:
         # command's answer within left seconds (None: its socket's timeout),
         # its failure said as aiokv's errors; a momentary refusal as it is.
         try:
-            return await (command if left is None else asyncio.wait_for(command, left))
+            return await (command if left is None else _within(command, left))
         except (NoScriptError, UnavailableError, *_MOMENTARY):  # UnavailableError: already said
             raise
         except asyncio.TimeoutError:  # what was left of timeout ran out
@@ -240,6 +241,22 @@ class Client:
                 f"for {self._timeout:g} s)",
             ) from None
         return self._timeout - (time.monotonic() - started)
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(command: Awaitable[_T], seconds: float) -> _T:
+        """command's answer, or TimeoutError after seconds."""
+        # A timeout on the task itself: wait_for's task of its own, per
+        # command, would cost a client given about a tenth of a round trip.
+        async with asyncio.timeout(seconds):
+            return await command
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _within(command: Awaitable[_T], seconds: float) -> _T:
+        """command's answer, or TimeoutError after seconds."""
+        return await asyncio.wait_for(command, seconds)
 
 
 def _hint(e: RedisError) -> str:

@@ -126,7 +126,8 @@ def test_on_a_cluster_a_store_s_two_keys_share_its_slot_and_keep_its_name(
     host, port = cluster_deployment.startup_nodes[0]
 
     async def main() -> None:
-        raw = RedisCluster(host=host, port=port, retry=sources.no_retry())
+        raw = sources.source(sources.cluster(host, port))
+        assert isinstance(raw, RedisCluster)
         await raw.delete(name)
         await raw.hset(name, mapping={"old": b'{"v":1}'})
         async with RedisKV(raw, name=name) as kv:
