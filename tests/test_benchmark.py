@@ -1,4 +1,8 @@
-"""The benchmark's smoke run, so it never rots: every workload, every system, tiny sizes."""
+"""The benchmark's smoke run, so it never rots: every workload, every system, tiny sizes.
+
+The runs are marked bench (python -m pytest -m bench); the report's merging of a run
+of some workloads, pure, runs with the other tests.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from benchmarks.workloads import (
 from tests.helpers import ROOT
 from tests.redis.server import available, require_redis
 
-pytestmark = pytest.mark.bench
+bench = pytest.mark.bench  # the tests that run the benchmark (it needs the bench group)
 
 
 def run(module: str, *args: str) -> str:
@@ -37,6 +41,7 @@ def run(module: str, *args: str) -> str:
     return result.stdout
 
 
+@bench
 def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None:
     run("benchmarks.run", "--quick", "--out", str(tmp_path))
     report = (tmp_path / "performance.md").read_text()
@@ -71,6 +76,7 @@ def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None
     assert (tmp_path / "performance.png").stat().st_size > 10_000
 
 
+@bench
 @pytest.mark.parametrize("only", ["b", "f"])
 def test_a_run_of_some_workloads_draws_the_plots_it_has_figures_for(
     tmp_path: Path, only: str
@@ -130,6 +136,7 @@ def test_a_run_of_some_workloads_replaces_their_figures_in_the_report(tmp_path: 
     assert "Workloads (b, i)" not in path.read_text()
 
 
+@bench
 def test_the_cost_of_a_set_prints_each_step() -> None:
     out = run("benchmarks.set_cost")
     rows = out.splitlines()[1:]
@@ -137,5 +144,6 @@ def test_the_cost_of_a_set_prints_each_step() -> None:
     assert all(float(row.split()[0]) > 0 for row in rows), out
 
 
+@bench
 def test_sets_then_flush_alone_prints_its_median() -> None:
     assert float(run("benchmarks.sets_then_flush")) > 0
