@@ -262,8 +262,18 @@ class _View(NamedTuple):
 class ClusterDeployment:
     """A Redis Cluster of primaries, each with its replicas, on loopback ports."""
 
-    def __init__(self, directory: Path, primaries: int = 3, replicas_per_primary: int = 1) -> None:
-        """Lay out the deployment in directory/cluster (nothing runs before start())."""
+    def __init__(
+        self,
+        directory: Path,
+        primaries: int = 3,
+        replicas_per_primary: int = 1,
+        more: tuple[str, ...] = (),
+    ) -> None:
+        """Lay out the deployment in directory/cluster (nothing runs before start()).
+
+        more: more redis-server arguments for every node (("--appendonly", "no"):
+        no persistence).
+        """
         self.directory = directory / "cluster"
         self.replicas_per_primary = replicas_per_primary
         count = primaries * (1 + replicas_per_primary)
@@ -278,6 +288,7 @@ class ClusterDeployment:
                 # The default, port + 10000, may be past 65535 or taken.
                 "--cluster-port", str(ports[count + i]),
                 *REPLICATION,
+                *more,
             )  # fmt: skip
             self.nodes.append(RedisServer(node_directory, *options, port=ports[i]))
         self._admin = _Admin()
