@@ -686,7 +686,7 @@ class Bench:
         cluster = ClusterDeployment(self.workdir / "k", more=no_persistence)
         try:
             cluster.start()
-            spelled = sources.cluster(*cluster.startup_nodes[0])
+            spelled = sources.cluster(cluster.startup_nodes)
             names = [f"guild:{n}" for n in range(s.stores)]
             await self._prefill(spelled, names, cluster_users, replicas=1)
             split = tables(in_cluster, pairs=[("", REDISKV, BY_HAND)], costs=[])

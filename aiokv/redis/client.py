@@ -70,6 +70,11 @@ class Client:
         self._keys = keys
         self._timeout = timeout
         self._replicas = replicas
+        # How long a write's WAIT may take: within the store's timeout, and
+        # within a client given's socket timeout, which would cut a longer one
+        # short (an UnavailableError, where NotReplicatedError says more).
+        read = None if self._given is None else pool.read_timeout(self._given)
+        self._wait_window = timeout if read is None else min(timeout, read)
         self.closed = False  # set by the store's aclose(): every command from then on is refused
         self._redis: AnyClient | None = None
         self.gone = False  # set by close(): the connections are closed, for good
@@ -118,9 +123,9 @@ class Client:
         client = (self._redis if closing else None) or self.redis()
         keys = self._keys
         if self._replicas:
-            replicas, where, timeout = self._replicas, self._where, self._timeout
+            replicas, where, window = self._replicas, self._where, self._wait_window
             return await self.call(
-                lambda c: replicated.run(c, where, name, keys, args, replicas, timeout), client
+                lambda c: replicated.run(c, where, name, keys, args, replicas, window), client
             )
         try:
             return await self.call(

@@ -177,6 +177,12 @@ def _retries(client: AnyClient) -> int:
     return 1 if kwargs.get("retry_on_error") or kwargs.get("retry_on_timeout") else 0
 
 
+def read_timeout(client: AnyClient) -> float | None:
+    """How long client waits for an answer before its connection gives up (None: for ever)."""
+    timeout = client.get_connection_kwargs().get("socket_timeout")
+    return None if timeout is None else float(timeout)
+
+
 def db(client: AnyClient) -> str:
     """The DB client selects ("0" for a cluster, which has no other)."""
     return str(client.get_connection_kwargs().get("db") or 0)

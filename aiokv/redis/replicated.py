@@ -34,14 +34,15 @@ async def run(
     keys: list[str],
     args: Sequence[str | bytes],
     replicas: int,
-    timeout: float,
+    window: float,
 ) -> Any:
     """The reply of script name, once `replicas` replicas have its write (else NotReplicatedError).
 
-    A reply that says the script wrote nothing (an edit holds its key: a
-    positive number) is returned as it is, whatever WAIT said.
+    window: the seconds its tries, WAIT included, may take. A reply that
+    says the script wrote nothing (an edit holds its key: a positive
+    number) is returned as it is, whatever WAIT said.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + window
     script = ("EVALSHA", scripts.SHAS[name])
     asked: ClusterNode | None = None  # the node an ASK redirect named
     while True:

@@ -51,7 +51,7 @@ def store_state(spelled: str, name: str) -> dict[str, Any]:
 def test_processes_on_stores_over_every_node_give_exact_totals(
     cluster_deployment: ClusterDeployment,
 ) -> None:
-    spelled = sources.cluster(*cluster_deployment.startup_nodes[0])
+    spelled = sources.cluster(cluster_deployment.startup_nodes)
     names = names_on_every_primary(cluster_deployment, 2, "totals:")
     code = """
         import asyncio, sys
@@ -101,7 +101,7 @@ def test_a_primary_killed_under_writes_keeps_every_acknowledged_write(
     # cluster refusing queries while a slot is uncovered, elsewhere too);
     # then NotReplicatedError, as the new primary has no replica, until the
     # killed node is back as its replica; then they succeed again.
-    spelled = sources.cluster(*own_cluster.startup_nodes[0])
+    spelled = sources.cluster(own_cluster.startup_nodes)
     names = names_on_every_primary(own_cluster, 1, "kill:")
     stop = tmp_path / "stop"
     procs = [
@@ -109,7 +109,9 @@ def test_a_primary_killed_under_writes_keeps_every_acknowledged_write(
     ]
     victim = own_cluster.primary_of_slot(key_slot(names[0].encode()))
     try:
-        time.sleep(1.0)  # writes before the kill
+        # Each writer writing (a machine under load starts them slowly), then a moment more.
+        writers.wait_until(lambda: all(writers.acknowledged(w) for w in procs), "the writers")
+        time.sleep(0.5)
         killed_at = time.time()
         own_cluster.kill(victim)
         own_cluster.wait_for_promotion(victim)
@@ -142,7 +144,7 @@ def test_a_slot_moved_back_and_forth_under_writes_loses_nothing_and_raises_nothi
     # and without replicas=1, while the slot moves between two primaries, as
     # redis-cli --cluster reshard moves it. Each move finishes well within
     # the timeout: the writes that meet it wait, the reads follow it.
-    spelled = sources.cluster(*own_cluster.startup_nodes[0])
+    spelled = sources.cluster(own_cluster.startup_nodes)
     names = [f"{{moving}}:w{w}" for w in range(PROCESSES)]
     slot = key_slot(b"moving")
     first = own_cluster.primary_of_slot(slot)
@@ -175,14 +177,13 @@ def test_a_slot_held_half_moved_past_the_timeout_fails_writes_clearly_and_loses_
     # Redis refuses a script of two keys while their slot moves and they are
     # not both on one node (TRYAGAIN): a write waits for the move, and one
     # that outlasts the timeout raises. Reads of the one hash follow it (ASK).
-    host, port = own_cluster.startup_nodes[0]
     slot = key_slot(b"held")
     source = own_cluster.primary_of_slot(slot)
     target = next(p for p in own_cluster.primaries() if p is not source)
 
     async def main() -> None:
         async with RedisKV(
-            sources.source(sources.cluster(host, port), 0.5),
+            sources.source(sources.cluster(own_cluster.startup_nodes), 0.5),
             name="{held}:store",
             timeout=0.5,
             close_client=True,
@@ -211,13 +212,12 @@ def test_a_frozen_primary_s_stores_come_back_on_its_promoted_replica(
     # SIGSTOP, not kill: connections hang rather than fail. The client's own
     # socket timeouts (within half the store's, as RedisKV asks) make redis-py
     # look for the new primary.
-    host, port = own_cluster.startup_nodes[0]
     [name] = names_on_every_primary(own_cluster, 1, "frozen:")[:1]
     victim = own_cluster.primary_of_slot(key_slot(name.encode()))
 
     async def main() -> None:
         async with RedisKV(
-            sources.source(sources.cluster(host, port), TIMEOUT),
+            sources.source(sources.cluster(own_cluster.startup_nodes), TIMEOUT),
             name=name,
             timeout=TIMEOUT,
             close_client=True,

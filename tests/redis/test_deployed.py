@@ -39,7 +39,7 @@ def spelled(
         deployment: SentinelDeployment = request.getfixturevalue("sentinel_deployment")
         return sources.sentinel(deployment.sentinels, deployment.service)
     cluster: ClusterDeployment = request.getfixturevalue("cluster_deployment")
-    return sources.cluster(*cluster.startup_nodes[0])
+    return sources.cluster(cluster.startup_nodes)
 
 
 @asynccontextmanager
@@ -126,7 +126,7 @@ def test_on_a_cluster_a_store_s_two_keys_share_its_slot_and_keep_its_name(
     host, port = cluster_deployment.startup_nodes[0]
 
     async def main() -> None:
-        raw = sources.source(sources.cluster(host, port))
+        raw = sources.source(sources.cluster([(host, port)]))
         assert isinstance(raw, RedisCluster)
         await raw.delete(name)
         await raw.hset(name, mapping={"old": b'{"v":1}'})

@@ -258,8 +258,8 @@ def test_a_replica_that_stops_confirming_fails_the_writes_that_need_it(
             for source in (server.url, client_of(server)):
                 async with (
                     RedisKV(source, name=name, replicas=2, timeout=5) as settled,
-                    RedisKV(source, name=name, replicas=2, timeout=0.5) as both,
-                    RedisKV(source, name=name, replicas=1, timeout=0.5) as one,
+                    RedisKV(source, name=name, replicas=2, timeout=1) as both,
+                    RedisKV(source, name=name, replicas=1, timeout=1) as one,
                 ):
                     # Both replicas confirm (a replica fresh from its first
                     # sync may take longer than the short timeout).
