@@ -60,9 +60,11 @@ class RedisKV(StoreBase):
         url may instead be a redis.asyncio client you made: Redis, RedisCluster,
         or the client Sentinel(...).master_for(service) returns, made with
         retry=Retry(NoBackoff(), 0) (one that resends a command whose answer
-        was lost is refused: ValueError). aclose() leaves it open unless
-        close_client. replicas: a write is acknowledged once that many
-        replicas have it (WAIT), else NotReplicatedError.
+        was lost is refused: ValueError); a RedisCluster, and Sentinel's
+        Sentinels, with socket timeouts of at most half of timeout.
+        aclose() leaves it open unless close_client. replicas: a write is
+        acknowledged once that many replicas have it (WAIT), else
+        NotReplicatedError. A name cannot start with "aiokv-edits:".
 
         A URL with an "@" after its host is refused (ValueError): percent-encode
         "/", "?", "#" and "@" in a user or password. So is one that redis-py
