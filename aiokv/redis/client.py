@@ -42,6 +42,9 @@ _NO_SUCH_DB = "DB index is out of range"  # the server's words for a SELECT of a
 # primary being elected (CLUSTERDOWN, a slot no node serves).
 _MOMENTARY = (TryAgainError, ClusterError, SlotNotCoveredError)
 _MOMENT = 0.05  # seconds between the tries of a command the cluster refused for a moment
+# The failures to reach a node that make redis-py's cluster client give up
+# learning the slots; a refusal of the credentials is no passing fault.
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class Client:
@@ -210,6 +213,13 @@ class Client:
                 password, giver = urls.has_password(self._url), "the URL"
             raise UnavailableError(self._where, _reason(e, password, giver)) from e
         except RedisClusterException as e:
+            cause = e.__cause__
+            if isinstance(cause, _UNREACHABLE):
+                # No node the client knows answered its ask for the slots, or
+                # each refused its credentials (redis-py says it with this, not
+                # a ConnectionError): as a server that refuses connections.
+                password = self._given is not None and pool.has_password(self._given)
+                raise UnavailableError(self._where, _reason(cause, password, "the client")) from e
             raise AioKVError(f"{self._where}: the cluster refused: {e}") from e
         except RedisError as e:
             if isinstance(e, InvalidResponse):  # bytes that are not RESP: another service's
@@ -261,7 +271,19 @@ else:  # pragma: no cover - Python 3.10
 
     async def _within(command: Awaitable[_T], seconds: float) -> _T:
         """command's answer, or TimeoutError after seconds."""
-        return await asyncio.wait_for(command, seconds)
+        return await asyncio.wait_for(_seen(command), seconds)
+
+
+def _seen(command: Awaitable[_T]) -> asyncio.Future[_T]:
+    """command in a task whose failure is taken as seen, for wait_for to bound.
+
+    Before Python 3.12, wait_for cancelled while its command fails (a call
+    cancelled as a failover refuses its connection) never reads the failure,
+    and asyncio logs "Task exception was never retrieved" with its traceback.
+    """
+    task = asyncio.ensure_future(command)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
 
 
 def _hint(e: RedisError) -> str:

@@ -22,6 +22,7 @@ from tests.faults import (
     model,
     order,
     races,
+    redis_failovers,
     redis_faults,
     soak,
     syscalls,
@@ -42,6 +43,7 @@ CAMPAIGNS: tuple[ModuleType, ...] = (
     races,
     values,
     redis_faults,
+    redis_failovers,
     cli_fuzz,
     turns,
 )

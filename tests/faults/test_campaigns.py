@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.faults import hostile, kills, order, redis_faults, syscalls
+from tests.faults import hostile, kills, order, redis_failovers, redis_faults, syscalls
 from tests.faults.report import CAMPAIGNS, name
 from tests.redis.conftest import need_redis_server
 
@@ -41,6 +41,21 @@ REDIS_INJECTED = (
     *(f"cancelled: {phase}" for phase in ("begin", "body", "end", "cleanup")),
 )
 
+FAILOVERS_INJECTED = (
+    *(f"sentinel {kind}" for kind in ("primary kill -9 (replicas behind)", "primary pause")),
+    "sentinel replica kill -9",
+    *(f"cluster {kind}" for kind in ("primary kill -9", "primary kill -9 (replicas behind)")),
+    "cluster slot migration",
+    "client kill -9",
+    "calls not replicated",  # replicas=1 met a primary its replicas had fallen behind
+    # replicas=0 lost what a primary acknowledged after its replicas fell behind (allowed)
+    "acknowledged writes lost in a failover",
+    # a write to a frozen primary resumed after a failover: with replicas=1 never
+    # confirmed; without, acknowledged and gone once Sentinel demotes it
+    "resumed primary probe: not replicated",
+    "resumed primary probe: lost at its demotion",
+)
+
 # The campaigns that must show more; every other one: Expect().
 EXPECT = {
     syscalls: Expect(skip_when_not_run=True),
@@ -48,6 +63,9 @@ EXPECT = {
     kills: Expect(min_cases=30),
     hostile: Expect(min_cases=5),
     redis_faults: Expect(needs=need_redis_server, injected=REDIS_INJECTED),
+    redis_failovers: Expect(
+        min_cases=8, needs=lambda: need_redis_server("redis-cli"), injected=FAILOVERS_INJECTED
+    ),
 }
 assert set(EXPECT) <= set(CAMPAIGNS), "EXPECT names a campaign the report does not run"
 

@@ -7,6 +7,7 @@ fsync on every write); admin goes through sync redis-py clients that fail fast.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 from redis.retry import Retry
 
 from tests.redis.server import RedisServer
@@ -165,11 +167,21 @@ class SentinelDeployment:
             node.start()
         else:
             node.start("--replicaof", HOST, str(primary.port))
-            self._poll(lambda: self._in_sync(node, primary), f"{node.port} in sync", timeout)
+            self.wait_in_sync(node, timeout)
         self._poll(
             lambda: self._seen_up(node, primary), f"the Sentinels seeing {node.port} up", timeout
         )
         return node
+
+    def wait_in_sync(self, node: RedisServer, timeout: float = 30) -> RedisServer:
+        """Wait until node replicates the current primary, in sync; return that primary.
+
+        A paused old primary, resumed after a failover, gets there once Sentinel
+        demotes it (some 10 s after it answers again).
+        """
+        primary = self.primary()
+        self._poll(lambda: self._in_sync(node, primary), f"{node.port} in sync", timeout)
+        return primary
 
     def _named_primary(self) -> RedisServer:
         named: Counter[int] = Counter()
@@ -351,6 +363,20 @@ class ClusterDeployment:
                 return self._node(v.port)
         raise LookupError(f"{primary.port} has no replica that is up")
 
+    def names_on_every_primary(self, per_primary: int, prefix: str) -> list[str]:
+        """Store names, per_primary of them on each primary (by their hash slots)."""
+        wanted = {p.port: per_primary for p in self.primaries()}
+        names = []
+        for n in itertools.count():
+            name = f"{prefix}{n}"
+            port = self.primary_of_slot(key_slot(name.encode())).port
+            if wanted[port]:
+                wanted[port] -= 1
+                names.append(name)
+            if not any(wanted.values()):
+                return names
+        raise AssertionError("unreachable")
+
     def primary_of_slot(self, slot: int) -> RedisServer:
         """The primary serving slot, as a running node sees it."""
         for v in self._view_of(self._live()[0]).values():
@@ -358,9 +384,13 @@ class ClusterDeployment:
                 return self._node(v.port)
         raise LookupError(f"no primary serves slot {slot}")
 
-    def kill(self, node: RedisServer) -> None:
-        """SIGKILL node (its replicas are noted first, for wait_for_promotion)."""
-        self._note_replicas(node)
+    def kill(self, node: RedisServer, replicas: list[RedisServer] | None = None) -> None:
+        """SIGKILL node (its replicas are noted first, for wait_for_promotion).
+
+        replicas: node's, if the caller knows them: asked of the cluster, a node
+        the caller paused would leave the question unanswered.
+        """
+        self._note_replicas(node, replicas)
         node.kill()
 
     def freeze(self, node: RedisServer) -> None:
@@ -374,12 +404,12 @@ class ClusterDeployment:
         node.resume()
         self._frozen.discard(node.port)
 
-    def _note_replicas(self, node: RedisServer) -> None:
-        node_id = self.node_id(node)
-        view = self._view_of(next(n for n in self._live() if n is not node))
-        self._replicas_at_kill[node.port] = [
-            self._node(v.port) for v in view.values() if v.primary_id == node_id
-        ]
+    def _note_replicas(self, node: RedisServer, replicas: list[RedisServer] | None = None) -> None:
+        if replicas is None:
+            node_id = self.node_id(node)
+            view = self._view_of(next(n for n in self._live() if n is not node))
+            replicas = [self._node(v.port) for v in view.values() if v.primary_id == node_id]
+        self._replicas_at_kill[node.port] = replicas
 
     def wait_for_promotion(self, dead_primary: RedisServer, timeout: float = 30) -> RedisServer:
         """Wait until a replica of dead_primary is a primary and cluster_state:ok on every node."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -23,21 +23,6 @@ ROUNDS = 40
 TIMEOUT = 1.0  # seconds: each writer's store's timeout
 
 
-def names_on_every_primary(cluster: ClusterDeployment, per_primary: int, prefix: str) -> list[str]:
-    """Store names, per_primary of them on each primary of cluster (by their hash slots)."""
-    wanted = {p.port: per_primary for p in cluster.primaries()}
-    names = []
-    for n in itertools.count():
-        name = f"{prefix}{n}"
-        port = cluster.primary_of_slot(key_slot(name.encode())).port
-        if wanted[port]:
-            wanted[port] -= 1
-            names.append(name)
-        if not any(wanted.values()):
-            return names
-    raise AssertionError("unreachable")
-
-
 def store_state(spelled: str, name: str) -> dict[str, Any]:
     """The whole store name, read through a new cluster client."""
 
@@ -52,7 +37,7 @@ def test_processes_on_stores_over_every_node_give_exact_totals(
     cluster_deployment: ClusterDeployment,
 ) -> None:
     spelled = sources.cluster(cluster_deployment.startup_nodes)
-    names = names_on_every_primary(cluster_deployment, 2, "totals:")
+    names = cluster_deployment.names_on_every_primary(2, "totals:")
     code = """
         import asyncio, sys
         from aiokv.redis import RedisKV
@@ -102,7 +87,7 @@ def test_a_primary_killed_under_writes_keeps_every_acknowledged_write(
     # then NotReplicatedError, as the new primary has no replica, until the
     # killed node is back as its replica; then they succeed again.
     spelled = sources.cluster(own_cluster.startup_nodes)
-    names = names_on_every_primary(own_cluster, 1, "kill:")
+    names = own_cluster.names_on_every_primary(1, "kill:")
     stop = tmp_path / "stop"
     procs = [
         writers.start(spelled, name, f"w{w}", stop, 1, TIMEOUT) for w, name in enumerate(names)
@@ -212,7 +197,7 @@ def test_a_frozen_primary_s_stores_come_back_on_its_promoted_replica(
     # SIGSTOP, not kill: connections hang rather than fail. The client's own
     # socket timeouts (within half the store's, as RedisKV asks) make redis-py
     # look for the new primary.
-    [name] = names_on_every_primary(own_cluster, 1, "frozen:")[:1]
+    [name] = own_cluster.names_on_every_primary(1, "frozen:")[:1]
     victim = own_cluster.primary_of_slot(key_slot(name.encode()))
 
     async def main() -> None:
@@ -239,5 +224,31 @@ def test_a_frozen_primary_s_stores_come_back_on_its_promoted_replica(
                 assert await kv.get("k") == 3
             finally:
                 own_cluster.thaw(victim)
+
+
+def test_a_cluster_client_that_reaches_no_node_raises_unavailable(
+    own_cluster: ClusterDeployment,
+) -> None:
+    # A client whose only known node is down cannot learn the cluster's slots:
+    # redis-py says so with a RedisClusterException ("cannot be connected"),
+    # not a ConnectionError. It is the cluster out of reach, as a URL's server
+    # that refuses connections: UnavailableError, and the same store works
+    # once the node is back. (Met by test_a_primary_killed_under_writes...
+    # when a writer process first connected after the kill.)
+    host, port = own_cluster.startup_nodes[0]
+    first = next(node for node in own_cluster.nodes if node.port == port)
+    own_cluster.kill(first)
+
+    async def main() -> None:
+        client = sources.source(sources.cluster(host, port), TIMEOUT)
+        async with contextlib.AsyncExitStack() as stack:
+            kv = RedisKV(client, name="unreachable", timeout=TIMEOUT, close_client=True)
+            stack.push_async_callback(kv.aclose)
+            for operation in (kv.__aenter__, lambda: kv.set("k", 1), lambda: kv.get("k")):
+                with pytest.raises(UnavailableError, match="unreachable"):
+                    await operation()
+            await asyncio.to_thread(own_cluster.restart, first)
+            await kv.set("k", 2)
+            assert await kv.get("k") == 2
 
     asyncio.run(main())
