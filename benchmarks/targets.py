@@ -6,7 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.systems import PickleDBSystem
-from benchmarks.workloads import AIOKV, NAMESPACE_GET_ALL, REDISKV, STREAM_CAP, Bench, Table
+from benchmarks.workloads import (
+    AIOKV,
+    NAMESPACE_GET_ALL,
+    REDISKV,
+    STREAM_CAP,
+    Bench,
+    Table,
+    Throughput,
+)
 
 
 def fmt(x: float) -> str:
@@ -124,3 +132,17 @@ def _i(b: Bench) -> tuple[float | str, bool]:
 def _j(b: Bench) -> tuple[float | str, bool]:
     r = max(t.ratio(REDISKV) for t in b.tables if t.title.startswith("(j)"))
     return r, r <= 1.2
+
+
+@target(
+    "(k) RedisKV's throughput, worker processes: one server (replicas=0, 1), a Cluster",
+    "each <= 1.3x redis.asyncio by hand (an op's time)",
+)
+def _k(b: Bench) -> tuple[float | str, bool]:
+    r = max(
+        t.ratio(system, reference)
+        for t in b.tables
+        if isinstance(t, Throughput)
+        for _, system, reference in t.pairs
+    )
+    return r, r <= 1.3

@@ -1,4 +1,4 @@
-"""The workloads (a) to (i): each system side by side with the floor, interleaved.
+"""The workloads (a) to (k): each system side by side with its reference, interleaved.
 
 Each workload appends Tables to a Bench: one figure per system per repetition.
 What the figures are compared against, and what they mean, is in targets.py
@@ -33,16 +33,28 @@ PLAIN_GET_ALL = "get_all(), the small store"  # (i)'s reference
 NAMESPACE_GET_ALL = "ns.get_all()"
 BY_HAND = "redis.asyncio by hand"  # (j)'s reference: HGET/HSET/HINCRBY/HGETALL with json
 REDISKV = "RedisKV"
+# (k): the same with each write waiting for a replica; by hand, WAIT 1 after it.
+BY_HAND_WAIT = "redis.asyncio by hand, WAIT 1"
+REDISKV_WAIT = "RedisKV, replicas=1"
+# (k)'s systems by the names benchmarks/redis_worker.py knows them by.
+WORKER_SYSTEMS = {BY_HAND: "hand", REDISKV: "kv", BY_HAND_WAIT: "hand-wait", REDISKV_WAIT: "kv-r1"}
+
+
+def ratios(
+    mine: Iterable[float], reference: Iterable[float], lower_is_better: bool = True
+) -> list[float]:
+    """Each repetition's mine / reference (reference / mine for rates): above 1 is slower."""
+    pairs = [(m, r) for m, r in zip(mine, reference, strict=False) if m and r]
+    if lower_is_better:
+        return [m / r for m, r in pairs]
+    return [r / m for m, r in pairs]
 
 
 def ratio(
     mine: Iterable[float], reference: Iterable[float], lower_is_better: bool = True
 ) -> float:
     """The median, over repetitions, of mine / reference (reference / mine for rates)."""
-    pairs = [(m, r) for m, r in zip(mine, reference, strict=False) if m and r]
-    if lower_is_better:
-        return statistics.median(m / r for m, r in pairs)
-    return statistics.median(r / m for m, r in pairs)
+    return statistics.median(ratios(mine, reference, lower_is_better))
 
 
 @dataclass
@@ -68,6 +80,10 @@ class Sizes:
     namespace_keys: int = 100
     redis_ops: int = 5_000  # (j) awaited operations per repetition
     redis_hashes: list[int] = field(default_factory=lambda: [100, 10_000])  # (j) get_all sizes
+    workers: list[int] = field(default_factory=lambda: [1, 2, 4])  # (k) worker processes
+    worker_s: float = 1.0  # (k) seconds each system runs, per repetition and count of workers
+    worker_slices: int = 4  # (k) the slices it runs in, the systems' interleaved
+    stores: int = 300  # (k) the cluster's stores
     budget_s: float = 0.6  # most time one system may spend on one measurement
 
 
@@ -90,6 +106,10 @@ QUICK = Sizes(
     namespace_keys=20,
     redis_ops=200,
     redis_hashes=[100, 1_000],
+    workers=[1, 2],
+    worker_s=0.2,
+    worker_slices=2,
+    stores=30,
     budget_s=0.1,
 )
 
@@ -144,8 +164,32 @@ class Table:
         reference = reference or self.reference
         return ratio(self.values[system], self.values[reference], self.lower_is_better)
 
+    def worst(self, system: str, reference: str | None = None) -> float:
+        """The worst repetition's system / reference (reference / system for rates)."""
+        reference = reference or self.reference
+        return max(ratios(self.values[system], self.values[reference], self.lower_is_better))
+
     def median(self, system: str) -> float:
         return statistics.median(self.values[system])
+
+
+@dataclass
+class Throughput(Table):
+    """(k): one deployment's aggregate ops/s with a number of worker processes, per system.
+
+    pairs: (label, system, reference) each compared in the report; costs: the
+    same, for what replicas=1 costs each side; cpu: per system, each
+    repetition's CPU time of the workers per operation. Every Throughput of a
+    run is one section of the report, headed heading, introduced by intro.
+    """
+
+    deployment: str = ""
+    workers: int = 0
+    pairs: list[tuple[str, str, str]] = field(default_factory=list)
+    costs: list[tuple[str, str, str]] = field(default_factory=list)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # the workers' CPU µs per op
+    heading: str = ""
+    intro: str = ""
 
 
 class Bench:
@@ -551,6 +595,166 @@ class Bench:
             await hand.aclose()
             server.stop()
 
+    async def k_throughput(self) -> None:
+        # Worker processes, each a stream of bot-like operations: on one
+        # primary with two replicas (RedisKV with and without replicas=1), then
+        # on a cluster of three primaries with the state split into many
+        # stores; each system beside redis.asyncio by hand doing the same
+        # commands. Every node runs without persistence, as in (j).
+        from benchmarks.redis_worker import WAIT_MS
+        from tests.redis import sources
+        from tests.redis.deployments import REPLICATION, ClusterDeployment
+        from tests.redis.server import RedisServer, available
+
+        if not available():
+            print("  (k) skipped: redis-server is not installed", file=sys.stderr)
+            return
+        s = self.sizes
+        no_persistence = ("--appendonly", "no")  # RedisServer's own --save "": no RDB either
+        users, cluster_users = 1_000, 100  # keys of each kind in a store
+        replicated = "one primary, two replicas"
+        in_cluster = f"Cluster of 3 primaries (each with a replica), {s.stores:,} stores"
+        *fewer, most = map(str, s.workers)
+        counts = f"{', '.join(fewer)} and {most}" if fewer else most
+        intro = (
+            f"{counts} worker processes at once, from a common start, each running "
+            "rounds of three operations, awaited one at a time: a `set` of a small dict "
+            "at a random user's key, an `incr` of a counter, a `get` of another user's "
+            f"key; {s.worker_s:g} s per system and repetition, in {s.worker_slices} "
+            "slices that alternate the systems. On one primary with two replicas "
+            f"(`--replicaof`): one store of {users:,} users. On a Redis Cluster of 3 "
+            f"primaries, each with a replica: {s.stores:,} stores (`guild:<n>`, "
+            f"{cluster_users} users each), one picked at random each round, through one "
+            "`RedisCluster` client per process and side (without retries, as `RedisKV` "
+            "asks). By hand, the same commands: `HSET` of the value's `orjson` text, "
+            "`HINCRBY`, `HGET` and `orjson.loads`; beside `replicas=1`, each write and "
+            f"`WAIT 1 {WAIT_MS}` in one pipeline on one connection, WAIT's count checked. "
+            "No `edit()`: nothing by hand does what it does. Every node runs without "
+            "persistence (`appendonly no`, no RDB snapshots), for both sides. "
+            "Throughput: the operations the workers answered over the time from their "
+            "start to the last answer, summed over the slices. A ratio is by hand's "
+            "ops/s over RedisKV's in the same repetition (an operation's time, x by "
+            f"hand's: above 1 is slower), median and worst of {s.reps} repetitions."
+        )
+
+        def tables(
+            deployment: str, pairs: list[tuple[str, str, str]], costs: list[tuple[str, str, str]]
+        ) -> dict[int, Throughput]:
+            return {
+                n: Throughput(
+                    f"(k) {deployment}, {n} worker process{'es' if n > 1 else ''}",
+                    "ops/s",
+                    lower_is_better=False,
+                    reference=BY_HAND,
+                    deployment=deployment,
+                    workers=n,
+                    pairs=pairs,
+                    costs=costs,
+                    heading="(k) Throughput of worker processes: RedisKV beside "
+                    "redis.asyncio by hand",
+                    intro=intro,
+                )
+                for n in s.workers
+            }
+
+        # (1) One primary, two replicas.
+        directory = self.workdir / "k-replicated"
+        options = (*no_persistence, *REPLICATION)
+        primary = RedisServer(directory / "primary", *options)
+        replicas = [RedisServer(directory / f"replica{i}", *options) for i in range(2)]
+        try:
+            primary.start()
+            for replica in replicas:
+                replica.start("--replicaof", "127.0.0.1", str(primary.port))
+            # Written once both replicas have it: they are in sync from then on.
+            await self._prefill(primary.url, ["bot"], users, replicas=2)
+            one = tables(
+                replicated,
+                pairs=[
+                    ("replicas=0", REDISKV, BY_HAND),
+                    ("replicas=1 (by hand: WAIT 1)", REDISKV_WAIT, BY_HAND_WAIT),
+                ],
+                costs=[("RedisKV", REDISKV_WAIT, REDISKV), ("by hand", BY_HAND_WAIT, BY_HAND)],
+            )
+            spec = {"source": primary.url, "stores": ["bot"], "users": users}
+            self._measure(spec, one, directory, [BY_HAND, REDISKV, BY_HAND_WAIT, REDISKV_WAIT])
+        finally:
+            for server in (*replicas, primary):
+                server.stop()
+
+        # (2) A cluster, the state split into many stores.
+        cluster = ClusterDeployment(self.workdir / "k", more=no_persistence)
+        try:
+            cluster.start()
+            spelled = sources.cluster(cluster.startup_nodes)
+            names = [f"guild:{n}" for n in range(s.stores)]
+            await self._prefill(spelled, names, cluster_users, replicas=1)
+            split = tables(in_cluster, pairs=[("", REDISKV, BY_HAND)], costs=[])
+            spec = {"source": spelled, "stores": names, "users": cluster_users}
+            self._measure(spec, split, cluster.directory, [BY_HAND, REDISKV])
+        finally:
+            cluster.stop()
+        self.tables += [*one.values(), *split.values()]
+
+    async def _prefill(self, spelled: str, names: list[str], users: int, replicas: int) -> None:
+        # Every user's value in every store, acknowledged once replicas have it.
+        from aiokv.redis import RedisKV
+        from benchmarks.redis_worker import user_key
+        from tests.redis import sources
+
+        source = sources.source(spelled, timeout=30)
+        values = {user_key(u): dict_value(u) for u in range(users)}
+        for name in names:
+            kv = RedisKV(source, name=name, replicas=replicas, timeout=30)
+            await kv.update(values)
+            await kv.aclose()
+        if not isinstance(source, str):
+            await source.aclose()
+
+    def _measure(
+        self,
+        spec: dict[str, Any],
+        tables: dict[int, Throughput],
+        directory: Path,
+        systems: list[str],
+    ) -> None:
+        # Each repetition: for each number of workers, every system in turn
+        # (rotated) for a slice of the time, slice after slice, so that the
+        # machine's bursts of load fall on all of them; each on the same
+        # streams of keys within a slice.
+        from benchmarks.redis_worker import Workers
+
+        s = self.sizes
+        workers = Workers(
+            {**spec, "systems": [WORKER_SYSTEMS[name] for name in systems]},
+            max(s.workers),
+            directory / "workers",
+        )
+        try:
+            for rep in range(s.reps):
+                for n in s.workers:
+                    ops = dict.fromkeys(systems, 0)
+                    took = dict.fromkeys(systems, 0.0)
+                    cpu = dict.fromkeys(systems, 0.0)
+                    for i in range(s.worker_slices):
+                        for system in self.rotation(systems, rep + i):
+                            done, seconds, cpu_s = workers.run(
+                                WORKER_SYSTEMS[system],
+                                n,
+                                s.worker_s / s.worker_slices,
+                                seed=1000 * (rep * s.worker_slices + i),
+                            )
+                            ops[system] += done
+                            took[system] += seconds
+                            cpu[system] += cpu_s
+                    for system in systems:
+                        tables[n].add(system, ops[system] / took[system])
+                        tables[n].cpu.setdefault(system, []).append(
+                            1e6 * cpu[system] / ops[system]
+                        )
+        finally:
+            workers.stop()
+
     async def _ticker_under_load(self, store: System | None, seconds: float) -> list[float]:
         lateness: list[float] = []
         stop = time.perf_counter() + seconds
@@ -602,6 +806,7 @@ class Bench:
             ("g", self.g_stall),
             ("i", self.i_namespaces),
             ("j", self.j_redis),
+            ("k", self.k_throughput),
         ]
         for key, step in steps:
             if key in only:

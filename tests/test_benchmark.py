@@ -1,4 +1,8 @@
-"""The benchmark's smoke run, so it never rots: every workload, every system, tiny sizes."""
+"""The benchmark's smoke run, so it never rots: every workload, every system, tiny sizes.
+
+The runs are marked bench (python -m pytest -m bench); the report's merging of a run
+of some workloads, pure, runs with the other tests.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.report import MARKER, render, write
+from benchmarks.workloads import (
+    AIOKV,
+    FLOOR,
+    NAMESPACE_GET_ALL,
+    PLAIN_GET_ALL,
+    QUICK,
+    Bench,
+    Table,
+)
 from tests.helpers import ROOT
 from tests.redis.server import available, require_redis
 
-pytestmark = pytest.mark.bench
+bench = pytest.mark.bench  # the tests that run the benchmark (it needs the bench group)
 
 
 def run(module: str, *args: str) -> str:
@@ -27,6 +41,7 @@ def run(module: str, *args: str) -> str:
     return result.stdout
 
 
+@bench
 def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None:
     run("benchmarks.run", "--quick", "--out", str(tmp_path))
     report = (tmp_path / "performance.md").read_text()
@@ -44,15 +59,24 @@ def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None
         "rewrite-per-set",
     ):
         assert f"| {system} |" in report, system
-    if available() or require_redis():  # (j) needs a redis-server; CI has one
+    if available() or require_redis():  # (j) and (k) need a redis-server; CI has one
         assert "## (j) Redis" in report
         assert "| RedisKV |" in report and "| redis.asyncio by hand |" in report
+        assert "## (k) Throughput" in report
+        for row in (
+            "one primary, two replicas; replicas=0 | 1 |",
+            "one primary, two replicas; replicas=1 (by hand: WAIT 1) | 2 |",
+            "Cluster of 3 primaries (each with a replica), 30 stores | 2 |",
+        ):
+            assert f"| {row} " in report, row
+        assert "| workers | RedisKV: median | worst | by hand: median | worst |" in report
         assert "not measured" not in report
     else:
-        assert report.count("not measured") == 1  # (j)'s target
+        assert report.count("not measured") == 2  # (j)'s and (k)'s targets
     assert (tmp_path / "performance.png").stat().st_size > 10_000
 
 
+@bench
 @pytest.mark.parametrize("only", ["b", "f"])
 def test_a_run_of_some_workloads_draws_the_plots_it_has_figures_for(
     tmp_path: Path, only: str
@@ -63,6 +87,56 @@ def test_a_run_of_some_workloads_draws_the_plots_it_has_figures_for(
     assert (tmp_path / "performance.png").stat().st_size > 10_000
 
 
+def test_a_run_of_some_workloads_replaces_their_figures_in_the_report(tmp_path: Path) -> None:
+    # A run --only into docs/ must not throw the other workloads' figures away.
+    def bench(*tables: Table) -> Bench:
+        made = Bench(QUICK, [], tmp_path)
+        made.tables = list(tables)
+        return made
+
+    def table(title: str, aiokv: float) -> Table:
+        made = Table(title, "ms")
+        made.add(FLOOR, 1.0)
+        made.add(AIOKV, aiokv)
+        return made
+
+    def namespaces(ratio: float) -> Table:
+        made = Table("(i) ns.get_all()", "µs", reference=PLAIN_GET_ALL)
+        made.add(PLAIN_GET_ALL, 1.0)
+        made.add(NAMESPACE_GET_ALL, ratio)
+        return made
+
+    path = tmp_path / "performance.md"
+    path.write_text("# Performance\n\nWritten by a person.\n")
+    full = bench(table("(a) get, str value", 1.1), table("(b) sets", 5.0), namespaces(0.9))
+    assert not write(render(full, "python -m benchmarks.run", 600), path)
+    some = bench(table("(b) sets", 4.0), namespaces(0.7))
+    assert write(render(some, "python -m benchmarks.run --only bi", 60), path, {"b", "i", "k"})
+    text = path.read_text()
+    above, generated = text.split(MARKER)
+    assert above == "# Performance\n\nWritten by a person.\n\n"
+    lines = generated.strip().splitlines()
+    assert lines[0].startswith("Measured ") and "`python -m benchmarks.run` (600 s)" in lines[0]
+    # (k) measured nothing (no redis-server, say): not named, its row as it was.
+    assert lines[2].startswith("Workloads (b, i) measured ")
+    assert "`python -m benchmarks.run --only bi` (60 s)" in lines[2]
+    assert "| (a) get, str value | <= 1.5x floor | 1.10x | yes |" in lines
+    assert (
+        "| (b) sets + durable flush | <= 3x floor, faster than pickledb | 4.00x | **no** |"
+        in lines
+    )
+    assert any(line.startswith("| (i) ") and "| 0.70x | yes |" in line for line in lines)
+    assert any(line.startswith("| (k) ") and "| not measured |" in line for line in lines)
+    sections = [line for line in lines if line.startswith("## (")]
+    assert sections == ["## (a) get, str value", "## (b) sets", "## (i) ns.get_all()"]
+    assert "| aiokv | 4.00 | 4.00 |  |" in lines and "| aiokv | 5.00 | 5.00 |  |" not in lines
+    assert lines[lines.index("## (b) sets") - 1] == ""
+    # A full run writes everything anew.
+    assert not write(render(full, "python -m benchmarks.run", 600), path, None)
+    assert "Workloads (b, i)" not in path.read_text()
+
+
+@bench
 def test_the_cost_of_a_set_prints_each_step() -> None:
     out = run("benchmarks.set_cost")
     rows = out.splitlines()[1:]
@@ -70,5 +144,6 @@ def test_the_cost_of_a_set_prints_each_step() -> None:
     assert all(float(row.split()[0]) > 0 for row in rows), out
 
 
+@bench
 def test_sets_then_flush_alone_prints_its_median() -> None:
     assert float(run("benchmarks.sets_then_flush")) > 0

@@ -44,7 +44,7 @@ RUN_APART = {
     ("redis.md", '"mybot") as kv'),
     ("redis.md", 'name="guild:1"'),
     ("redis.md", "master_for("),
-    ("redis.md", "RedisCluster(host="),
+    ("redis.md", "RedisCluster("),
 }
 
 

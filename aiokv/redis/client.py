@@ -10,13 +10,14 @@ script is followed by WAIT on its connection (replicated.py).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from redis.exceptions import (
+    AskError,
     AuthenticationError,
-    AuthorizationError,
     ClusterError,
     InvalidResponse,
     NoScriptError,
@@ -44,7 +45,6 @@ _MOMENT = 0.05  # seconds between the tries of a command the cluster refused for
 # The failures to reach a node that make redis-py's cluster client give up
 # learning the slots; a refusal of the credentials is no passing fault.
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-_REFUSED_CREDENTIALS = (AuthenticationError, AuthorizationError)
 
 
 class Client:
@@ -73,6 +73,11 @@ class Client:
         self._keys = keys
         self._timeout = timeout
         self._replicas = replicas
+        # How long a write's WAIT may take: within the store's timeout, and
+        # within a client given's socket timeout, which would cut a longer one
+        # short (an UnavailableError, where NotReplicatedError says more).
+        read = None if self._given is None else pool.read_timeout(self._given)
+        self._wait_window = timeout if read is None else min(timeout, read)
         self.closed = False  # set by the store's aclose(): every command from then on is refused
         self._redis: AnyClient | None = None
         self.gone = False  # set by close(): the connections are closed, for good
@@ -121,9 +126,9 @@ class Client:
         client = (self._redis if closing else None) or self.redis()
         keys = self._keys
         if self._replicas:
-            replicas, where, timeout = self._replicas, self._where, self._timeout
+            replicas, where, window = self._replicas, self._where, self._wait_window
             return await self.call(
-                lambda c: replicated.run(c, where, name, keys, args, replicas, timeout), client
+                lambda c: replicated.run(c, where, name, keys, args, replicas, window), client
             )
         try:
             return await self.call(
@@ -193,7 +198,7 @@ class Client:
         # command's answer within left seconds (None: its socket's timeout),
         # its failure said as aiokv's errors; a momentary refusal as it is.
         try:
-            return await (command if left is None else asyncio.wait_for(_seen(command), left))
+            return await (command if left is None else _within(command, left))
         except (NoScriptError, UnavailableError, *_MOMENTARY):  # UnavailableError: already said
             raise
         except asyncio.TimeoutError:  # what was left of timeout ran out
@@ -202,15 +207,19 @@ class Client:
                 f"no answer in time ({self._timeout:g} s, the wait for a connection included)",
             ) from None
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-            password = self._given is not None or urls.has_password(self._url)
-            raise UnavailableError(self._where, _reason(e, password)) from e
+            if self._given is not None:
+                password, giver = pool.has_password(self._given), "the client"
+            else:
+                password, giver = urls.has_password(self._url), "the URL"
+            raise UnavailableError(self._where, _reason(e, password, giver)) from e
         except RedisClusterException as e:
             cause = e.__cause__
-            if isinstance(cause, _UNREACHABLE) and not isinstance(cause, _REFUSED_CREDENTIALS):
-                # No node the client knows answered its ask for the slots
-                # (redis-py says it with this, not a ConnectionError): the
-                # cluster is out of reach, as a server that refuses connections.
-                raise UnavailableError(self._where, _reason(cause)) from e
+            if isinstance(cause, _UNREACHABLE):
+                # No node the client knows answered its ask for the slots, or
+                # each refused its credentials (redis-py says it with this, not
+                # a ConnectionError): as a server that refuses connections.
+                password = self._given is not None and pool.has_password(self._given)
+                raise UnavailableError(self._where, _reason(cause, password, "the client")) from e
             raise AioKVError(f"{self._where}: the cluster refused: {e}") from e
         except RedisError as e:
             if isinstance(e, InvalidResponse):  # bytes that are not RESP: another service's
@@ -219,11 +228,18 @@ class Client:
                     f"not a Redis server (its answer is not Redis's protocol: {e})",
                 ) from e
             if isinstance(e, ResponseError) and _NO_SUCH_DB in str(e):
-                # The connect's SELECT: the URL names a DB this server lacks.
-                raise ValueError(
-                    f"{self._where}: the server has no DB {urls.db(self._url)} (it said: {e})"
-                ) from e
-            raise AioKVError(f"{self._where}: the server refused: {e}") from e
+                # The connect's SELECT: the URL (or client) names a DB this server lacks.
+                db = urls.db(self._url) if self._given is None else pool.db(self._given)
+                raise ValueError(f"{self._where}: the server has no DB {db} (it said: {e})") from e
+            raise AioKVError(f"{self._where}: the server refused: {e}{_hint(e)}") from e
+        except RuntimeError as e:
+            if self._given is None or "loop" not in str(e):
+                raise
+            # redis-py's words when a client is used on a loop other than its own.
+            raise RuntimeError(
+                f"RedisKV({self._where!r}): the client given belongs to another event loop "
+                f"({e}): make the client on the loop that uses the store"
+            ) from e
 
     async def _wait_for_a_slot(self) -> float:
         # Every connection is busy: wait for one within timeout, and return
@@ -242,6 +258,22 @@ class Client:
         return self._timeout - (time.monotonic() - started)
 
 
+if sys.version_info >= (3, 11):
+
+    async def _within(command: Awaitable[_T], seconds: float) -> _T:
+        """command's answer, or TimeoutError after seconds."""
+        # A timeout on the task itself: wait_for's task of its own, per
+        # command, would cost a client given about a tenth of a round trip.
+        async with asyncio.timeout(seconds):
+            return await command
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _within(command: Awaitable[_T], seconds: float) -> _T:
+        """command's answer, or TimeoutError after seconds."""
+        return await asyncio.wait_for(_seen(command), seconds)
+
+
 def _seen(command: Awaitable[_T]) -> asyncio.Future[_T]:
     """command in a task whose failure is taken as seen, for wait_for to bound.
 
@@ -254,18 +286,33 @@ def _seen(command: Awaitable[_T]) -> asyncio.Future[_T]:
     return task
 
 
-def _reason(e: BaseException, password: bool = True) -> str:
-    # password: whether the URL gives one (the server's words for none given
-    # are HELLO's or NOAUTH's, which say nothing of where one goes).
+def _hint(e: RedisError) -> str:
+    # What a refusal means when it is the server that is wrong for a store.
+    if isinstance(e, AskError):  # MOVED too: a node of a cluster, asked as one server
+        return ": the server is a node of a Redis Cluster: give RedisKV a RedisCluster"
+    if "unknown command" in str(e):
+        return (
+            ": is it a Sentinel? RedisKV runs on the primary: give it "
+            "Sentinel(...).master_for(service)"
+        )
+    return ""
+
+
+def _reason(e: BaseException, password: bool = True, giver: str = "the URL") -> str:
+    # password: whether giver (the URL, or the client given) has one (the
+    # server's words for none given are HELLO's or NOAUTH's, which say
+    # nothing of where one goes).
     text = str(e) or type(e).__name__
     if isinstance(e, (RedisTimeoutError, TimeoutError)):
         return f"no answer in time ({text})"
     if isinstance(e, AuthenticationError) and not password:
-        return (
-            f"the server wants a password, and the URL gives none ({text}): give it "
-            "as redis://:PASSWORD@HOST/DB (unix:// as ?password=), or to the aiokv "
-            "command in AIOKV_REDIS_PASSWORD"
+        where = (
+            "give it as redis://:PASSWORD@HOST/DB (unix:// as ?password=), or to the "
+            "aiokv command in AIOKV_REDIS_PASSWORD"
+            if giver == "the URL"
+            else "make the client with password= (or a credential_provider)"
         )
+        return f"the server wants a password, and {giver} gives none ({text}): {where}"
     if isinstance(e, AuthenticationError):
         return f"the server refused the credentials ({text})"
     return f"unreachable ({text})"

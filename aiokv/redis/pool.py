@@ -13,12 +13,16 @@ import socket
 from typing import Any, Union
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import AbstractConnection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import NoBackoff
 
+# The longest socket timeout a Cluster's nodes or Sentinel's Sentinels may
+# have, as a share of the store's timeout.
+_SOCKET_SHARE = 0.5
 # What RedisKV runs its commands on (Union: a runtime alias, for Python 3.10).
 AnyClient = Union[aioredis.Redis, RedisCluster]  # noqa: UP007
 
@@ -92,9 +96,14 @@ def _ended(transport: asyncio.BaseTransport) -> bool:
     return True
 
 
-def check_given(client: object) -> AnyClient:
-    """client, if RedisKV can run on it; else TypeError or ValueError saying what to give."""
-    if not isinstance(client, (aioredis.Redis, RedisCluster)):
+def check_given(client: object, timeout: float) -> AnyClient:
+    """client, if a store of timeout seconds can run on it; else TypeError or ValueError.
+
+    Each error says what to give instead.
+    """
+    if not isinstance(client, (aioredis.Redis, RedisCluster)) or isinstance(
+        client, (Pipeline, ClusterPipeline)
+    ):
         raise TypeError(
             "RedisKV takes a Redis URL or a redis.asyncio client (Redis, RedisCluster, "
             f"or Sentinel(...).master_for(service)), not {type(client).__module__}."
@@ -109,9 +118,10 @@ def check_given(client: object) -> AnyClient:
     if retries := _retries(client):
         # A command whose answer was lost may have been applied: sent again,
         # an incr() would count twice and an edit would say it stored nothing.
+        times = "retries forever" if retries < 0 else f"{retries} retries"
         raise ValueError(
             f"{describe(client)}: the client resends a command whose answer was lost "
-            f"({retries} retries: redis-py's clients retry by default), which would count an "
+            f"({times}: redis-py's clients retry by default), which would count an "
             "incr() twice: give RedisKV one made with retry=Retry(NoBackoff(), 0) "
             "(from redis.asyncio.retry and redis.backoff); it then fails a command "
             "with UnavailableError, never applies it twice"
@@ -121,7 +131,37 @@ def check_given(client: object) -> AnyClient:
             f"{describe(client)}: the client decodes replies (decode_responses=True); "
             "RedisKV reads the hash's bytes itself: give it one made without"
         )
+    for what, kwargs in _finders(client):
+        # The store's timeout ends a command from outside, which redis-py takes
+        # for a cancellation, not a failure of the node: it would never look
+        # for the new primary (a Cluster's), or pass over a Sentinel that
+        # stopped answering. Its own socket timeouts, well within the store's,
+        # let it.
+        longest = timeout * _SOCKET_SHARE
+        given = [kwargs.get("socket_timeout"), kwargs.get("socket_connect_timeout")]
+        given[1] = given[0] if given[1] is None else given[1]  # as a connection takes them
+        if any(t is None or t > longest for t in given):
+            raise ValueError(
+                f"{describe(client)}: {what} a socket timeout of at most half the store's "
+                f"timeout ({longest:g} s; it has {given[0]}, and {given[1]} to connect), "
+                "so that one that stops answering is passed over: make it with "
+                f"socket_timeout= and socket_connect_timeout= of at most {longest:g}"
+            )
     return client
+
+
+def _finders(client: AnyClient) -> list[tuple[str, dict[str, Any]]]:
+    # The connections that find the primary, each with its keyword arguments:
+    # a Cluster's nodes, or Sentinel's Sentinels (a plain client has none).
+    if isinstance(client, RedisCluster):
+        return [("the cluster client needs", client.get_connection_kwargs())]
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        return [
+            ("each Sentinel needs", sentinel.connection_pool.connection_kwargs)
+            for sentinel in pool.sentinel_manager.sentinels
+        ]
+    return []
 
 
 def _retries(client: AnyClient) -> int:
@@ -135,6 +175,23 @@ def _retries(client: AnyClient) -> int:
     if (retry := kwargs.get("retry")) is not None:
         return int(retry.get_retries())
     return 1 if kwargs.get("retry_on_error") or kwargs.get("retry_on_timeout") else 0
+
+
+def read_timeout(client: AnyClient) -> float | None:
+    """How long client waits for an answer before its connection gives up (None: for ever)."""
+    timeout = client.get_connection_kwargs().get("socket_timeout")
+    return None if timeout is None else float(timeout)
+
+
+def db(client: AnyClient) -> str:
+    """The DB client selects ("0" for a cluster, which has no other)."""
+    return str(client.get_connection_kwargs().get("db") or 0)
+
+
+def has_password(client: AnyClient) -> bool:
+    """Whether client sends credentials: a password, or a provider of them."""
+    kwargs = client.get_connection_kwargs()
+    return bool(kwargs.get("password") or kwargs.get("credential_provider"))
 
 
 def describe(client: AnyClient) -> str:

@@ -34,18 +34,22 @@ async def run(
     keys: list[str],
     args: Sequence[str | bytes],
     replicas: int,
-    timeout: float,
+    window: float,
 ) -> Any:
     """The reply of script name, once `replicas` replicas have its write (else NotReplicatedError).
 
-    A reply that says the script wrote nothing (an edit holds its key: a
-    positive number) is returned as it is, whatever WAIT said.
+    window: the seconds its tries, WAIT included, may take. A reply that
+    says the script wrote nothing (an edit holds its key: a positive
+    number) is returned as it is, whatever WAIT said.
     """
-    wait_ms = max(1, round(timeout * _WAIT_SHARE * scripts.MS_PER_S))
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + window
     script = ("EVALSHA", scripts.SHAS[name])
     asked: ClusterNode | None = None  # the node an ASK redirect named
     while True:
+        # WAIT gets its share of what is left: a try that came to nothing (the
+        # script unknown, a redirect) waited too, on the writes before it.
+        left = deadline - time.monotonic()
+        wait_ms = max(1, round(left * _WAIT_SHARE * scripts.MS_PER_S))
         command = (*script, len(keys), *keys, *args)
         if isinstance(client, RedisCluster):
             reply, confirmed = await _on_node(client, keys[0], command, replicas, wait_ms, asked)

@@ -16,7 +16,7 @@ import itertools
 
 from redis.crc import key_slot
 
-_EDITS = "aiokv-edits:"  # + name: the hash of the edit leases under way
+EDITS = "aiokv-edits:"  # + name: the hash of the edit leases under way (no store's name)
 MS_PER_S = 1000  # the scripts count time in ms: a lease's length, a write's wait
 
 
@@ -29,10 +29,10 @@ def keys(name: str, cluster: bool = False) -> list[str]:
     processes of an older release may share the store.
     """
     if not cluster:
-        return [name, _EDITS + name]
+        return [name, EDITS + name]
     # "{tag}" makes Redis hash the tag alone; the name after it keeps each
     # store's leases apart from another's with the same tag.
-    return [name, f"{_EDITS}{{{_tag(name)}}}{name}"]
+    return [name, f"{EDITS}{{{_tag(name)}}}{name}"]
 
 
 def _tag(name: str) -> str:

@@ -30,6 +30,7 @@ from ..errors import (
 from . import fields, leases, pool, scripts, urls
 from .client import Client
 from .pool import AnyClient
+from .writes import Writes
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # HINCRBY's range
 _SCAN_COUNT = 1000  # fields a HSCAN call visits: bounds each call's time on the server
@@ -59,9 +60,11 @@ class RedisKV(StoreBase):
         url may instead be a redis.asyncio client you made: Redis, RedisCluster,
         or the client Sentinel(...).master_for(service) returns, made with
         retry=Retry(NoBackoff(), 0) (one that resends a command whose answer
-        was lost is refused: ValueError). aclose() leaves it open unless
-        close_client. replicas: a write is acknowledged once that many
-        replicas have it (WAIT), else NotReplicatedError.
+        was lost is refused: ValueError); a RedisCluster, and Sentinel's
+        Sentinels, with socket timeouts of at most half of timeout.
+        aclose() leaves it open unless close_client. replicas: a write is
+        acknowledged once that many replicas have it (WAIT), else
+        NotReplicatedError. A name cannot start with "aiokv-edits:".
 
         A URL with an "@" after its host is refused (ValueError): percent-encode
         "/", "?", "#" and "@" in a user or password. So is one that redis-py
@@ -80,6 +83,11 @@ class RedisKV(StoreBase):
             raise ValueError("a RedisKV name cannot be empty")
         if fields.utf8(name) is None:
             raise ValueError(f"a RedisKV name cannot hold a lone surrogate: {name!r}")
+        if name.startswith(scripts.EDITS):
+            raise ValueError(
+                f"a RedisKV name cannot start with {scripts.EDITS!r}: every store's edit "
+                f"leases live under that prefix ({name!r})"
+            )
         for what, value in (("timeout", timeout), ("edit_lease", edit_lease)):
             if type(value) not in (int, float) or not 0 < value < float("inf"):
                 raise ValueError(f"RedisKV {what} must be a positive number, not {value!r}")
@@ -89,7 +97,7 @@ class RedisKV(StoreBase):
             urls.check(url)  # at construction: a URL redis-py would misread opens no other DB
             self._shown = shown_url(url)
         else:
-            url = pool.check_given(url)
+            url = pool.check_given(url, float(timeout))
             self._shown = pool.describe(url)
         self._where = f"{self._shown} (hash {name!r})"
         self._name = name
@@ -104,11 +112,7 @@ class RedisKV(StoreBase):
             close_given=bool(close_client),
         )
         self._closing: asyncio.Future[None] | None = None
-        # Writes under way, by the number each took when it began; flush()
-        # waits for those below a number, woken by _progress as they end.
-        self._writing: set[int] = set()
-        self._writes = 0
-        self._progress: asyncio.Event | None = None
+        self._writes = Writes()  # the writes under way, for flush() and aclose()
         self._leases = leases.Leases(self._client, self._lease_ms)  # this client's edit leases
 
     @property
@@ -152,7 +156,7 @@ class RedisKV(StoreBase):
             await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
-        await self._acknowledged()
+        await self._writes.settled()  # their errors are their callers'
         # Edits under way end with ClosedError; free their keys for other
         # processes now rather than at their leases' end.
         self._leases.end_all()
@@ -316,13 +320,17 @@ class RedisKV(StoreBase):
             await self._leases.free(key, token, within=self._timeout - (time.monotonic() - began))
             raise
         renewing = self._leases.taken(key, token)
-        stored = False
+        stored = unanswered = False
         try:
             stored_value = codec.MISSING if raw is None else self._decode(key, raw)
             current = api.editable(key, stored_value, default)
             yield current
             value = orjson.dumps(codec.accept(current, key))
-            [stored] = await self._write([], "end_edit", key, token, value)
+            try:
+                [stored] = await self._write([], "end_edit", key, token, value)
+            except UnavailableError:
+                unanswered = True
+                raise
             if not stored:
                 raise AioKVError(
                     f"{self._where}: edit({key!r}) outlived its lease of {self._lease_ms} ms "
@@ -332,29 +340,32 @@ class RedisKV(StoreBase):
             renewing.cancel()
             if stored:
                 self._leases.stored(token)
+            elif unanswered:
+                # The store's call used the timeout up: the lease's end goes on
+                # in its task (aclose() waits for it), or at its deadline.
+                self._leases.end(key, token)
             else:
                 await self._leases.free(key, token)
 
     async def flush(self) -> None:
         """Return once every write this client began before the call is acknowledged.
 
-        The server then holds them; how durably is its persistence setting's
-        say (appendfsync always: on disk; everysec: within about a second).
+        The server then holds them (with replicas=N, N replicas too); how
+        durably is its persistence setting's say (appendfsync always: on
+        disk; everysec: within about a second). If one of them failed instead
+        (it raised to its caller too), raise: UnavailableError when each
+        failure was one (a NotReplicatedError included), else AioKVError. A
+        write its caller cancelled is its caller's to know of.
         """
         self._client.redis()  # a closed store refuses, as AioKV's does
-        await self._acknowledged()
-
-    async def _acknowledged(self) -> None:
-        # Wait for the writes under way now (they raise to their own callers),
-        # not for those begun meanwhile: a stream of writes cannot starve it.
-        before = self._writes + 1
-        while self._writing and min(self._writing) < before:
-            if self._progress is None:
-                self._progress = asyncio.Event()
-            progress = self._progress
-            await progress.wait()
-            if self._progress is progress:
-                self._progress = None
+        if errors := await self._writes.settled():
+            problem = (
+                f"{len(errors)} of the writes under way when flush() was called "
+                f"failed (the first: {errors[0]})"
+            )
+            if all(isinstance(e, UnavailableError) for e in errors):
+                raise UnavailableError(self._where, problem) from errors[0]
+            raise AioKVError(f"{self._where}: {problem}") from errors[0]
 
     # -- the server -----------------------------------------------------------
 
@@ -365,8 +376,8 @@ class RedisKV(StoreBase):
         # uncut: a cancellation waits for the answer of the request in flight.
         if busy := [k for k in self._leases.edited_here() if k in keys]:
             raise api.editing_itself(busy[0])
-        number = self._writes = self._writes + 1
-        self._writing.add(number)
+        number = self._writes.begin()
+        error: Exception | None = None
         try:
             pause = _FIRST_PAUSE
             while True:
@@ -377,10 +388,11 @@ class RedisKV(StoreBase):
                 # An edit holds a key: wait for it, at most until its lease ends.
                 await asyncio.sleep(min(pause, reply / scripts.MS_PER_S))
                 pause = min(pause * _PAUSE_GROWTH, _LONGEST_PAUSE)
+        except Exception as e:
+            error = e
+            raise
         finally:
-            self._writing.discard(number)
-            if self._progress is not None:
-                self._progress.set()
+            self._writes.ended(number, error)
 
     def _decode(self, key: str, raw: bytes) -> Any:
         # What another tool wrote at key may be what no store can hold: refused.

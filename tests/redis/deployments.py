@@ -274,8 +274,18 @@ class _View(NamedTuple):
 class ClusterDeployment:
     """A Redis Cluster of primaries, each with its replicas, on loopback ports."""
 
-    def __init__(self, directory: Path, primaries: int = 3, replicas_per_primary: int = 1) -> None:
-        """Lay out the deployment in directory/cluster (nothing runs before start())."""
+    def __init__(
+        self,
+        directory: Path,
+        primaries: int = 3,
+        replicas_per_primary: int = 1,
+        more: tuple[str, ...] = (),
+    ) -> None:
+        """Lay out the deployment in directory/cluster (nothing runs before start()).
+
+        more: more redis-server arguments for every node (("--appendonly", "no"):
+        no persistence).
+        """
         self.directory = directory / "cluster"
         self.replicas_per_primary = replicas_per_primary
         count = primaries * (1 + replicas_per_primary)
@@ -290,11 +300,13 @@ class ClusterDeployment:
                 # The default, port + 10000, may be past 65535 or taken.
                 "--cluster-port", str(ports[count + i]),
                 *REPLICATION,
+                *more,
             )  # fmt: skip
             self.nodes.append(RedisServer(node_directory, *options, port=ports[i]))
         self._admin = _Admin()
         self._ids: dict[int, str] = {}
         self._replicas_at_kill: dict[int, list[RedisServer]] = {}
+        self._frozen: set[int] = set()  # the ports of the nodes freeze() stopped
 
     @property
     def startup_nodes(self) -> list[Address]:
@@ -378,18 +390,32 @@ class ClusterDeployment:
         replicas: node's, if the caller knows them: asked of the cluster, a node
         the caller paused would leave the question unanswered.
         """
+        self._note_replicas(node, replicas)
+        node.kill()
+
+    def freeze(self, node: RedisServer) -> None:
+        """SIGSTOP node, as a hung host would be (replicas noted first); thaw() ends it."""
+        self._note_replicas(node)
+        self._frozen.add(node.port)  # asked nothing while frozen: it would not answer
+        node.pause()
+
+    def thaw(self, node: RedisServer) -> None:
+        """SIGCONT a node freeze() stopped."""
+        node.resume()
+        self._frozen.discard(node.port)
+
+    def _note_replicas(self, node: RedisServer, replicas: list[RedisServer] | None = None) -> None:
         if replicas is None:
             node_id = self.node_id(node)
             view = self._view_of(next(n for n in self._live() if n is not node))
             replicas = [self._node(v.port) for v in view.values() if v.primary_id == node_id]
         self._replicas_at_kill[node.port] = replicas
-        node.kill()
 
     def wait_for_promotion(self, dead_primary: RedisServer, timeout: float = 30) -> RedisServer:
         """Wait until a replica of dead_primary is a primary and cluster_state:ok on every node."""
         candidates = self._replicas_at_kill.get(dead_primary.port)
         if candidates is None:
-            raise ValueError(f"{dead_primary.port} was not killed through kill()")
+            raise ValueError(f"{dead_primary.port} was not stopped through kill() or freeze()")
 
         def promoted() -> RedisServer:
             views = self._views(self._live())
@@ -496,7 +522,7 @@ class ClusterDeployment:
         return view
 
     def _live(self) -> list[RedisServer]:
-        live = [node for node in self.nodes if node.running]
+        live = [node for node in self.nodes if node.running and node.port not in self._frozen]
         if not live:
             raise RuntimeError("no node of the cluster runs")
         return live

@@ -39,7 +39,7 @@ def spelled(
         deployment: SentinelDeployment = request.getfixturevalue("sentinel_deployment")
         return sources.sentinel(deployment.sentinels, deployment.service)
     cluster: ClusterDeployment = request.getfixturevalue("cluster_deployment")
-    return sources.cluster(*cluster.startup_nodes[0])
+    return sources.cluster(cluster.startup_nodes)
 
 
 @asynccontextmanager
@@ -54,8 +54,11 @@ async def store(spelled: str, name: str, **options: Any) -> AsyncIterator[RedisK
 
 
 def test_every_operation_answers_as_on_one_server(spelled: str, name: str) -> None:
+    # Where there are replicas, every write waits for one (replicas=1).
+    replicas = int(spelled.startswith(("sentinel:", "cluster:")))
+
     async def main() -> None:
-        async with store(spelled, name) as kv:
+        async with store(spelled, name, replicas=replicas) as kv:
             await kv.update(EVERY_JSON_TYPE)
             assert typed(await kv.get_all()) == typed(EVERY_JSON_TYPE)
             await kv.set("a", {"x": [1, 2.5, None]})
@@ -123,7 +126,8 @@ def test_on_a_cluster_a_store_s_two_keys_share_its_slot_and_keep_its_name(
     host, port = cluster_deployment.startup_nodes[0]
 
     async def main() -> None:
-        raw = RedisCluster(host=host, port=port, retry=sources.no_retry())
+        raw = sources.source(sources.cluster([(host, port)]))
+        assert isinstance(raw, RedisCluster)
         await raw.delete(name)
         await raw.hset(name, mapping={"old": b'{"v":1}'})
         async with RedisKV(raw, name=name) as kv:

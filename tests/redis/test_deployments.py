@@ -78,6 +78,7 @@ def test_master_for_writes_and_reads_on_the_primary_and_both_replicas_get_it(
             assert client.get(name) == "written"
 
 
+@pytest.mark.deployments
 def test_a_killed_primary_fails_over_to_a_replica_holding_what_wait_acknowledged(
     own_sentinel: SentinelDeployment,
 ) -> None:
@@ -164,6 +165,7 @@ def test_keys_spread_over_the_three_primaries_each_with_a_replica(
             assert all(client.get(key) == "v" for key, owner in owners.items() if owner is primary)
 
 
+@pytest.mark.deployments
 def test_a_killed_primarys_replica_takes_over_and_every_slot_serves(
     own_cluster: ClusterDeployment,
 ) -> None:
@@ -197,6 +199,7 @@ def count_in_slot(node: RedisServer, slot: int) -> int:
         return int(command(client, "CLUSTER", "COUNTKEYSINSLOT", slot))
 
 
+@pytest.mark.deployments
 def test_migrate_slot_moves_a_slot_with_its_keys_while_a_client_writes_and_reads(
     own_cluster: ClusterDeployment,
 ) -> None:
@@ -243,6 +246,7 @@ def test_migrate_slot_moves_a_slot_with_its_keys_while_a_client_writes_and_reads
     ]
 
 
+@pytest.mark.deployments
 def test_a_half_migrated_slot_answers_ask_and_tryagain_and_a_cluster_client_follows(
     own_cluster: ClusterDeployment,
 ) -> None:

@@ -52,8 +52,8 @@ def test_cluster_block_runs_as_written(
     cluster_deployment: ClusterDeployment, tmp_path: Path
 ) -> None:
     host, port = cluster_deployment.startup_nodes[0]
-    replacements = {'host="10.0.0.1", port=7000': f"host={host!r}, port={port}"}
-    run_block("RedisCluster(host=", replacements, tmp_path)
+    replacements = {'host="10.0.0.1"': f"host={host!r}", "port=7000": f"port={port}"}
+    run_block("RedisCluster(", replacements, tmp_path)
     for guild in (1, 2, 3):
         node = cluster_deployment.primary_of_slot(key_slot(f"guild:{guild}".encode()))
         assert node.cli("HGET", f"guild:{guild}", "prefix").strip() == '"!"'

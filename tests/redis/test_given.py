@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 
-from aiokv import ClosedError, NotReplicatedError, UnavailableError
+from aiokv import AioKVError, ClosedError, NotReplicatedError, UnavailableError
 from aiokv.redis import RedisKV
+from tests.redis.deployments import ClusterDeployment, SentinelDeployment
 from tests.redis.server import RedisServer
 
 
@@ -254,9 +257,13 @@ def test_a_replica_that_stops_confirming_fails_the_writes_that_need_it(
         async def main() -> None:
             for source in (server.url, client_of(server)):
                 async with (
-                    RedisKV(source, name=name, replicas=2, timeout=0.5) as both,
-                    RedisKV(source, name=name, replicas=1, timeout=0.5) as one,
+                    RedisKV(source, name=name, replicas=2, timeout=5) as settled,
+                    RedisKV(source, name=name, replicas=2, timeout=1) as both,
+                    RedisKV(source, name=name, replicas=1, timeout=1) as one,
                 ):
+                    # Both replicas confirm (a replica fresh from its first
+                    # sync may take longer than the short timeout).
+                    await settled.set("k", 1)
                     await both.set("k", 1)
                     followers[1].pause()
                     try:
@@ -274,3 +281,209 @@ def test_a_replica_that_stops_confirming_fails_the_writes_that_need_it(
     finally:
         for follower in followers:
             follower.stop()
+
+
+def test_a_password_the_server_wants_is_asked_of_the_client_not_the_url(
+    name: str, tmp_path: Path
+) -> None:
+    guarded = RedisServer(tmp_path / "guarded", "--requirepass", "s3cret")
+    guarded.start()
+    try:
+
+        async def main() -> None:
+            for password, words in [
+                (None, "the client gives none .*make the client with password="),
+                ("wrong", "refused the credentials"),
+            ]:
+                client = client_of(guarded, password=password)
+                with pytest.raises(UnavailableError, match=words) as raised:
+                    async with RedisKV(client, name=name, close_client=True):
+                        pass
+                assert "wrong" not in str(raised.value)
+            async with RedisKV(
+                client_of(guarded, password="s3cret"), name=name, close_client=True
+            ) as kv:
+                await kv.set("k", 1)
+
+        asyncio.run(main())
+    finally:
+        guarded.stop()
+
+
+SHORT = {"socket_timeout": 0.1, "socket_connect_timeout": 0.1}  # within half of 1 s
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        # redis-py's defaults: none before 8.0, 5 s since.
+        (lambda: RedisCluster(host="127.0.0.1", port=7000, retry=no_retry()), "it has"),
+        (
+            lambda: RedisCluster(host="127.0.0.1", port=7000, retry=no_retry(), socket_timeout=1),
+            "it has 1,",
+        ),
+        (lambda: Sentinel([("127.0.0.1", 26379)]).master_for("s", retry=no_retry()), "it has"),
+        (
+            lambda: Sentinel(
+                [("127.0.0.1", 26379)], sentinel_kwargs={"socket_timeout": 0.1}
+            ).master_for("s", retry=no_retry()),
+            "it has 0.1,",
+        ),
+        (lambda: RedisCluster(host="127.0.0.1", port=7000, retry=no_retry(), **SHORT), None),
+        (
+            lambda: Sentinel([("127.0.0.1", 26379)], sentinel_kwargs=SHORT).master_for(
+                "s", retry=no_retry()
+            ),
+            None,
+        ),
+    ],
+    ids=["cluster", "cluster-long", "sentinel", "sentinel-connect", "cluster-ok", "sentinel-ok"],
+)
+def test_a_cluster_or_sentinel_client_needs_socket_timeouts_within_the_store_s(
+    make: Any, words: str | None
+) -> None:
+    # Cut from outside by the store's timeout, redis-py would never look for
+    # the new primary (or pass over a silent Sentinel): its own timeouts must
+    # end a silent node's command first.
+    async def main() -> None:
+        client = make()
+        if words is None:
+            RedisKV(client, name="bot", timeout=1)
+            return
+        with pytest.raises(ValueError, match="socket_timeout=") as raised:
+            RedisKV(client, name="bot", timeout=1)
+        assert words in str(raised.value) and "at most 0.5" in str(raised.value)
+
+    asyncio.run(main())
+
+
+def test_with_replicas_a_server_that_forgot_the_scripts_still_answers_within_the_timeout(
+    server: RedisServer, name: str
+) -> None:
+    # EVALSHA's NOSCRIPT, then EVAL: two WAITs, sharing one timeout.
+    async def main() -> None:
+        async with RedisKV(server.url, name=name, replicas=1, timeout=2) as kv:
+            for _ in range(2):
+                server.cli("SCRIPT", "FLUSH")
+                started = time.monotonic()
+                with pytest.raises(NotReplicatedError):
+                    await kv.set("k", 1)
+                assert time.monotonic() - started < 2.4
+
+    asyncio.run(main())
+
+
+def test_flush_raises_when_a_write_it_waited_for_failed(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+
+    async def main() -> None:
+        async with RedisKV(own_server.url, name=name, timeout=0.5) as kv:
+            await kv.set("k", 1)
+            await kv.flush()  # nothing under way: returns
+            own_server.pause()
+            try:
+                write = asyncio.ensure_future(kv.set("k", 2))
+                await asyncio.sleep(0)
+                with pytest.raises(UnavailableError, match="1 of the writes under way"):
+                    await kv.flush()
+                with pytest.raises(UnavailableError):
+                    await write
+            finally:
+                own_server.resume()
+            write = asyncio.ensure_future(kv.set("k", 3))
+            await asyncio.sleep(0)
+            await kv.flush()  # the failure above was that flush's, not this one's
+            await write
+
+    asyncio.run(main())
+
+
+def test_an_edit_ending_with_the_server_silent_raises_within_the_timeout(
+    own_server: RedisServer, name: str
+) -> None:
+    own_server.start()
+
+    async def main() -> None:
+        async with RedisKV(own_server.url, name=name, timeout=0.5, edit_lease=2) as kv:
+            started = 0.0
+            with pytest.raises(UnavailableError):
+                async with kv.edit("l", []) as items:
+                    items.append(1)
+                    own_server.pause()
+                    started = time.monotonic()
+            assert time.monotonic() - started < 0.9  # the store's call, not two
+            own_server.resume()
+            # The lease's end went on in its task: the key is free at once.
+            await kv.set("l", [2])
+            assert await kv.get("l") == [2]
+
+    try:
+        asyncio.run(main())
+    finally:
+        own_server.resume()
+
+
+def test_a_client_s_db_the_server_lacks_is_named(server: RedisServer) -> None:
+    async def main() -> None:
+        with pytest.raises(ValueError, match="the server has no DB 99"):
+            async with RedisKV(client_of(server, db=99), name="x", close_client=True):
+                pass
+
+    asyncio.run(main())
+
+
+def test_a_name_under_the_leases_prefix_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot start with 'aiokv-edits:'"):
+        RedisKV("redis://127.0.0.1:6379/0", name="aiokv-edits:foo")
+
+
+def test_a_pipeline_is_not_a_client() -> None:
+    async def main() -> None:
+        client = aioredis.Redis(retry=no_retry())
+        with pytest.raises(TypeError, match="Pipeline"):
+            RedisKV(client.pipeline(), name="x")
+
+    asyncio.run(main())
+
+
+def test_a_client_of_another_loop_is_named_as_such(server: RedisServer, name: str) -> None:
+    client = client_of(server)
+
+    async def first() -> None:
+        await client.ping()
+
+    asyncio.run(first())  # the client's connections belong to that loop, now closed
+
+    async def second() -> None:
+        with pytest.raises(RuntimeError, match="the client given belongs to another event loop"):
+            async with RedisKV(client, name=name):
+                pass
+
+    asyncio.run(second())
+
+
+def test_a_server_wrong_for_a_store_says_what_to_give(
+    cluster_deployment: ClusterDeployment, sentinel_deployment: SentinelDeployment, name: str
+) -> None:
+    node = cluster_deployment.primaries()[0]
+    # A name whose slot another node serves: that node answers MOVED.
+    elsewhere = next(
+        n
+        for n in (f"{name}-{i}" for i in range(100))
+        if cluster_deployment.primary_of_slot(key_slot(n.encode())) is not node
+    )
+
+    async def main() -> None:
+        plain = aioredis.Redis(port=node.port, retry=no_retry())
+        with pytest.raises(AioKVError, match="give RedisKV a RedisCluster"):
+            async with RedisKV(plain, name=elsewhere, close_client=True) as kv:
+                await kv.set("k", 1)
+        host, port = sentinel_deployment.sentinels[0]
+        at_sentinel = aioredis.Redis(host=host, port=port, retry=no_retry())
+        with pytest.raises(AioKVError, match="is it a Sentinel"):
+            async with RedisKV(at_sentinel, name=name, close_client=True):
+                pass
+
+    asyncio.run(main())

@@ -17,6 +17,9 @@ from aiokv.redis import RedisKV
 from tests.redis import sources, writers
 from tests.redis.deployments import SentinelDeployment
 
+# Each test kills or pauses a deployment of its own: run apart (-m deployments).
+pytestmark = pytest.mark.deployments
+
 WRITERS = 3
 TIMEOUT = 1.0  # seconds: each writer's store's timeout
 BEFORE_KILL = 100  # acknowledged calls per writer before the primary dies
@@ -90,7 +93,7 @@ def test_without_replicas_a_failover_can_lose_acknowledged_writes_and_with_one_i
     async def write_while_behind() -> None:
         stores = {
             replicas: RedisKV(
-                sources.source(spelled),
+                sources.source(spelled, TIMEOUT),
                 name=f"r{replicas}",
                 replicas=replicas,
                 timeout=TIMEOUT,
@@ -158,6 +161,39 @@ def test_operations_during_the_switch_fail_within_the_timeout(
                     assert time.monotonic() < deadline
                     await asyncio.sleep(0.1)
             assert await kv.get("k") == 3
+
+    asyncio.run(main())
+
+
+def test_a_silent_sentinel_is_passed_over_and_the_store_follows_the_failover(
+    own_sentinel: SentinelDeployment,
+) -> None:
+    # The Sentinels' socket timeouts (within half the store's, as RedisKV
+    # asks) let the client ask the next one when the first says nothing.
+    spelled = sources.sentinel(own_sentinel.sentinels, own_sentinel.service)
+    silent = own_sentinel.sentinel_servers[0]
+
+    async def main() -> None:
+        async with RedisKV(
+            sources.source(spelled, TIMEOUT), name="s", timeout=TIMEOUT, close_client=True
+        ) as kv:
+            await kv.set("k", 1)
+            silent.pause()
+            try:
+                old = own_sentinel.primary()
+                own_sentinel.kill_primary()
+                await asyncio.to_thread(own_sentinel.wait_for_failover, old)
+                deadline = time.monotonic() + 15
+                while True:
+                    try:
+                        await kv.set("k", 2)
+                        break
+                    except UnavailableError:
+                        assert time.monotonic() < deadline, "never followed the failover"
+                        await asyncio.sleep(0.1)
+                assert await kv.get("k") == 2
+            finally:
+                silent.resume()
 
     asyncio.run(main())
 

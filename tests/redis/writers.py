@@ -63,6 +63,12 @@ def finish(started: list[Writer]) -> list[list[dict[str, Any]]]:
     return logs
 
 
+def acknowledged(writer: Writer) -> int:
+    """How many calls writer logged as acknowledged so far."""
+    text = writer.log.read_text() if writer.log.exists() else ""
+    return text.count('"outcome": "ok"')
+
+
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
     """Poll check until true, or fail naming what."""
     deadline = time.monotonic() + timeout
