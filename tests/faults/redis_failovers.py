@@ -244,7 +244,7 @@ class OnCluster(Deployed):
 
     def __init__(self, deployment: ClusterDeployment) -> None:
         self.deployment = deployment
-        self.spelled = sources.cluster(*deployment.startup_nodes[0])
+        self.spelled = sources.cluster(deployment.startup_nodes)
 
     def plan(self, seed: int, rng: random.Random) -> Plan:
         replicas = 1 - seed % 2

@@ -240,7 +240,7 @@ def test_a_cluster_client_that_reaches_no_node_raises_unavailable(
     own_cluster.kill(first)
 
     async def main() -> None:
-        client = sources.source(sources.cluster(host, port), TIMEOUT)
+        client = sources.source(sources.cluster([(host, port)]), TIMEOUT)
         async with contextlib.AsyncExitStack() as stack:
             kv = RedisKV(client, name="unreachable", timeout=TIMEOUT, close_client=True)
             stack.push_async_callback(kv.aclose)
