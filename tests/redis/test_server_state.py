@@ -32,14 +32,16 @@ def test_every_operation_succeeds_while_another_tool_flushes_the_script_cache(
                 admin.script_flush()
 
     async def main() -> None:
-        # A short lease: its renewals run, and must survive, the flushes too.
-        async with RedisKV(own_server.url, name=name, edit_lease=0.3) as kv:
+        # A block longer than its lease: its renewals run, and must survive, the
+        # flushes too. (A lease of 1 s, renewed every third of it: on a loaded
+        # machine a shorter one can lapse while the 20 writers keep the loop busy.)
+        async with RedisKV(own_server.url, name=name, edit_lease=1.0) as kv:
 
             async def edits() -> None:
                 for _ in range(3):
                     async with kv.edit("list", []) as value:
                         value.append(1)
-                        await asyncio.sleep(0.3)
+                        await asyncio.sleep(1.2)
 
             async def writes(i: int) -> None:
                 for j in range(40):
