@@ -42,8 +42,8 @@ _NO_SUCH_DB = "DB index is out of range"  # the server's words for a SELECT of a
 # primary being elected (CLUSTERDOWN, a slot no node serves).
 _MOMENTARY = (TryAgainError, ClusterError, SlotNotCoveredError)
 _MOMENT = 0.05  # seconds between the tries of a command the cluster refused for a moment
-# The failures to reach a node that make redis-py's cluster client give up
-# learning the slots; a refusal of the credentials is no passing fault.
+# The failures to reach a node (its credentials refused included, as for one
+# server) behind redis-py's cluster client giving up learning the slots.
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
