@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -75,6 +75,18 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> Non
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+async def until_it_works(call: Callable[[], Awaitable[Any]], what: str, within: float) -> None:
+    """Await call() again (after each UnavailableError) until it succeeds; fail after within s."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await call()
+            return
+        except UnavailableError:
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.1)
 
 
 def outcome(error: BaseException | None) -> str:
