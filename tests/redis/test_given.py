@@ -316,7 +316,8 @@ SHORT = {"socket_timeout": 0.1, "socket_connect_timeout": 0.1}  # within half of
 @pytest.mark.parametrize(
     ("make", "words"),
     [
-        # redis-py's defaults: none before 8.0, 5 s since.
+        # redis-py's defaults: none before 8.0, 5 s since; so where a case
+        # turns on the connect timeout, it is given.
         (lambda: RedisCluster(host="127.0.0.1", port=7000, retry=no_retry()), "it has"),
         (
             lambda: RedisCluster(host="127.0.0.1", port=7000, retry=no_retry(), socket_timeout=1),
@@ -325,9 +326,10 @@ SHORT = {"socket_timeout": 0.1, "socket_connect_timeout": 0.1}  # within half of
         (lambda: Sentinel([("127.0.0.1", 26379)]).master_for("s", retry=no_retry()), "it has"),
         (
             lambda: Sentinel(
-                [("127.0.0.1", 26379)], sentinel_kwargs={"socket_timeout": 0.1}
+                [("127.0.0.1", 26379)],
+                sentinel_kwargs={"socket_timeout": 0.1, "socket_connect_timeout": 5},
             ).master_for("s", retry=no_retry()),
-            "it has 0.1,",
+            "it has 0.1, and 5 to connect",
         ),
         (lambda: RedisCluster(host="127.0.0.1", port=7000, retry=no_retry(), **SHORT), None),
         (
