@@ -245,6 +245,11 @@ def encode(state: dict[str, Any]) -> bytes:
     return orjson.dumps(state)
 
 
+def encode_key(key: str) -> bytes:
+    """A key as a JSON object's member names it: quoted and escaped."""
+    return orjson.dumps(key)
+
+
 # Every digit becomes "0" and every other byte a space, so a run of digits is
 # found by one find() instead of a Python scan.
 _DIGIT_RUNS = bytes(ord("0") if chr(b) in "0123456789" else ord(" ") for b in range(256))

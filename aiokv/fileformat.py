@@ -3,52 +3,72 @@
 A state file is one JSON object, the state's keys in the store's order. A
 versioned file's first member is aiokv's version record,
 `{"__aiokv__":{"version":N},"k":v,...}`. The pieces (pieces.py) keep the
-members encoded, each after a comma (members()); frame() makes the file of
-them. decode() reads a file back, and refuses one aiokv could not write back
-exactly, so a file that opens is one the store can keep.
+members encoded, each after a comma (pieces.members()); frame() makes the
+file of them. decode() reads a file back, and refuses one aiokv could not
+write back exactly, so a file that opens is one the store can keep; the
+pieces it encodes for that check are the store's first write's.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-from . import codec
+from . import codec, pieces
 from .errors import CorruptFileError
 
-_OPEN, _CLOSE, _COMMA = b"{", b"}", b","
+_OPEN, _CLOSE = b"{", b"}"
 _SHOWN_RECORD = 80  # characters of a bad version record a message shows
 
 
-def members(chunk: dict[str, Any]) -> bytes:
-    """`,"k":v,"k2":v2`: chunk's members as the file holds them, each after a comma."""
-    return _COMMA + memoryview(codec.encode(chunk))[1:-1]
+class Decoded(NamedTuple):
+    """A state file read back: its keys, its schema version (0: none), and their pieces."""
+
+    state: dict[str, Any]
+    version: int
+    pieces: pieces.Pieces
 
 
-def frame(bodies: list[bytes], version: int | None) -> list[bytes | memoryview]:
-    """The file's buffers, in order: the head (and version record), bodies from members(), `}`."""
+def frame(bodies: list[bytes | memoryview], version: int | None) -> list[bytes | memoryview]:
+    """The file's buffers, in order: the head (and version record), the members' bodies, `}`."""
     buffers: list[bytes | memoryview] = [_OPEN, *bodies, _CLOSE]
     if version is not None:
-        buffers[0] = codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]
+        buffers[0] = _head(version)
     elif bodies:
         buffers[1] = memoryview(bodies[0])[1:]  # the first member has no comma before it
     return buffers
 
 
-def decode(raw: bytes, path: str) -> tuple[dict[str, Any], int]:
-    """A state file's keys and its schema version (0: none), or CorruptFileError naming path.
+def _head(version: int) -> bytes:
+    # A versioned file's bytes before its first key's comma.
+    return codec.encode({codec.VERSION_KEY: {"version": version}})[:-1]
+
+
+def decode(raw: bytes, path: str) -> Decoded:
+    """A state file's keys, schema version and pieces, or CorruptFileError naming path.
 
     Refused, never rewritten: what is not a JSON object, and what aiokv could
     never have written (nested deeper than orjson writes, integers beyond 64
     bits, which orjson reads as rounded floats), and a malformed version record.
     """
     state = parse(raw, path)
-    return state, _pop_version(state, path)
+    version = _pop_version(state, path)
+    head = _head(version) if version else b""
+    try:
+        # A file aiokv wrote is what the pieces encode, byte for byte; only
+        # another writer's file (json.dump, the original library) needs the
+        # search for integers it could not have written.
+        encoded, exact = pieces.read(state, raw, len(head) if raw.startswith(head) else -1)
+    except orjson.JSONEncodeError:
+        raise CorruptFileError(path, _too_deep(state)) from None
+    if not exact and (problem := codec.inexact_integer(raw)):
+        raise CorruptFileError(path, problem)
+    return Decoded(state, version, encoded)
 
 
 def parse(raw: bytes, path: str) -> dict[str, Any]:
-    """decode() without taking the version record out (the fuzzer's target)."""
+    """A file's JSON object, the version record still in it; not checked further."""
     if not raw:
         raise CorruptFileError(path, "file is empty (0 bytes), expected a JSON object")
     try:
@@ -59,14 +79,6 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
         raise CorruptFileError(
             path, f"top level is {codec.json_type(state)}, expected a JSON object"
         )
-    try:
-        again = codec.encode(state)
-    except orjson.JSONEncodeError:
-        raise CorruptFileError(path, _too_deep(state)) from None
-    # A file aiokv wrote encodes back to the same bytes; only another
-    # writer's file (json.dump, the original library) needs the exact check.
-    if again != raw and (problem := codec.inexact_integer(raw)):
-        raise CorruptFileError(path, problem)
     return state
 
 

@@ -135,7 +135,7 @@ class Lifecycle:
     async def _open(self) -> None:
         loop = _running_loop()
         try:
-            path, fd, state = await self._opener.open(self._path)
+            path, fd, state, pieces = await self._opener.open(self._path)
         except BaseException:
             self._opening = None
             self._become(State.NEW)  # the next operation tries again
@@ -143,7 +143,7 @@ class Lifecycle:
         self._opening = None
         self._path, self._lock_fd, self._loop = path, fd, loop
         self._layers.open(state)
-        self._writes.start(loop, path)
+        self._writes.start(loop, path, pieces)
         self._become(State.OPEN)
         exits.register(self, f"AioKV({path!r})", self._save_at_exit, self._disown)
 

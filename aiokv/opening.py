@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from . import api, codec, lock, storage
 from .errors import CorruptFileError, VersionError
+from .pieces import Pieces
 
 logger = logging.getLogger("aiokv")
 
@@ -28,11 +29,12 @@ Migrate = Callable[[int, dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, 
 
 
 class Opened(NamedTuple):
-    """What an open holds: the resolved path, the lock's fd and the state read."""
+    """What an open holds: the resolved path, the lock's fd, the state read and its pieces."""
 
     path: str
     lock_fd: int
     state: dict[str, Any]
+    pieces: Pieces | None  # None: the state is not the file's (migrated, quarantined, none)
 
 
 class Opener:
@@ -75,26 +77,25 @@ class Opener:
                 taking.add_done_callback(_release_taken)
                 await wait_out(taking)
                 raise
-            return Opened(path, fd, await self._read(path))
+            return Opened(path, fd, *await self._read(path))
         except BaseException:
             if fd is not None:
                 lock.release(fd)
             raise
 
-    async def _read(self, path: str) -> dict[str, Any]:
+    async def _read(self, path: str) -> tuple[dict[str, Any], Pieces | None]:
         try:
             loaded = await storage.load(path)
         except CorruptFileError as e:
             if not self._quarantine:
                 raise
             await _in_thread(_quarantine, path, e.problem, self._fsync)
-            return {}
+            return {}, None
         if loaded is None:
-            return {}
-        state, found = loaded
-        if found != (self._schema or 0):
-            state = await self._upgrade(path, state, found)
-        return state
+            return {}, None
+        if loaded.version != (self._schema or 0):
+            return await self._upgrade(path, loaded.state, loaded.version), None
+        return loaded.state, loaded.pieces
 
     async def _upgrade(self, path: str, state: dict[str, Any], found: int) -> dict[str, Any]:
         # Bring a file of another schema version to this program's, durably,

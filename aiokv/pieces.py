@@ -26,6 +26,20 @@ pieces that lost keys. Pieces are touched only by the thread that writes
 the file; the store hands them the frozen snapshot and the keys changed
 since the last update.
 
+A restarted program must not pay a full encode on its first changes: the
+open checks that the store would write the file's bytes back exactly, which
+encodes every key; read() does that check a group's keys at a time, and a
+file aiokv wrote becomes the pieces as it is: one whole piece a group, a view
+of the bytes read, nothing copied (pieces of PIECE_KEYS would double the
+open's objects, and with them start a pass of the garbage collector over the
+whole state). A whole piece is split into pieces of PIECE_KEYS the first
+time an update looks into it. Which piece holds a key is a map of every key,
+and mapping a million keys costs more than the floor's whole flush, so each
+update maps (and splits) 1/_MAP_UPDATES of what the read or the first
+update made; meanwhile a changed key the map lacks is found by searching
+the bytes for its member (a few keys an update: past _SEARCHES, the rest of
+the map is built at once).
+
 That thread holds the GIL while it works, and the event loop's thread waits
 for it, so no step may hold it long: the work yields it every millisecond,
 no single call walks every key (a list of a million keys, or one dict of
@@ -36,12 +50,13 @@ whose passes would otherwise walk a million references while holding it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any
 
-from . import fileformat
+from . import codec
 
 PIECE_KEYS = 64  # small, so scattered changes dirty few keys' worth of encoding
 GROUP_PIECES = 16  # pieces joined in one buffer (about 60 KB of small values)
@@ -49,7 +64,37 @@ _SHARDS = 1024  # dicts the key -> piece map is split into (a power of two)
 _SHARD = _SHARDS - 1  # hash(key) & _SHARD: the key's dict
 _GIL_SLICE = 0.001  # seconds of work between two yields of the GIL
 _KEYS_PER_CLOCK = 64  # keys (or groups) handled between two looks at the clock
+# The map of the keys read or built is finished over this many updates: at a
+# million keys, each maps and splits about 30 ms of them, under a flush's write.
+_MAP_UPDATES = 32
+# Keys an update may find by a search of the bytes (about 22 ms each at a
+# million keys, a twentieth of mapping them all) before it maps the rest.
+_SEARCHES = 4
+_COMMA = b","
+_GONE = object()  # a key's value in a state that no longer holds it
 _clock = time.perf_counter
+
+
+def members(chunk: dict[str, Any]) -> bytes:
+    """`,"k":v,"k2":v2`: chunk's members as the file holds them, each after a comma."""
+    return _COMMA + memoryview(codec.encode(chunk))[1:-1]
+
+
+def read(state: dict[str, Any], raw: bytes, at: int) -> tuple[Pieces, bool]:
+    """The pieces of state, just read from raw, and whether raw holds exactly what they encode.
+
+    raw[at] is the byte before state's first member (the file's `{`, or the
+    comma after a version record; at < 0: raw does not begin as the store
+    would write it). Where raw holds each piece's members as members()
+    encodes them and ends with the last one's `}`, the pieces are views of
+    raw, nothing copied; else they are encoded anew.
+    """
+    pieces = Pieces()
+    if at >= 0 and pieces._read(state, raw, at):
+        return pieces, True
+    pieces = Pieces()
+    pieces.update(state, state, ())
+    return pieces, False
 
 
 class _Group:
@@ -57,13 +102,17 @@ class _Group:
 
     def __init__(self) -> None:
         self.pieces: list[_Piece] = []  # in the file's order, none empty
-        self.joined = b""  # their bodies, joined; b"" while to be joined
+        # Their bodies, joined (or the span of a file's bytes holding them);
+        # b"" while to be joined.
+        self.joined: bytes | memoryview = b""
 
 
 class _Piece:
     __slots__ = ("body", "group", "keys", "number")
 
-    def __init__(self, number: int, keys: tuple[str, ...], body: bytes, group: _Group) -> None:
+    def __init__(
+        self, number: int, keys: tuple[str, ...], body: bytes | memoryview, group: _Group
+    ) -> None:
         self.number = number  # what the key map holds for each of its keys
         self.keys = keys  # in the file's order
         self.body: bytes | memoryview = body  # stale while the piece is in Pieces._dirty
@@ -79,7 +128,11 @@ class Pieces:
         self._numbered: dict[int, _Piece] = {}
         self._shards: list[dict[str, int]] = [{} for _ in range(_SHARDS)]
         self._numbers = 0
-        self._mapped = False  # whether _shards is filled: by the first update that needs it
+        # The pieces numbered from _unmapped to _built (the build's or the
+        # read's) may have keys _shards lacks; each update maps _slice more.
+        self._unmapped, self._built, self._slice = 1, 0, 0
+        self._searches = 0  # made by this update
+        self._shrunk = False  # whether this update left keys out of pieces
         self._dirty: set[_Piece] = set()
         self._until = 0.0  # when the current slice of work should yield the GIL
         self.ready = True  # False while an update is half done: then drop the pieces
@@ -98,25 +151,25 @@ class Pieces:
         if not self._groups:
             self._build(state)
         else:
-            if not self._mapped:
-                for group in self._groups:
-                    for piece in group.pieces:
-                        self._map(piece.keys, piece.number)
-                    self._yield_gil()
-                self._mapped = True
+            self._searches, self._shrunk = 0, False
+            self._map_next(state, self._slice)
             shards, numbered, dirty, shard_of = self._shards, self._numbered, self._dirty, _SHARD
-            shrunk = False
             for key in dropped:
-                number = shards[hash(key) & shard_of].pop(key, None)
+                shard = shards[hash(key) & shard_of]
+                number = shard.get(key)
+                if number is None and self._unmapped <= self._built:
+                    number = self._located(state, key)
                 if number is not None:
+                    del shard[key]
                     self._drop(numbered[number], key)
-                    shrunk = True
             new = []
             for n, key in enumerate(changed):
                 if n % _KEYS_PER_CLOCK == 0:
                     self._yield_gil()
                 shard = shards[hash(key) & shard_of]
                 number = shard.get(key)
+                if number is None and self._unmapped <= self._built:
+                    number = self._located(state, key)
                 if number is None:
                     if key in state:
                         new.append(key)
@@ -125,9 +178,8 @@ class Pieces:
                 else:
                     del shard[key]
                     self._drop(numbered[number], key)
-                    shrunk = True
             self._append(new)
-            if shrunk:
+            if self._shrunk:
                 self._compact()
             self._encode(state)
         self._join()
@@ -136,16 +188,117 @@ class Pieces:
     def _build(self, state: dict[str, Any]) -> None:
         # The first update: every key is new. Walking the dict's items in
         # order is much faster than looking each key up. The key map waits
-        # for the next update (a store that flushes once never needs it).
+        # for the next updates (a store that flushes once never needs it).
         # Each group is joined as soon as it is full: its pieces' bodies are
         # then let go and their memory serves the next group's, so building
         # never holds the encoded state twice (which the process would keep).
-        self._mapped = False
+        first = self._numbers + 1
         items = iter(state.items())
         while chunk := dict(islice(items, PIECE_KEYS)):
-            group = self._add(tuple(chunk), fileformat.members(chunk)).group
+            group = self._add(tuple(chunk), members(chunk)).group
             if len(group.pieces) == GROUP_PIECES:
                 self._join_group(group)
+        self._to_map(first)
+
+    def _read(self, state: dict[str, Any], raw: bytes, at: int) -> bool:
+        # read(): a group's keys at a time, encoded and compared with raw
+        # where they should be, each group one whole piece whose body is a
+        # view of raw (the first member of a file without a version record
+        # follows its `{`, not a comma: that body is a copy). Pieces of
+        # PIECE_KEYS each would cost the open twice the objects and a pass
+        # of the garbage collector over the whole state; a whole piece is
+        # split into them (_split) the first time anything looks into it.
+        self._until = _clock() + _GIL_SLICE
+        view = memoryview(raw)
+        items = iter(state.items())
+        while chunk := dict(islice(items, PIECE_KEYS * GROUP_PIECES)):
+            inner = codec.encode(chunk)[1:-1]
+            end = at + 1 + len(inner)
+            if not raw.startswith(inner, at + 1) or (at and raw[at] != _COMMA[0]):
+                return False
+            group = _Group()
+            group.joined = view[at:end] if at else _COMMA + inner
+            group.pieces.append(self._new(tuple(chunk), group.joined, group))
+            self._groups.append(group)
+            at = end
+        if raw[at:] != b"}":
+            return False
+        self._to_map(1)
+        return True
+
+    def _to_map(self, first: int) -> None:
+        # The pieces numbered first and on are to be mapped, over _MAP_UPDATES updates.
+        self._unmapped, self._built = first, self._numbers
+        self._slice = -(-(self._built - first + 1) // _MAP_UPDATES)
+
+    def _map_next(self, state: dict[str, Any], count: int) -> None:
+        # Map the keys of the next count pieces the build or the read made.
+        stop = min(self._unmapped + count, self._built + 1)
+        for number in range(self._unmapped, stop):
+            piece = self._numbered.get(number)  # None: merged away, or split
+            if piece is not None and len(piece.keys) > PIECE_KEYS:
+                self._split(state, piece)
+            elif piece is not None:
+                self._map(piece.keys, number)
+            self._yield_gil()
+        self._unmapped = stop
+
+    def _split(self, state: dict[str, Any], whole: _Piece) -> None:
+        # A whole group's piece, read from the file, becomes pieces of
+        # PIECE_KEYS, encoded from state as it is now and mapped. Its keys
+        # deleted since are left out (this update finds them nowhere), and
+        # one deleted and stored again is kept in its old place for now (the
+        # update then moves it to the end, as the dict did). While the
+        # encoding is the same as the whole's bytes, as it is where nothing
+        # changed, the pieces are views of them and the group is not joined
+        # again (joining into new memory costs as much as encoding).
+        group, keys = whole.group, whole.keys
+        values = list(map(state.get, keys, repeat(_GONE)))
+        if _GONE in values:  # rare: look each key up once, as values are
+            kept = [at for at, value in enumerate(values) if value is not _GONE]
+            keys, values = tuple(keys[at] for at in kept), [values[at] for at in kept]
+            self._shrunk = True
+        del self._numbered[whole.number]
+        view, at, end, same = memoryview(whole.body), 0, 0, True
+        split = []
+        for start in range(0, len(keys), PIECE_KEYS):
+            chunk = keys[start : start + PIECE_KEYS]
+            encoded = members(dict(zip(chunk, values[start : start + PIECE_KEYS], strict=True)))
+            end = at + len(encoded)
+            same = same and end <= len(view) and encoded.startswith(view[at:end])
+            split.append(self._new(chunk, view[at:end] if same else encoded, group))
+            self._map(chunk, split[-1].number)
+            at = end
+        at = group.pieces.index(whole)  # new keys may have joined its group after it
+        group.pieces[at : at + 1] = split
+        if not same or end != len(view):
+            group.joined = b""
+
+    def _located(self, state: dict[str, Any], key: str) -> int | None:
+        # The number of key's piece, for a key the map lacks while it is
+        # unfinished: searched for in the bytes, or, past _SEARCHES, mapped.
+        if self._searches == _SEARCHES:
+            self._map_next(state, self._built)
+            return self._shards[hash(key) & _SHARD].get(key)
+        self._searches += 1
+        # Every key's member is a comma, its JSON string and a colon; a
+        # value's inner object may hold the same bytes, so a match counts
+        # only if its piece has the key. At this point of an update, every
+        # listed key is in its piece's body (what changed is encoded later).
+        member = re.compile(re.escape(_COMMA + codec.encode_key(key) + b":"))
+        for group in self._groups:
+            found = member.search(group.joined)
+            while found is not None:
+                piece = _piece_at(group, found.start())
+                if key in piece.keys and len(piece.keys) > PIECE_KEYS:
+                    self._split(state, piece)
+                    return self._shards[hash(key) & _SHARD].get(key)
+                if key in piece.keys:
+                    self._shards[hash(key) & _SHARD][key] = piece.number
+                    return piece.number
+                found = member.search(group.joined, found.start() + 1)
+            self._yield_gil()
+        return None
 
     def _append(self, keys: list[str]) -> None:
         # New keys fill the last piece, then new pieces after it.
@@ -164,10 +317,15 @@ class Pieces:
         groups = self._groups
         if not groups or len(groups[-1].pieces) >= GROUP_PIECES:
             groups.append(_Group())
-        self._numbers += 1
-        piece = _Piece(self._numbers, keys, body, groups[-1])
+        piece = self._new(keys, body, groups[-1])
         piece.group.pieces.append(piece)
         piece.group.joined = b""
+        return piece
+
+    def _new(self, keys: tuple[str, ...], body: bytes | memoryview, group: _Group) -> _Piece:
+        # A piece numbered, for the key map, and known by its number.
+        self._numbers += 1
+        piece = _Piece(self._numbers, keys, body, group)
         self._numbered[piece.number] = piece
         self._yield_gil()
         return piece
@@ -181,6 +339,7 @@ class Pieces:
         at = piece.keys.index(key)
         piece.keys = piece.keys[:at] + piece.keys[at + 1 :]
         self._dirty.add(piece)
+        self._shrunk = True
 
     def _compact(self) -> None:
         # Drop empty pieces and merge small neighbours in each group, then
@@ -235,9 +394,7 @@ class Pieces:
     def _encode(self, state: dict[str, Any]) -> None:
         get = state.__getitem__
         for piece in self._dirty:
-            piece.body = fileformat.members(
-                dict(zip(piece.keys, map(get, piece.keys), strict=True))
-            )
+            piece.body = members(dict(zip(piece.keys, map(get, piece.keys), strict=True)))
             piece.group.joined = b""
             self._yield_gil()
         self._dirty.clear()
@@ -266,6 +423,15 @@ class Pieces:
             time.sleep(0)
             self._until = _clock() + _GIL_SLICE
 
-    def bodies(self) -> list[bytes]:
+    def bodies(self) -> list[bytes | memoryview]:
         """The encoded members in the file's order, in buffers that each begin with a comma."""
         return [group.joined for group in self._groups]
+
+
+def _piece_at(group: _Group, offset: int) -> _Piece:
+    # The piece of group whose body holds the byte at offset of its joined bytes.
+    for piece in group.pieces:
+        offset -= len(piece.body)
+        if offset < 0:
+            return piece
+    raise AssertionError("offset beyond the group's bytes")

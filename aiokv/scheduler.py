@@ -88,9 +88,9 @@ class WriteScheduler:
         self.last_flush: tuple[float, float, int] | None = None  # at, seconds, bytes
         self.last_error: BaseException | None = None
 
-    def start(self, loop: asyncio.AbstractEventLoop, path: str) -> None:
-        """The store opened path on loop: writes go there from now on."""
-        self._loop, self._path = loop, path
+    def start(self, loop: asyncio.AbstractEventLoop, path: str, pieces: Pieces | None) -> None:
+        """The store opened path on loop: writes go there from now on, from pieces if read."""
+        self._loop, self._path, self._pieces = loop, path, pieces
 
     def stop(self) -> None:
         """No more writes: the timer is cancelled and the pieces let go."""

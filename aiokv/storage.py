@@ -68,8 +68,8 @@ def is_file(path: str) -> bool:
     return True
 
 
-def read(path: str) -> tuple[dict[str, Any], int] | None:
-    """The state file's keys and schema version (None: no file); blocking: call from a thread."""
+def read(path: str) -> fileformat.Decoded | None:
+    """The state file read back (None: no file); blocking: call from a thread."""
     try:
         with open(path, "rb", opener=_open_regular) as f:
             raw = f.read()
@@ -80,7 +80,7 @@ def read(path: str) -> tuple[dict[str, Any], int] | None:
     return fileformat.decode(raw, path)
 
 
-async def load(path: str) -> tuple[dict[str, Any], int] | None:
+async def load(path: str) -> fileformat.Decoded | None:
     """read(), with the bytes read through aiofiles: three thread hops (open, read, close).
 
     A small file is decoded on the loop (microseconds); a large one in a
@@ -283,7 +283,7 @@ def _create_temp(path: str) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temp file name", prefix)
 
 
-def _write_all(fd: int, bodies: list[bytes], version: int | None) -> int:
+def _write_all(fd: int, bodies: list[bytes | memoryview], version: int | None) -> int:
     # One writev() per _IOV_MAX buffers: the bytes as the pieces keep them
     # (a buffer a group), never joined again.
     buffers = fileformat.frame(bodies, version)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiokv import AioKV, pieces
+from aiokv import AioKV, codec, fileformat, pieces
 from aiokv.changelog import ChangeLog
 from aiokv.pieces import Pieces
 from tests.helpers import encoded_keys, slow_disk_writes
@@ -108,6 +108,38 @@ def test_a_flush_re_encodes_only_the_pieces_whose_keys_changed(
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("version", [None, 3])
+def test_a_reopened_store_encodes_each_key_once_at_open_and_then_only_what_changed(
+    state: Path, monkeypatch: pytest.MonkeyPatch, version: int | None
+) -> None:
+    # A restarted program's first flushes must not encode the state again:
+    # the open's exactness check encodes it once, and its pieces are kept.
+    n = 20_000
+    whole = pieces.PIECE_KEYS * pieces.GROUP_PIECES
+
+    async def main() -> None:
+        async with AioKV(state, version=version) as kv:
+            await kv.update({f"k{i}": {"i": i} for i in range(n)})
+        counts = encoded_keys(monkeypatch)
+        async with AioKV(state, version=version, flush_delay=3600, max_flush_delay=3600) as kv:
+            head = version is not None  # the version record, encoded alone
+            assert sum(counts) == n + head and max(counts) == whole  # a group a call
+            for round in range(3):
+                counts.clear()
+                await kv.set("k5", round)
+                await kv.flush()
+                # One change: its piece, and at most its group's keys (split
+                # into pieces) and the group the key map's share splits.
+                assert 0 < sum(counts) <= pieces.PIECE_KEYS + 2 * whole + head
+            on_disk = orjson.loads(state.read_bytes())
+            assert on_disk.pop(codec.VERSION_KEY, None) == (
+                {"version": version} if version else None
+            )
+            assert list(on_disk.items()) == list((await kv.get_all()).items())
+
+    asyncio.run(main())
+
+
 def test_a_key_deleted_and_stored_again_goes_to_the_end_in_the_file_as_in_the_store(
     state: Path,
 ) -> None:
@@ -162,19 +194,94 @@ def test_what_pieces_keep_per_key_is_invisible_to_the_garbage_collector() -> Non
     assert joined(p) == orjson.dumps(tracked.state)
 
 
-def test_a_piece_map_built_late_finds_every_key() -> None:
-    # The first update encodes; the key map waits for an update with changes.
+def test_the_key_map_is_built_a_slice_an_update_and_then_finds_every_key() -> None:
+    # The first update encodes; each later one maps a share of the keys (a
+    # changed key the map lacks meanwhile is searched for in the bytes).
     tracked, p = Tracked(), Pieces()
     for i in range(1_000):
         tracked.set(f"k{i}", i)
     tracked.update(p)
     assert not any(p._shards)
-    for i in range(0, 1_000, 7):
-        tracked.set(f"k{i}", -i)
+    mapped = []
+    for i in range(pieces._MAP_UPDATES):
+        tracked.set(f"k{i * 7}", -i)
+        tracked.update(p)
+        mapped.append(sum(map(len, p._shards)))
+        assert joined(p) == orjson.dumps(tracked.state)
+    assert mapped == sorted(mapped) and mapped[0] < 1_000 // 2 and mapped[-1] == 1_000
     tracked.delete("k500")
     tracked.update(p)
     assert sum(map(len, p._shards)) == 999
     assert joined(p) == orjson.dumps(tracked.state)
+
+
+def file_of(state: dict[str, Any], version: int | None) -> tuple[bytes, int]:
+    """state's file as aiokv writes it, and where its first member's comma (or `{`) is."""
+    raw = b"".join(fileformat.frame([pieces.members(state)] if state else [], version))
+    return raw, raw.index(b",") if version else 0
+
+
+# Values that hold objects whose members are the store's own keys: the bytes
+# of a key's member also appear inside other keys' values.
+VALUES = st.one_of(
+    st.integers(0, 9),
+    st.dictionaries(st.sampled_from([f"k{i}" for i in range(31)]), st.integers(0, 9)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from([f"k{i}" for i in range(31)]), VALUES, min_size=1),
+    st.lists(OPS, min_size=1, max_size=5),
+    st.sampled_from([None, 2]),
+    st.sampled_from([(1, 1), (2, 3), (3, 2)]),
+    st.sampled_from([(0, 1), (1, 3), (4, 8)]),
+)
+def test_pieces_read_from_a_file_are_its_bytes_and_then_encode_the_dict_exactly(
+    start: dict[str, Any],
+    rounds: list[list[tuple[str, int, int]]],
+    version: int | None,
+    sizes: tuple[int, int],
+    slow: tuple[int, int],
+) -> None:
+    saved = pieces.PIECE_KEYS, pieces.GROUP_PIECES, pieces._SEARCHES, pieces._MAP_UPDATES
+    pieces.PIECE_KEYS, pieces.GROUP_PIECES = sizes
+    pieces._SEARCHES, pieces._MAP_UPDATES = slow
+    try:
+        tracked = Tracked()
+        tracked.state = dict(start)
+        raw, at = file_of(start, version)
+        p, exact = pieces.read(tracked.state, raw, at)
+        assert exact
+        # Nothing copied but the first member of a file without a version record.
+        assert all(body.obj is raw for body in p.bodies()[version is None :])  # type: ignore[union-attr]
+        assert b"".join(fileformat.frame(p.bodies(), version)) == raw
+        for ops in rounds:
+            for op, key, value in ops:
+                if op == "set":
+                    tracked.set(f"k{key}", value)
+                else:
+                    tracked.delete(f"k{key}")
+            tracked.update(p)
+            assert joined(p) == orjson.dumps(tracked.state)  # bytes, so order too
+            assert all(body.startswith(b",") for body in map(bytes, p.bodies()))
+    finally:
+        pieces.PIECE_KEYS, pieces.GROUP_PIECES, pieces._SEARCHES, pieces._MAP_UPDATES = saved
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1, "b": [2]}',  # another writer's spacing
+        b'{"a":1,"b":[2]} ',  # a byte after the object
+        b'{"a":1e2,"b":[2]}',  # a float aiokv writes otherwise (100.0)
+    ],
+)
+def test_a_file_aiokv_would_write_otherwise_is_encoded_anew(raw: bytes) -> None:
+    state = orjson.loads(raw)
+    p, exact = pieces.read(state, raw, 0)
+    assert not exact
+    assert joined(p) == orjson.dumps(state)
 
 
 @pytest.mark.parametrize("again", ["after the write", "during the write"])

@@ -20,7 +20,7 @@ def scheduler(path: Path, delay: float = 0.01, cap: float = 0.05) -> tuple[Layer
     writes = WriteScheduler(
         layers, FlushPolicy(delay, cap), fsync=False, schema=None, closed=lambda: RuntimeError()
     )
-    writes.start(asyncio.get_running_loop(), str(path))
+    writes.start(asyncio.get_running_loop(), str(path), None)
     return layers, writes
 
 

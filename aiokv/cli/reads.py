@@ -35,7 +35,8 @@ def read_state(path: str) -> tuple[dict[str, Any], int, int | None]:
         read = storage.read(path)  # refuses a FIFO too, which would block the read
         if read is None and not is_store(path):
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        state, version = read or ({}, 0)  # no file beside its lock file: an emptied store
+        # No file beside its lock file: an emptied store.
+        state, version = (read.state, read.version) if read else ({}, 0)
     except OSError as e:
         raise Failure(EXIT_OS, f"{path}: {e.strerror}") from None
     except CorruptFileError as e:

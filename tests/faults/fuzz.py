@@ -3,7 +3,7 @@
 Opening must give the documented dict or raise the documented CorruptFileError:
 never another exception, never a hang, and the file is never modified.
 Hypothesis drives it in-process; atheris (coverage-guided, where it installs)
-drives fileformat.parse in a child process for the long run.
+drives fileformat.decode in a child process for the long run.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def run(long: bool = LONG) -> Result:
 
 
 def atheris_run(result: Result, runs: int = 200_000) -> None:
-    """Coverage-guided fuzzing of fileformat.parse, in a child (atheris owns its process)."""
+    """Coverage-guided fuzzing of fileformat.decode, in a child (atheris owns its process)."""
     try:
         import atheris  # noqa: F401
     except ImportError:
@@ -131,4 +131,4 @@ def atheris_run(result: Result, runs: int = 200_000) -> None:
     if ok:
         result.cases += runs - 1
         result.survived += runs - 1
-    result.notes.append(f"atheris: {runs} inputs through fileformat.parse")
+    result.notes.append(f"atheris: {runs} inputs through fileformat.decode")

@@ -1,4 +1,4 @@
-"""atheris target: fileformat.parse returns a dict or raises CorruptFileError, nothing else.
+"""atheris target: fileformat.decode returns a dict or raises CorruptFileError, nothing else.
 
 python -m tests.faults.fuzz_atheris -runs=100000
 """
@@ -17,11 +17,11 @@ with atheris.instrument_imports():
 def one_input(data: bytes) -> None:
     """Parse data as a state file; anything but a dict or CorruptFileError is a bug."""
     try:
-        state = fileformat.parse(data, "fuzzed.json")
+        state = fileformat.decode(data, "fuzzed.json").state
     except CorruptFileError:
         return
     if type(state) is not dict:
-        raise AssertionError(f"parse returned {type(state).__name__}")
+        raise AssertionError(f"decode returned {type(state).__name__}")
 
 
 if __name__ == "__main__":
