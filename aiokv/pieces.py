@@ -133,6 +133,7 @@ class Pieces:
         self._unmapped, self._built, self._slice = 1, 0, 0
         self._searches = 0  # made by this update
         self._shrunk = False  # whether this update left keys out of pieces
+        self._emptied: set[int] = set()  # the shards this update deleted keys from
         self._dirty: set[_Piece] = set()
         self._until = 0.0  # when the current slice of work should yield the GIL
         self.ready = True  # False while an update is half done: then drop the pieces
@@ -160,7 +161,6 @@ class Pieces:
                 if number is None and self._unmapped <= self._built:
                     number = self._located(state, key)
                 if number is not None:
-                    del shard[key]
                     self._drop(numbered[number], key)
             new = []
             for n, key in enumerate(changed):
@@ -176,11 +176,11 @@ class Pieces:
                 elif key in state:
                     dirty.add(numbered[number])
                 else:
-                    del shard[key]
                     self._drop(numbered[number], key)
             self._append(new)
             if self._shrunk:
                 self._compact()
+                self._refit()
             self._encode(state)
         self._join()
         self.ready = True
@@ -340,6 +340,19 @@ class Pieces:
         piece.keys = piece.keys[:at] + piece.keys[at + 1 :]
         self._dirty.add(piece)
         self._shrunk = True
+        shard = hash(key) & _SHARD
+        del self._shards[shard][key]
+        self._emptied.add(shard)
+
+    def _refit(self) -> None:
+        # A dict never gives back the table its deleted keys took, and under
+        # deletions and insertions it settles at two to three times the
+        # table its keys need: a copy of each shard that lost keys is sized
+        # for the keys it holds (an update's deletions, so a few shards).
+        shards = self._shards
+        for shard in self._emptied:
+            shards[shard] = dict(shards[shard].items())  # copy() keeps a dense table
+        self._emptied.clear()
 
     def _compact(self) -> None:
         # Drop empty pieces and merge small neighbours in each group, then
