@@ -24,9 +24,9 @@ async def main(name: str, path: str) -> None:
     system = next(cls for cls in ALL if cls.name == name)(path)
     await system.open()
     await system.get("k1")
-    # After two flushes: what a running program holds (aiokv: the encoded
-    # pieces, built by the first, and their map of keys, by the second).
-    for value in (1, 2):
+    # What a running program holds once its first flushes are behind it
+    # (aiokv: the encoded pieces, read at open, and their map of keys).
+    for value in range(system.warm_flushes):
         await system.set("k1", value)
         await system.flush()
     print(rss_bytes())

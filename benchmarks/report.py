@@ -66,12 +66,27 @@ def render(bench: Bench, command: str, elapsed: float) -> str:
         ref = table.reference
         lines += [f"## {table.title}", ""]
         col = f"x {ref}" if table.lower_is_better else f"{ref}'s rate / this"
-        lines += [f"| system | median ({table.unit}) | {col} | note |", "|---|---|---|---|"]
+        if table.spread:
+            lines += [
+                f"| system | median ({table.unit}) | worst ({table.unit}) | {col}: median "
+                "| worst | note |",
+                "|---|---|---|---|---|---|",
+            ]
+        else:
+            lines += [f"| system | median ({table.unit}) | {col} | note |", "|---|---|---|---|"]
         for name in table.values:
             r = fmt(table.ratio(name, ref)) if table.compare else "-"
-            lines.append(
-                f"| {name} | {fmt(table.median(name))} | {r} | {table.notes.get(name, '')} |"
-            )
+            note = table.notes.get(name, "")
+            if table.spread:
+                worst = (
+                    max(table.values[name]) if table.lower_is_better else min(table.values[name])
+                )
+                w = fmt(table.worst(name, ref)) if table.compare else "-"
+                lines.append(
+                    f"| {name} | {fmt(table.median(name))} | {fmt(worst)} | {r} | {w} | {note} |"
+                )
+            else:
+                lines.append(f"| {name} | {fmt(table.median(name))} | {r} | {note} |")
         if "ns/key" in table.notes:
             lines += ["", f"Flush cost per key (median): {table.notes['ns/key']} ns/key."]
         lines.append("")

@@ -73,6 +73,8 @@ class Sizes:
     )  # (f)
     stall_keys: int = 1_000_000  # (g)
     scattered: int = 1_000  # (f): keys changed at random before the last flush
+    first_flush_sizes: list[int] = field(default_factory=lambda: [100_000, 1_000_000])  # (f)
+    first_flushes: int = 5  # (f): flushes timed after each open
     stall_s: float = 3.0  # (g)
     memory_keys: int = 100_000  # (h), every system
     memory_big: int = 1_000_000  # (h), the whole-file systems
@@ -102,6 +104,8 @@ QUICK = Sizes(
     memory_keys=5_000,
     memory_big=20_000,
     scattered=50,
+    first_flush_sizes=[5_000],
+    first_flushes=3,
     namespaces=50,
     namespace_keys=20,
     redis_ops=200,
@@ -153,6 +157,7 @@ class Table:
     lower_is_better: bool = True
     compare: bool = True  # whether a ratio to the reference means anything
     reference: str = FLOOR  # the row every ratio is to
+    spread: bool = False  # whether the report shows the worst figure beside the median
     values: dict[str, list[float]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -380,14 +385,16 @@ class Bench:
         ]
         for n in s.flush_sizes:
             data = dataset(n)
+            paths: dict[type[System], str] = {cls: self.prefilled(cls, data) for cls in whole_file}
+            if n in s.first_flush_sizes:
+                await self._first_flushes(n, paths)
             stores = []
             for cls in whole_file:
-                store = cls(self.prefilled(cls, data), flush_every=3600)
+                store = cls(paths[cls], flush_every=3600)
                 await store.open()
-                # As in a running program, not the first flushes: the first
-                # builds aiokv's pieces, the second their map of keys.
-                for warm_up in (-1, -2):
-                    await store.set("k1", warm_up)
+                # As in a running program, past the first flushes (above).
+                for warm_up in range(cls.warm_flushes):
+                    await store.set("k1", -warm_up)
                     await store.flush()
                 stores.append(store)
             encoded = orjson.dumps(data)
@@ -398,7 +405,7 @@ class Bench:
                 rng = random.Random(n)
                 changes.append((f"{s.scattered:,} random keys changed", None))
             for label, fixed in changes:
-                table = Table(f"(f) flush after {label}, {n:,} keys", "ms")
+                table = Table(f"(f) flush after {label}, {n:,} keys", "ms", spread=True)
                 for rep in range(s.reps):
                     keys = fixed or [f"k{rng.randrange(n)}" for _ in range(s.scattered)]
                     for store in self.rotation([*stores, None], rep):
@@ -420,6 +427,36 @@ class Bench:
                 await store.close()
             del stores, encoded
             gc.collect()
+
+    async def _first_flushes(self, n: int, paths: dict[type[System], str]) -> None:
+        # A restarted program's first flushes, one change each, on a store
+        # opened afresh every repetition: the first as its own row, then
+        # the next ones (aiokv builds its key map during them).
+        s = self.sizes
+        first = Table(
+            f"(f) the first flush after opening, one change, {n:,} keys", "ms", spread=True
+        )
+        next_ = Table(
+            f"(f) flushes 2 to {s.first_flushes} after opening, one change each, {n:,} keys",
+            "ms",
+            spread=True,
+        )
+        for rep in range(s.reps):
+            for cls in self.rotation(list(paths), rep):
+                store = cls(paths[cls], flush_every=3600)
+                await store.open()
+                times = []
+                for i in range(s.first_flushes):
+                    await store.set("k1", i)
+                    gc.collect()
+                    times.append(1e3 * await self.timed(store.flush))
+                await store.close()
+                del store
+                gc.collect()
+                first.add(cls.name, times[0])
+                for ms in times[1:]:  # each paired with the floor's of the same place
+                    next_.add(cls.name, ms)
+        self.tables += [first, next_]
 
     async def g_stall(self) -> None:
         s = self.sizes
@@ -784,7 +821,8 @@ class Bench:
         whole_file = [c for c in (FloorSystem, AioKVSystem, PickleDBSystem) if c in self.systems]
         for n, systems in ((s.memory_keys, self.systems), (s.memory_big, whole_file)):
             table = Table(
-                f"(h) RSS of a fresh process holding a {n:,}-key store, after two flushes", "MiB"
+                f"(h) RSS of a fresh process holding a {n:,}-key store, after its first flushes",
+                "MiB",
             )
             data = dataset(n)
             paths = {cls: self.prefilled(cls, data) for cls in systems}
