@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,28 @@ def test_the_key_map_is_built_a_slice_an_update_and_then_finds_every_key() -> No
     tracked.delete("k500")
     tracked.update(p)
     assert sum(map(len, p._shards)) == 999
+    assert joined(p) == orjson.dumps(tracked.state)
+
+
+def test_the_key_map_gives_back_the_room_of_deleted_keys() -> None:
+    # A dict keeps the table its deleted keys took: under deletions the map
+    # would hold room for keys long gone (the soak campaign's margin).
+    tracked, p = Tracked(), Pieces()
+    for i in range(20_000):
+        tracked.set(f"k{i}", i)
+    tracked.update(p)
+    for i in range(pieces._MAP_UPDATES):
+        tracked.set(f"k{i}", -i)
+        tracked.update(p)
+    full = sum(map(sys.getsizeof, p._shards))
+    rng = random.Random(3)
+    for _ in range(20):
+        for _ in range(500):
+            tracked.delete(f"k{rng.randrange(20_000)}")
+        tracked.set(f"new{rng.randrange(1_000)}", 0)
+        tracked.update(p)
+    assert len(tracked.state) < 20_000 * 0.7
+    assert sum(map(sys.getsizeof, p._shards)) < full * 0.8
     assert joined(p) == orjson.dumps(tracked.state)
 
 
