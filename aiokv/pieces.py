@@ -372,6 +372,9 @@ class Pieces:
                 last is not None
                 and len(last.pieces) + len(pieces) <= GROUP_PIECES
                 and min(len(last.pieces), len(pieces)) < GROUP_PIECES // 2
+                # A whole piece read from the file is a full group on its own:
+                # merged, its bytes would be copied for nothing.
+                and _keys(last.pieces) + _keys(pieces) <= PIECE_KEYS * GROUP_PIECES
             ):
                 for piece in pieces:
                     piece.group = last
@@ -439,6 +442,11 @@ class Pieces:
     def bodies(self) -> list[bytes | memoryview]:
         """The encoded members in the file's order, in buffers that each begin with a comma."""
         return [group.joined for group in self._groups]
+
+
+def _keys(pieces: list[_Piece]) -> int:
+    # How many keys pieces hold.
+    return sum(len(piece.keys) for piece in pieces)
 
 
 def _piece_at(group: _Group, offset: int) -> _Piece:

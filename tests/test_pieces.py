@@ -292,6 +292,21 @@ def test_pieces_read_from_a_file_are_its_bytes_and_then_encode_the_dict_exactly(
         pieces.PIECE_KEYS, pieces.GROUP_PIECES, pieces._SEARCHES, pieces._MAP_UPDATES = saved
 
 
+def test_a_deletion_after_opening_copies_no_bytes_but_its_groups() -> None:
+    # Read from the file, every group is one whole piece, a view of the
+    # bytes read: a deletion re-joins its own group, and merges no other.
+    state = {f"k{i}": i for i in range(20_000)}
+    raw, at = file_of(state, None)
+    p, _ = pieces.read(state, raw, at)
+    tracked = Tracked()
+    tracked.state = state
+    tracked.delete("k5000")
+    tracked.update(p)
+    views = [body for body in p.bodies() if isinstance(body, memoryview) and body.obj is raw]
+    assert len(views) == len(p.bodies()) - 2  # but the first group's, and k5000's
+    assert joined(p) == orjson.dumps(tracked.state)
+
+
 @pytest.mark.parametrize(
     "raw",
     [
