@@ -488,7 +488,8 @@ class Bench:
         for rep in range(s.reps):
             for name in self.rotation(names, rep):
                 store = stores[name]
-                lateness = sorted(await lateness_while(s.stall_s, store and sets_of(store)))
+                load = None if store is None else sets_of(store)
+                lateness = sorted(await lateness_while(s.stall_s, load))
                 if store is not None:
                     await store.flush()
                 p99.add(name, 1e3 * lateness[int(len(lateness) * 0.99)])
