@@ -246,7 +246,8 @@ class Bot:
         await self.write()
 
     async def stop(self) -> None:
-        await self.app.shutdown()  # hands over and flushes once more
+        """Shut the Application down: PTB hands over and flushes once more."""
+        await self.app.shutdown()
 
 
 def telegram_bots(bench: Bench, chats: int) -> list[Bot]:
