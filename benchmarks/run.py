@@ -29,7 +29,7 @@ from benchmarks.report import chart, render, write
 from benchmarks.systems import ALL
 from benchmarks.workloads import FULL, QUICK, ROOT, Bench
 
-WORKLOADS = "abcdefghijk"
+WORKLOADS = "abcdefghijklm"
 
 
 def main(argv: list[str] | None = None) -> int:

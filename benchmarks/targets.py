@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.frameworks import AIOKV_FILE, AIOKV_PTB, AIOKV_REDIS, DICT, MEMORY, PICKLE, REDIS
 from benchmarks.systems import PickleDBSystem
 from benchmarks.workloads import (
     AIOKV,
@@ -157,3 +158,54 @@ def _k(b: Bench) -> tuple[float | str, bool]:
         for _, system, reference in t.pairs
     )
     return r, r <= 1.3
+
+
+def _updates(b: Bench) -> list[Table]:
+    # (l)'s tables of one update's work, by number of users.
+    return [t for t in b.tables if t.title.startswith("(l) aiogram FSM, one update")]
+
+
+@target(
+    "(l) aiogram FSM, AioKVStorage on a file: an update's work",
+    "<= 2x MemoryStorage, faster than every storage that persists",
+)
+def _l_file(b: Bench) -> tuple[float | str, bool]:
+    tables = _updates(b)
+    r = max(t.ratio(AIOKV_FILE) for t in tables)
+    ahead = all(
+        t.ratio(AIOKV_FILE, other) < 1
+        for t in tables
+        for other in t.values
+        if other not in (MEMORY, AIOKV_FILE)
+    )
+    return r, r <= 2 and ahead
+
+
+@target("(l) aiogram FSM, AioKVStorage on RedisKV: an update's work", "<= 1.2x RedisStorage")
+def _l_redis(b: Bench) -> tuple[float | str, bool]:
+    r = max(t.ratio(AIOKV_REDIS, REDIS) for t in _updates(b))
+    return r, r <= 1.2
+
+
+def _figure(title: str) -> str:
+    # Which of (m)'s figures a table of it holds.
+    return next(
+        (name for word, name in (("bytes", "bytes"), ("p99", "stall p99"), ("max", "stall max"))
+         if word in title),
+        "round time",
+    )  # fmt: skip
+
+
+@target(
+    "(m) python-telegram-bot: a persistence round's time and bytes, the loop stall",
+    "each below PicklePersistence's and DictPersistence's",
+)
+def _m(b: Bench) -> tuple[float | str, bool]:
+    worst: dict[str, float] = {}
+    for t in b.tables:
+        if t.title.startswith("(m)"):
+            figure = _figure(t.title)
+            r = max(t.ratio(AIOKV_PTB, peer) for peer in (PICKLE, DICT))
+            worst[figure] = max(worst.get(figure, 0), r)
+    shown = ", ".join(f"{figure} {fmt(r)}x" for figure, r in worst.items())
+    return f"x the better peer: {shown}", max(worst.values()) < 1

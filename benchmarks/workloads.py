@@ -1,5 +1,7 @@
 """The workloads (a) to (k): each system side by side with its reference, interleaved.
 
+(l) and (m), the bot frameworks' storages, are in frameworks.py.
+
 Each workload appends Tables to a Bench: one figure per system per repetition.
 What the figures are compared against, and what they mean, is in targets.py
 and report.py.
@@ -86,6 +88,10 @@ class Sizes:
     worker_s: float = 1.0  # (k) seconds each system runs, per repetition and count of workers
     worker_slices: int = 4  # (k) the slices it runs in, the systems' interleaved
     stores: int = 300  # (k) the cluster's stores
+    fsm_users: list[int] = field(default_factory=lambda: [1_000, 100_000])  # (l)
+    fsm_updates: int = 2_000  # (l) updates per repetition, each a random user's
+    ptb_chats: int = 100_000  # (m) chats with chat_data
+    ptb_changes: list[int] = field(default_factory=lambda: [10, 1_000])  # (m) chats per round
     budget_s: float = 0.6  # most time one system may spend on one measurement
 
 
@@ -114,6 +120,10 @@ QUICK = Sizes(
     worker_s=0.2,
     worker_slices=2,
     stores=30,
+    fsm_users=[100, 1_000],
+    fsm_updates=50,
+    ptb_chats=1_000,
+    ptb_changes=[2, 20],
     budget_s=0.1,
 )
 
@@ -129,6 +139,41 @@ def child(module: str, *args: str) -> str:
         timeout=600,
     )
     return out.stdout.split()[-1]
+
+
+async def lateness_while(
+    seconds: float, each_ms: Callable[[int], Awaitable[None]] | None
+) -> list[float]:
+    """A 1 ms ticker's lateness for seconds, while each_ms(i) runs once a millisecond."""
+    lateness: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def ticker() -> None:
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lateness.append(time.perf_counter() - t - 0.001)
+
+    async def driver() -> None:
+        i = 0
+        while time.perf_counter() < stop:
+            if each_ms is not None:
+                await each_ms(i)
+            i += 1
+            await asyncio.sleep(0.001)
+
+    await asyncio.gather(ticker(), driver())
+    return lateness
+
+
+def sets_of(store: System) -> Callable[[int], Awaitable[None]]:
+    """(g)'s load: 10 sets each call, ~10k/s at one call a millisecond."""
+
+    async def sets(i: int) -> None:
+        for j in range(10 * i, 10 * i + 10):
+            await store.set(f"k{j % 1000}", j)
+
+    return sets
 
 
 def str_value(i: int) -> str:
@@ -479,8 +524,11 @@ class Bench:
         names = list(stores)
         for rep in range(s.reps):
             for name in self.rotation(names, rep):
-                lateness = await self._ticker_under_load(stores[name], s.stall_s)
-                lateness.sort()
+                store = stores[name]
+                load = None if store is None else sets_of(store)
+                lateness = sorted(await lateness_while(s.stall_s, load))
+                if store is not None:
+                    await store.flush()
                 p99.add(name, 1e3 * lateness[int(len(lateness) * 0.99)])
                 worst.add(name, 1e3 * lateness[-1])
         for store in stores.values():
@@ -792,30 +840,6 @@ class Bench:
         finally:
             workers.stop()
 
-    async def _ticker_under_load(self, store: System | None, seconds: float) -> list[float]:
-        lateness: list[float] = []
-        stop = time.perf_counter() + seconds
-
-        async def ticker() -> None:
-            while time.perf_counter() < stop:
-                t = time.perf_counter()
-                await asyncio.sleep(0.001)
-                lateness.append(time.perf_counter() - t - 0.001)
-
-        async def driver() -> None:
-            i = 0
-            while time.perf_counter() < stop:
-                for _ in range(10):  # 10 sets per ms: ~10k/s
-                    i += 1
-                    if store is not None:
-                        await store.set(f"k{i % 1000}", i)
-                await asyncio.sleep(0.001)
-
-        await asyncio.gather(ticker(), driver())
-        if store is not None:
-            await store.flush()
-        return lateness
-
     def h_memory(self) -> None:
         s = self.sizes
         whole_file = [c for c in (FloorSystem, AioKVSystem, PickleDBSystem) if c in self.systems]
@@ -834,6 +858,8 @@ class Bench:
             self.tables.append(table)
 
     async def run_async(self, only: set[str]) -> None:
+        from benchmarks import frameworks  # (l) and (m), which import this module
+
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("a", self.a_gets),
             ("b", self.b_sets_then_flush),
@@ -845,6 +871,8 @@ class Bench:
             ("i", self.i_namespaces),
             ("j", self.j_redis),
             ("k", self.k_throughput),
+            ("l", lambda: frameworks.l_aiogram(self)),
+            ("m", lambda: frameworks.m_telegram(self)),
         ]
         for key, step in steps:
             if key in only:

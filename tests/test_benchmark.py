@@ -45,7 +45,7 @@ def run(module: str, *args: str) -> str:
 def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None:
     run("benchmarks.run", "--quick", "--out", str(tmp_path))
     report = (tmp_path / "performance.md").read_text()
-    for workload in "abcdefgh":
+    for workload in "abcdefghlm":
         assert f"## ({workload})" in report, workload
     for system in (
         "floor",
@@ -57,12 +57,19 @@ def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None
         "shelve",
         "aiosqlite",
         "rewrite-per-set",
+        "MemoryStorage",
+        "AioKVStorage, file",
+        "aiogram-sqlite-storage",
+        "PicklePersistence",
+        "DictPersistence",
+        "AioKVPersistence",
     ):
         assert f"| {system} |" in report, system
     if available() or require_redis():  # (j) and (k) need a redis-server; CI has one
         assert "## (j) Redis" in report
         assert "| RedisKV |" in report and "| redis.asyncio by hand |" in report
         assert "## (k) Throughput" in report
+        assert "| RedisStorage |" in report and "| AioKVStorage, RedisKV |" in report
         for row in (
             "one primary, two replicas; replicas=0 | 1 |",
             "one primary, two replicas; replicas=1 (by hand: WAIT 1) | 2 |",
@@ -72,7 +79,7 @@ def test_quick_benchmark_runs_and_reports_every_workload(tmp_path: Path) -> None
         assert "| workers | RedisKV: median | worst | by hand: median | worst |" in report
         assert "not measured" not in report
     else:
-        assert report.count("not measured") == 2  # (j)'s and (k)'s targets
+        assert report.count("not measured") == 3  # (j)'s, (k)'s and (l)'s on Redis
     assert (tmp_path / "performance.png").stat().st_size > 10_000
 
 
