@@ -352,6 +352,7 @@ class Pieces:
         shards = self._shards
         for shard in self._emptied:
             shards[shard] = dict(shards[shard].items())  # copy() keeps a dense table
+            self._yield_gil()
         self._emptied.clear()
 
     def _compact(self) -> None:
