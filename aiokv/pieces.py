@@ -27,18 +27,14 @@ the file; the store hands them the frozen snapshot and the keys changed
 since the last update.
 
 A restarted program must not pay a full encode on its first changes: the
-open checks that the store would write the file's bytes back exactly, which
-encodes every key; read() does that check a group's keys at a time, and a
-file aiokv wrote becomes the pieces as it is: one whole piece a group, a view
-of the bytes read, nothing copied (pieces of PIECE_KEYS would double the
-open's objects, and with them start a pass of the garbage collector over the
-whole state). A whole piece is split into pieces of PIECE_KEYS the first
-time an update looks into it. Which piece holds a key is a map of every key,
-and mapping a million keys costs more than the floor's whole flush, so each
-update maps (and splits) 1/_MAP_UPDATES of what the read or the first
-update made; meanwhile a changed key the map lacks is found by searching
-the bytes for its member (a few keys an update: past _SEARCHES, the rest of
-the map is built at once).
+open's check that the file is what the store would write encodes every key,
+and read() does it a group at a time, keeping a file aiokv wrote as one whole
+piece a group, a view of the bytes read (pieces of PIECE_KEYS would double
+the open's objects, and start a garbage collector's pass over the state).
+An update splits a whole piece it looks into. Mapping a million keys to
+their pieces costs more than the floor's flush, so each update maps (and
+splits) 1/_MAP_UPDATES of them; a changed key the map lacks meanwhile is
+found by a search of the bytes (past _SEARCHES, the rest is mapped at once).
 
 That thread holds the GIL while it works, and the event loop's thread waits
 for it, so no step may hold it long: the work yields it every millisecond,
@@ -57,11 +53,11 @@ from itertools import islice, repeat
 from typing import Any
 
 from . import codec
+from .keymap import SHARD, KeyMap
+from .piece import Group, Piece, key_count, members
 
 PIECE_KEYS = 64  # small, so scattered changes dirty few keys' worth of encoding
 GROUP_PIECES = 16  # pieces joined in one buffer (about 60 KB of small values)
-_SHARDS = 1024  # dicts the key -> piece map is split into (a power of two)
-_SHARD = _SHARDS - 1  # hash(key) & _SHARD: the key's dict
 _GIL_SLICE = 0.001  # seconds of work between two yields of the GIL
 _KEYS_PER_CLOCK = 64  # keys (or groups) handled between two looks at the clock
 # The map of the keys read or built is finished over this many updates: at a
@@ -70,14 +66,9 @@ _MAP_UPDATES = 32
 # Keys an update may find by a search of the bytes (about 22 ms each at a
 # million keys, a twentieth of mapping them all) before it maps the rest.
 _SEARCHES = 4
-_COMMA = b","
+_COMMA = b","  # what each member follows in the file, but the first
 _GONE = object()  # a key's value in a state that no longer holds it
 _clock = time.perf_counter
-
-
-def members(chunk: dict[str, Any]) -> bytes:
-    """`,"k":v,"k2":v2`: chunk's members as the file holds them, each after a comma."""
-    return _COMMA + memoryview(codec.encode(chunk))[1:-1]
 
 
 def read(state: dict[str, Any], raw: bytes, at: int) -> tuple[Pieces, bool]:
@@ -97,44 +88,21 @@ def read(state: dict[str, Any], raw: bytes, at: int) -> tuple[Pieces, bool]:
     return pieces, False
 
 
-class _Group:
-    __slots__ = ("joined", "pieces")
-
-    def __init__(self) -> None:
-        self.pieces: list[_Piece] = []  # in the file's order, none empty
-        # Their bodies, joined (or the span of a file's bytes holding them);
-        # b"" while to be joined.
-        self.joined: bytes | memoryview = b""
-
-
-class _Piece:
-    __slots__ = ("body", "group", "keys", "number")
-
-    def __init__(
-        self, number: int, keys: tuple[str, ...], body: bytes | memoryview, group: _Group
-    ) -> None:
-        self.number = number  # what the key map holds for each of its keys
-        self.keys = keys  # in the file's order
-        self.body: bytes | memoryview = body  # stale while the piece is in Pieces._dirty
-        self.group = group
-
-
 class Pieces:
     """The encoded state in pieces; see the module's docstring."""
 
     def __init__(self) -> None:
         """No pieces: the first update() encodes the whole state."""
-        self._groups: list[_Group] = []  # in the file's order, none empty
-        self._numbered: dict[int, _Piece] = {}
-        self._shards: list[dict[str, int]] = [{} for _ in range(_SHARDS)]
+        self._groups: list[Group] = []  # in the file's order, none empty
+        self._numbered: dict[int, Piece] = {}
+        self._keys = KeyMap()
         self._numbers = 0
         # The pieces numbered from _unmapped to _built (the build's or the
         # read's) may have keys _shards lacks; each update maps _slice more.
         self._unmapped, self._built, self._slice = 1, 0, 0
         self._searches = 0  # made by this update
         self._shrunk = False  # whether this update left keys out of pieces
-        self._emptied: set[int] = set()  # the shards this update deleted keys from
-        self._dirty: set[_Piece] = set()
+        self._dirty: set[Piece] = set()
         self._until = 0.0  # when the current slice of work should yield the GIL
         self.ready = True  # False while an update is half done: then drop the pieces
 
@@ -154,7 +122,12 @@ class Pieces:
         else:
             self._searches, self._shrunk = 0, False
             self._map_next(state, self._slice)
-            shards, numbered, dirty, shard_of = self._shards, self._numbered, self._dirty, _SHARD
+            shards, numbered, dirty, shard_of = (
+                self._keys.shards,
+                self._numbered,
+                self._dirty,
+                SHARD,
+            )
             for key in dropped:
                 shard = shards[hash(key) & shard_of]
                 number = shard.get(key)
@@ -180,7 +153,7 @@ class Pieces:
             self._append(new)
             if self._shrunk:
                 self._compact()
-                self._refit()
+                self._keys.refit(self._yield_gil)
             self._encode(state)
         self._join()
         self.ready = True
@@ -216,7 +189,7 @@ class Pieces:
             end = at + 1 + len(inner)
             if not raw.startswith(inner, at + 1) or (at and raw[at] != _COMMA[0]):
                 return False
-            group = _Group()
+            group = Group()
             group.joined = view[at:end] if at else _COMMA + inner
             group.pieces.append(self._new(tuple(chunk), group.joined, group))
             self._groups.append(group)
@@ -239,11 +212,11 @@ class Pieces:
             if piece is not None and len(piece.keys) > PIECE_KEYS:
                 self._split(state, piece)
             elif piece is not None:
-                self._map(piece.keys, number)
+                self._keys.put(piece.keys, number)
             self._yield_gil()
         self._unmapped = stop
 
-    def _split(self, state: dict[str, Any], whole: _Piece) -> None:
+    def _split(self, state: dict[str, Any], whole: Piece) -> None:
         # A whole group's piece, read from the file, becomes pieces of
         # PIECE_KEYS, encoded from state as it is now and mapped. Its keys
         # deleted since are left out (this update finds them nowhere), and
@@ -267,7 +240,7 @@ class Pieces:
             end = at + len(encoded)
             same = same and end <= len(view) and encoded.startswith(view[at:end])
             split.append(self._new(chunk, view[at:end] if same else encoded, group))
-            self._map(chunk, split[-1].number)
+            self._keys.put(chunk, split[-1].number)
             at = end
         at = group.pieces.index(whole)  # new keys may have joined its group after it
         group.pieces[at : at + 1] = split
@@ -279,7 +252,7 @@ class Pieces:
         # unfinished: searched for in the bytes, or, past _SEARCHES, mapped.
         if self._searches == _SEARCHES:
             self._map_next(state, self._built)
-            return self._shards[hash(key) & _SHARD].get(key)
+            return self._keys.get(key)
         self._searches += 1
         # Every key's member is a comma, its JSON string and a colon; a
         # value's inner object may hold the same bytes, so a match counts
@@ -289,12 +262,12 @@ class Pieces:
         for group in self._groups:
             found = member.search(group.joined)
             while found is not None:
-                piece = _piece_at(group, found.start())
+                piece = group.piece_at(found.start())
                 if key in piece.keys and len(piece.keys) > PIECE_KEYS:
                     self._split(state, piece)
-                    return self._shards[hash(key) & _SHARD].get(key)
+                    return self._keys.get(key)
                 if key in piece.keys:
-                    self._shards[hash(key) & _SHARD][key] = piece.number
+                    self._keys.put((key,), piece.number)
                     return piece.number
                 found = member.search(group.joined, found.start() + 1)
             self._yield_gil()
@@ -306,60 +279,42 @@ class Pieces:
         if keys and len(tail.keys) < PIECE_KEYS:
             start = PIECE_KEYS - len(tail.keys)
             tail.keys += tuple(keys[:start])
-            self._map(keys[:start], tail.number)
+            self._keys.put(keys[:start], tail.number)
             self._dirty.add(tail)
         for at in range(start, len(keys), PIECE_KEYS):
             piece = self._add(tuple(keys[at : at + PIECE_KEYS]), b"")
-            self._map(piece.keys, piece.number)
+            self._keys.put(piece.keys, piece.number)
             self._dirty.add(piece)
 
-    def _add(self, keys: tuple[str, ...], body: bytes) -> _Piece:
+    def _add(self, keys: tuple[str, ...], body: bytes) -> Piece:
         groups = self._groups
         if not groups or len(groups[-1].pieces) >= GROUP_PIECES:
-            groups.append(_Group())
+            groups.append(Group())
         piece = self._new(keys, body, groups[-1])
         piece.group.pieces.append(piece)
         piece.group.joined = b""
         return piece
 
-    def _new(self, keys: tuple[str, ...], body: bytes | memoryview, group: _Group) -> _Piece:
+    def _new(self, keys: tuple[str, ...], body: bytes | memoryview, group: Group) -> Piece:
         # A piece numbered, for the key map, and known by its number.
         self._numbers += 1
-        piece = _Piece(self._numbers, keys, body, group)
+        piece = Piece(self._numbers, keys, body, group)
         self._numbered[piece.number] = piece
         self._yield_gil()
         return piece
 
-    def _map(self, keys: Iterable[str], number: int) -> None:
-        shards, shard = self._shards, _SHARD
-        for key in keys:
-            shards[hash(key) & shard][key] = number
-
-    def _drop(self, piece: _Piece, key: str) -> None:
+    def _drop(self, piece: Piece, key: str) -> None:
         at = piece.keys.index(key)
         piece.keys = piece.keys[:at] + piece.keys[at + 1 :]
         self._dirty.add(piece)
         self._shrunk = True
-        shard = hash(key) & _SHARD
-        del self._shards[shard][key]
-        self._emptied.add(shard)
-
-    def _refit(self) -> None:
-        # A dict never gives back the table its deleted keys took, and under
-        # deletions and insertions it settles at two to three times the
-        # table its keys need: a copy of each shard that lost keys is sized
-        # for the keys it holds (an update's deletions, so a few shards).
-        shards = self._shards
-        for shard in self._emptied:
-            shards[shard] = dict(shards[shard].items())  # copy() keeps a dense table
-            self._yield_gil()
-        self._emptied.clear()
+        self._keys.drop(key)
 
     def _compact(self) -> None:
         # Drop empty pieces and merge small neighbours in each group, then
         # empty and small groups likewise, so that deletions never leave many
         # tiny pieces or groups. Clean neighbours join their bytes.
-        groups: list[_Group] = []
+        groups: list[Group] = []
         for n, group in enumerate(self._groups):
             if n % _KEYS_PER_CLOCK == 0:
                 self._yield_gil()
@@ -375,7 +330,7 @@ class Pieces:
                 and min(len(last.pieces), len(pieces)) < GROUP_PIECES // 2
                 # A whole piece read from the file is a full group on its own:
                 # merged, its bytes would be copied for nothing.
-                and _keys(last.pieces) + _keys(pieces) <= PIECE_KEYS * GROUP_PIECES
+                and key_count(last.pieces) + key_count(pieces) <= PIECE_KEYS * GROUP_PIECES
             ):
                 for piece in pieces:
                     piece.group = last
@@ -385,8 +340,8 @@ class Pieces:
                 groups.append(group)
         self._groups = groups
 
-    def _merged(self, pieces: list[_Piece]) -> list[_Piece]:
-        merged: list[_Piece] = []
+    def _merged(self, pieces: list[Piece]) -> list[Piece]:
+        merged: list[Piece] = []
         numbered, dirty = self._numbered, self._dirty
         for piece in pieces:
             if piece.keys:  # else it is dropped
@@ -399,7 +354,7 @@ class Pieces:
                     merged.append(piece)
                     continue
                 last.keys += piece.keys  # piece joins last
-                self._map(piece.keys, last.number)
+                self._keys.put(piece.keys, last.number)
                 if piece in dirty:
                     dirty.add(last)
                 elif last not in dirty:
@@ -421,7 +376,7 @@ class Pieces:
             if not group.joined:
                 self._join_group(group)
 
-    def _join_group(self, group: _Group) -> None:
+    def _join_group(self, group: Group) -> None:
         # The pieces' bodies become views of the joined bytes, so the old
         # ones are let go.
         group.joined = b"".join([piece.body for piece in group.pieces])
@@ -443,17 +398,3 @@ class Pieces:
     def bodies(self) -> list[bytes | memoryview]:
         """The encoded members in the file's order, in buffers that each begin with a comma."""
         return [group.joined for group in self._groups]
-
-
-def _keys(pieces: list[_Piece]) -> int:
-    # How many keys pieces hold.
-    return sum(len(piece.keys) for piece in pieces)
-
-
-def _piece_at(group: _Group, offset: int) -> _Piece:
-    # The piece of group whose body holds the byte at offset of its joined bytes.
-    for piece in group.pieces:
-        offset -= len(piece.body)
-        if offset < 0:
-            return piece
-    raise AssertionError("offset beyond the group's bytes")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiokv import AioKV, codec, fileformat, pieces
+from aiokv import AioKV, codec, fileformat, piece, pieces
 from aiokv.changelog import ChangeLog
 from aiokv.pieces import Pieces
 from tests.helpers import encoded_keys, slow_disk_writes
@@ -189,7 +188,7 @@ def test_what_pieces_keep_per_key_is_invisible_to_the_garbage_collector() -> Non
     tracked.set("new", 1)
     tracked.update(p)  # maps their keys, changes, merges
     gc.collect()
-    kept = [*p._shards, *(piece.keys for group in p._groups for piece in group.pieces)]
+    kept = [*p._keys.shards, *(piece.keys for group in p._groups for piece in group.pieces)]
     assert len(kept) > 1024 + 5_000 // pieces.PIECE_KEYS
     assert not any(gc.is_tracked(obj) for obj in kept)
     assert joined(p) == orjson.dumps(tracked.state)
@@ -202,45 +201,23 @@ def test_the_key_map_is_built_a_slice_an_update_and_then_finds_every_key() -> No
     for i in range(1_000):
         tracked.set(f"k{i}", i)
     tracked.update(p)
-    assert not any(p._shards)
+    assert not len(p._keys)
     mapped = []
     for i in range(pieces._MAP_UPDATES):
         tracked.set(f"k{i * 7}", -i)
         tracked.update(p)
-        mapped.append(sum(map(len, p._shards)))
+        mapped.append(len(p._keys))
         assert joined(p) == orjson.dumps(tracked.state)
     assert mapped == sorted(mapped) and mapped[0] < 1_000 // 2 and mapped[-1] == 1_000
     tracked.delete("k500")
     tracked.update(p)
-    assert sum(map(len, p._shards)) == 999
-    assert joined(p) == orjson.dumps(tracked.state)
-
-
-def test_the_key_map_gives_back_the_room_of_deleted_keys() -> None:
-    # A dict keeps the table its deleted keys took: under deletions the map
-    # would hold room for keys long gone (the soak campaign's margin).
-    tracked, p = Tracked(), Pieces()
-    for i in range(20_000):
-        tracked.set(f"k{i}", i)
-    tracked.update(p)
-    for i in range(pieces._MAP_UPDATES):
-        tracked.set(f"k{i}", -i)
-        tracked.update(p)
-    full = sum(map(sys.getsizeof, p._shards))
-    rng = random.Random(3)
-    for _ in range(20):
-        for _ in range(500):
-            tracked.delete(f"k{rng.randrange(20_000)}")
-        tracked.set(f"new{rng.randrange(1_000)}", 0)
-        tracked.update(p)
-    assert len(tracked.state) < 20_000 * 0.7
-    assert sum(map(sys.getsizeof, p._shards)) < full * 0.8
+    assert len(p._keys) == 999
     assert joined(p) == orjson.dumps(tracked.state)
 
 
 def file_of(state: dict[str, Any], version: int | None) -> tuple[bytes, int]:
     """state's file as aiokv writes it, and where its first member's comma (or `{`) is."""
-    raw = b"".join(fileformat.frame([pieces.members(state)] if state else [], version))
+    raw = b"".join(fileformat.frame([piece.members(state)] if state else [], version))
     return raw, raw.index(b",") if version else 0
 
 
