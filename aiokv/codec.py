@@ -24,7 +24,7 @@ MAX_DEPTH = 253
 # A dict of at most this many items is checked item by item in Python: the
 # C path below costs a type set, an orjson encode and a search of its bytes,
 # which only pays from 9 items (CPython 3.10) to 20 (3.11) on.
-_SMALL_DICT = 8
+SMALL_DICT = 8
 
 # The key of a versioned file's version record (its first member). Never a
 # key of the state: every method refuses it.
@@ -107,7 +107,7 @@ def _check_str(s: str, what: str) -> None:
 def accept(value: Any, key: str) -> Any:
     """Return a private copy of value, or raise if a reload would not give it back."""
     kind = type(value)
-    if kind is dict and len(value) <= _SMALL_DICT:
+    if kind is dict and len(value) <= SMALL_DICT:
         # Each item checked here as orjson and the walk below check it; any
         # doubt (a non-ASCII string: a lone surrogate?) takes them.
         for k, v in value.items():
