@@ -64,6 +64,12 @@ class _AskAsyncio:
 _NOWHERE = _Nowhere()
 
 
+def _owner(loop: asyncio.AbstractEventLoop | None) -> Owner:
+    if isinstance(loop, asyncio.BaseEventLoop):
+        return cast(Owner, loop)
+    return _NOWHERE if loop is None else _AskAsyncio(loop)
+
+
 class State(enum.Enum):
     """Where a store is in its life."""
 
@@ -129,13 +135,7 @@ class Lifecycle:
         # The one place the lifecycle changes: the state, what set()'s check
         # derives from it, and (closed) why ClosedError refuses.
         self._state = state
-        loop = self._loop
-        if state is not State.OPEN or loop is None:
-            self._writable_on = _NOWHERE
-        elif isinstance(loop, asyncio.BaseEventLoop):
-            self._writable_on = cast(Owner, loop)
-        else:
-            self._writable_on = _AskAsyncio(loop)
+        self._writable_on = _owner(self._loop) if state is State.OPEN else _NOWHERE
         if why is not None:
             self._closed_because = why
 
