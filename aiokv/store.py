@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -39,7 +40,7 @@ logger = logging.getLogger("aiokv")
 
 _MISSING, _NOW, _VERSION_KEY = codec.MISSING, codec.NOW, codec.VERSION_KEY
 _INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
-_running_loop = asyncio.get_running_loop
+_this_thread = threading.get_ident
 _loop_of_this_thread = asyncio._get_running_loop  # None where no loop runs
 
 
@@ -150,8 +151,8 @@ class AioKV(Lifecycle, StoreBase):
 
     async def set(self, key: str, value: Any = _NOW) -> None:
         """Store value at key; with no value, store int(time.time())."""
-        # _writable_on is the running loop only when the store is OPEN.
-        if self._writable_on is not _running_loop():
+        # The store is OPEN and its loop runs in this thread (lifecycle.Owner).
+        if self._writable_on._thread_id != _this_thread():
             await self._admit()
         if type(key) is not str or not key.isascii() or key == _VERSION_KEY:
             key = codec.check_key(key)

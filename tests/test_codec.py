@@ -134,6 +134,32 @@ def test_unfaithful_values_inside_containers_are_refused(value: Any) -> None:
         codec.accept(value, "k")
 
 
+def _past_small(value: dict[Any, Any]) -> dict[Any, Any]:
+    # Up to codec.SMALL_DICT items a dict is checked item by item; past it, by
+    # the type set and orjson. Both ways must refuse and accept alike.
+    return {**value, **{f"pad{i}": i for i in range(codec.SMALL_DICT)}}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [v for v, _ in REFUSED if type(v) is dict] + [v for v in HIDDEN_INSIDE if type(v) is dict],
+    ids=repr,
+)
+def test_a_dict_is_refused_alike_below_and_past_the_small_size(value: dict[Any, Any]) -> None:
+    assert len(value) <= codec.SMALL_DICT
+    for tried in (value, _past_small(value)):
+        with pytest.raises((TypeError, ValueError), match="'k'"):
+            codec.accept(tried, "k")
+
+
+def test_a_flat_dict_is_stored_alike_below_and_past_the_small_size() -> None:
+    value = {"s": "x", "i": -(2**63), "u": 2**64 - 1, "f": -2.5, "n": None, "b": True, "é": "ü"}
+    for tried in (value, _past_small(value)):
+        out = codec.accept(tried, "k")
+        assert type(out) is codec.FlatDict and out == tried and out is not tried
+        assert [type(v) for v in out.values()] == [type(v) for v in tried.values()]
+
+
 @pytest.mark.parametrize(
     ("value", "stored"),
     [({"t": (1, 2)}, {"t": [1, 2]}), ([(1,)], [[1]]), ((1, (2, 3)), [1, [2, 3]])],

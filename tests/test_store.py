@@ -412,6 +412,53 @@ def test_store_belongs_to_its_first_loop(state: Path) -> None:
     assert read_json(state) == {"a": 1}
 
 
+def test_store_follows_its_loop_to_another_thread_and_refuses_the_thread_it_left(
+    state: Path,
+) -> None:
+    # set() asks whether its loop runs in the caller's thread: a loop run on
+    # in another thread takes the store along, and the thread it left, on a
+    # loop of its own, is refused while the store's loop runs elsewhere.
+    kv = AioKV(state)
+    owner = asyncio.new_event_loop()
+    try:
+        owner.run_until_complete(kv.set("a", 1))
+        thread = threading.Thread(target=owner.run_forever)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(kv.set("a", 2), owner).result(5)
+            with pytest.raises(RuntimeError, match="another loop"):
+                run(kv.set("a", 3))
+            asyncio.run_coroutine_threadsafe(kv.aclose(), owner).result(5)
+        finally:
+            owner.call_soon_threadsafe(owner.stop)
+            thread.join(5)
+    finally:
+        owner.close()
+    assert read_json(state) == {"a": 2}
+
+
+def test_a_loop_that_is_no_asyncio_loop_owns_its_store_alike(state: Path) -> None:
+    # uvloop's loop keeps no _thread_id: set() asks asyncio for the running loop.
+    uvloop = pytest.importorskip("uvloop")
+    kv = AioKV(state)
+    owner = uvloop.new_event_loop()
+    try:
+        owner.run_until_complete(kv.set("a", 1))
+        assert not isinstance(owner, asyncio.BaseEventLoop)
+        for other in (asyncio.new_event_loop, uvloop.new_event_loop):
+            elsewhere = other()
+            try:
+                with pytest.raises(RuntimeError, match="another loop"):
+                    elsewhere.run_until_complete(kv.set("a", 2))
+            finally:
+                elsewhere.close()
+        owner.run_until_complete(kv.set("a", 3))
+        owner.run_until_complete(kv.aclose())
+    finally:
+        owner.close()
+    assert read_json(state) == {"a": 3}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
