@@ -41,6 +41,12 @@ class KeyMap:
         del self.shards[shard][key]
         self._emptied.add(shard)
 
+    def discard(self, key: str) -> None:
+        """key is in no piece, whether the map held it or not."""
+        shard = hash(key) & SHARD
+        if self.shards[shard].pop(key, None) is not None:
+            self._emptied.add(shard)
+
     def refit(self, pause: Callable[[], None]) -> None:
         """Size each shard that lost keys for the keys it holds; pause() after each."""
         # A dict never gives back the table its deleted keys took, and under

@@ -63,9 +63,9 @@ _KEYS_PER_CLOCK = 64  # keys (or groups) handled between two looks at the clock
 # The map of the keys read or built is finished over this many updates: at a
 # million keys, each maps and splits about 30 ms of them, under a flush's write.
 _MAP_UPDATES = 32
-# Keys an update may find by a search of the bytes (about 22 ms each at a
+# Keys an update may look for by a search of the bytes (about 22 ms each at a
 # million keys, a twentieth of mapping them all) before it maps the rest.
-_SEARCHES = 4
+_SEARCHES = 8
 _COMMA = b","  # what each member follows in the file, but the first
 _GONE = object()  # a key's value in a state that no longer holds it
 _clock = time.perf_counter
@@ -97,10 +97,12 @@ class Pieces:
         self._numbered: dict[int, Piece] = {}
         self._keys = KeyMap()
         self._numbers = 0
-        # The pieces numbered from _unmapped to _built (the build's or the
-        # read's) may have keys _shards lacks; each update maps _slice more.
+        # Pieces numbered _unmapped to _built (the build's or the read's) may
+        # have keys the map lacks; each update maps _slice more.
         self._unmapped, self._built, self._slice = 1, 0, 0
         self._searches = 0  # made by this update
+        self._wholes: set[int] = set()  # the whole pieces read from the file, not yet split
+        self._gone: set[str] = set()  # keys this update's splits found deleted
         self._shrunk = False  # whether this update left keys out of pieces
         self._dirty: set[Piece] = set()
         self._until = 0.0  # when the current slice of work should yield the GIL
@@ -121,33 +123,31 @@ class Pieces:
             self._build(state)
         else:
             self._searches, self._shrunk = 0, False
-            self._map_next(state, self._slice)
-            shards, numbered, dirty, shard_of = (
-                self._keys.shards,
-                self._numbered,
-                self._dirty,
-                SHARD,
-            )
+            self._gone.clear()
+            self._map_next(self._slice)
+            shards, numbered, wholes = self._keys.shards, self._numbered, self._wholes
             for key in dropped:
-                shard = shards[hash(key) & shard_of]
-                number = shard.get(key)
+                number = shards[hash(key) & SHARD].get(key)
                 if number is None and self._unmapped <= self._built:
-                    number = self._located(state, key)
+                    number = self._located(key)
+                if number in wholes:
+                    number = self._split(state, numbered[number], key)
                 if number is not None:
                     self._drop(numbered[number], key)
             new = []
             for n, key in enumerate(changed):
                 if n % _KEYS_PER_CLOCK == 0:
                     self._yield_gil()
-                shard = shards[hash(key) & shard_of]
-                number = shard.get(key)
+                number = shards[hash(key) & SHARD].get(key)
                 if number is None and self._unmapped <= self._built:
-                    number = self._located(state, key)
+                    number = self._located(key)
+                if number in wholes:
+                    number = self._split(state, numbered[number], key)
                 if number is None:
                     if key in state:
                         new.append(key)
                 elif key in state:
-                    dirty.add(numbered[number])
+                    self._dirty.add(numbered[number])
                 else:
                     self._drop(numbered[number], key)
             self._append(new)
@@ -175,12 +175,8 @@ class Pieces:
 
     def _read(self, state: dict[str, Any], raw: bytes, at: int) -> bool:
         # read(): a group's keys at a time, encoded and compared with raw
-        # where they should be, each group one whole piece whose body is a
-        # view of raw (the first member of a file without a version record
-        # follows its `{`, not a comma: that body is a copy). Pieces of
-        # PIECE_KEYS each would cost the open twice the objects and a pass
-        # of the garbage collector over the whole state; a whole piece is
-        # split into them (_split) the first time anything looks into it.
+        # where they should be, each group one whole piece, a view of raw (a
+        # copy for a first member after the file's `{`, not after a comma).
         self._until = _clock() + _GIL_SLICE
         view = memoryview(raw)
         items = iter(state.items())
@@ -192,6 +188,8 @@ class Pieces:
             group = Group()
             group.joined = view[at:end] if at else _COMMA + inner
             group.pieces.append(self._new(tuple(chunk), group.joined, group))
+            if len(chunk) > PIECE_KEYS:
+                self._wholes.add(self._numbers)
             self._groups.append(group)
             at = end
         if raw[at:] != b"}":
@@ -204,34 +202,32 @@ class Pieces:
         self._unmapped, self._built = first, self._numbers
         self._slice = -(-(self._built - first + 1) // _MAP_UPDATES)
 
-    def _map_next(self, state: dict[str, Any], count: int) -> None:
+    def _map_next(self, count: int) -> None:
         # Map the keys of the next count pieces the build or the read made.
         stop = min(self._unmapped + count, self._built + 1)
         for number in range(self._unmapped, stop):
-            piece = self._numbered.get(number)  # None: merged away, or split
-            if piece is not None and len(piece.keys) > PIECE_KEYS:
-                self._split(state, piece)
-            elif piece is not None:
+            if (piece := self._numbered.get(number)) is not None:  # else merged away, or split
                 self._keys.put(piece.keys, number)
             self._yield_gil()
         self._unmapped = stop
 
-    def _split(self, state: dict[str, Any], whole: Piece) -> None:
-        # A whole group's piece, read from the file, becomes pieces of
-        # PIECE_KEYS, encoded from state as it is now and mapped. Its keys
-        # deleted since are left out (this update finds them nowhere), and
-        # one deleted and stored again is kept in its old place for now (the
-        # update then moves it to the end, as the dict did). While the
-        # encoding is the same as the whole's bytes, as it is where nothing
-        # changed, the pieces are views of them and the group is not joined
-        # again (joining into new memory costs as much as encoding).
+    def _split(self, state: dict[str, Any], whole: Piece, key: str) -> int | None:
+        # A whole piece becomes pieces of PIECE_KEYS, encoded from state as
+        # it is now and mapped; returns the number of key's. Keys deleted
+        # since are left out (gone), one stored again stays in its place (the
+        # update then moves it). Where nothing changed the pieces are views
+        # of the whole's bytes: joined again, they would be copied for nothing.
         group, keys = whole.group, whole.keys
         values = list(map(state.get, keys, repeat(_GONE)))
         if _GONE in values:  # rare: look each key up once, as values are
             kept = [at for at, value in enumerate(values) if value is not _GONE]
+            for gone in set(keys).difference(keys[at] for at in kept):
+                self._keys.discard(gone)
+                self._gone.add(gone)
             keys, values = tuple(keys[at] for at in kept), [values[at] for at in kept]
             self._shrunk = True
         del self._numbered[whole.number]
+        self._wholes.discard(whole.number)
         view, at, end, same = memoryview(whole.body), 0, 0, True
         split = []
         for start in range(0, len(keys), PIECE_KEYS):
@@ -246,12 +242,17 @@ class Pieces:
         group.pieces[at : at + 1] = split
         if not same or end != len(view):
             group.joined = b""
+        if not group.pieces:  # every key deleted: no group is left empty
+            self._groups.remove(group)
+        return self._keys.get(key)
 
-    def _located(self, state: dict[str, Any], key: str) -> int | None:
+    def _located(self, key: str) -> int | None:
         # The number of key's piece, for a key the map lacks while it is
         # unfinished: searched for in the bytes, or, past _SEARCHES, mapped.
+        if key in self._gone:
+            return None
         if self._searches == _SEARCHES:
-            self._map_next(state, self._built)
+            self._map_next(self._built)
             return self._keys.get(key)
         self._searches += 1
         # Every key's member is a comma, its JSON string and a colon; a
@@ -263,9 +264,6 @@ class Pieces:
             found = member.search(group.joined)
             while found is not None:
                 piece = group.piece_at(found.start())
-                if key in piece.keys and len(piece.keys) > PIECE_KEYS:
-                    self._split(state, piece)
-                    return self._keys.get(key)
                 if key in piece.keys:
                     self._keys.put((key,), piece.number)
                     return piece.number
@@ -275,8 +273,8 @@ class Pieces:
 
     def _append(self, keys: list[str]) -> None:
         # New keys fill the last piece, then new pieces after it.
-        start, tail = 0, self._groups[-1].pieces[-1]
-        if keys and len(tail.keys) < PIECE_KEYS:
+        start, tail = 0, self._groups[-1].pieces[-1] if self._groups else None
+        if keys and tail is not None and len(tail.keys) < PIECE_KEYS:
             start = PIECE_KEYS - len(tail.keys)
             tail.keys += tuple(keys[:start])
             self._keys.put(keys[:start], tail.number)
