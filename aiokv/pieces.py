@@ -31,10 +31,10 @@ open's check that the file is what the store would write encodes every key,
 and read() does it a group at a time, keeping a file aiokv wrote as one whole
 piece a group, a view of the bytes read (pieces of PIECE_KEYS would double
 the open's objects, and start a garbage collector's pass over the state).
-An update splits a whole piece it looks into. Mapping a million keys to
-their pieces costs more than the floor's flush, so each update maps (and
-splits) 1/_MAP_UPDATES of them; a changed key the map lacks meanwhile is
-found by a search of the bytes (past _SEARCHES, the rest is mapped at once).
+A whole piece is split when a changed key lands in it. Mapping a million
+keys to their pieces costs more than the floor's flush, so each update maps
+1/_MAP_UPDATES of them; a changed key the map lacks meanwhile is found by a
+search of the bytes (past _SEARCHES, the rest is mapped at once).
 
 That thread holds the GIL while it works, and the event loop's thread waits
 for it, so no step may hold it long: the work yields it every millisecond,
