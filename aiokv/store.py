@@ -16,12 +16,11 @@ does in each state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -226,19 +225,7 @@ class AioKV(Lifecycle, StoreBase):
         block raises, nothing is stored. Edits of one key, and other writes to
         it, take turns, so no update is lost.
         """
-        return self._edit(key, default)
-
-    @contextlib.asynccontextmanager
-    async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
-        await self._admit()
-        key = codec.check_key(key)
-        async with self._turns.turn(key):
-            await self._admit()  # it may have begun closing while we waited
-            value = api.editable(key, self._layers.lookup(key), default)
-            yield value
-            accepted = codec.accept(value, key)
-            await self._admit()
-            self._put(key, accepted)
+        return _Edit(self, key, default)
 
     def _put(self, key: str, value: Any) -> None:
         self._put_all({key: value})
@@ -288,3 +275,43 @@ class AioKV(Lifecycle, StoreBase):
         """Return once every change made before the call is durable on disk."""
         await self._admit(write=False)
         await self._writes.flush()
+
+
+class _Edit:
+    # edit()'s block, by hand: @asynccontextmanager's generator cost 1.7 µs
+    # of an edit's 8.9 (measured). The store's _admit() is awaited only where
+    # set()'s check says it would not just return (three awaited calls cost
+    # 1.5 µs): before the turn, after it (the store may have begun closing
+    # while this edit waited) and after the block.
+    __slots__ = ("_default", "_key", "_kv", "_turn", "_value")
+
+    def __init__(self, kv: AioKV, key: str, default: Any) -> None:
+        self._kv = kv
+        self._key = key
+        self._default = default
+
+    async def __aenter__(self) -> Any:
+        kv = self._kv
+        if kv._writable_on is not _running_loop():
+            await kv._admit()
+        key = self._key = codec.check_key(self._key)
+        self._turn = await kv._turns.take(key)
+        try:
+            if kv._writable_on is not _running_loop():
+                await kv._admit()
+            self._value = api.editable(key, kv._layers.lookup(key), self._default)
+        except BaseException:
+            kv._turns.end(self._turn)
+            raise
+        return self._value
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        kv = self._kv
+        try:
+            if exc_type is None:  # a block that raised stores nothing
+                accepted = codec.accept(self._value, self._key)
+                if kv._writable_on is not _running_loop():
+                    await kv._admit()
+                kv._put(self._key, accepted)
+        finally:
+            kv._turns.end(self._turn)

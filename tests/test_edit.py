@@ -468,3 +468,68 @@ def test_an_edit_nested_in_an_edit_a_waiting_write_needs_goes_ahead_of_it(state:
             assert kv._turns.held() == []
 
     run(asyncio.wait_for(main(), WATCHDOG))
+
+
+def test_an_edit_cancelled_in_its_block_stores_nothing_and_lets_the_waiting_write_in(
+    state: Path,
+) -> None:
+    # The edit took its turn at once (no edit before it); cancelled inside
+    # the block, it gives the turn back and the write that waited applies.
+    async def main() -> None:
+        async with AioKV(state) as kv:
+            await kv.set("k", {"from": "start"})
+            inside = asyncio.Event()
+
+            async def edit() -> None:
+                async with kv.edit("k") as k:
+                    k["from"] = "edit"
+                    inside.set()
+                    await asyncio.Event().wait()
+
+            editing = asyncio.create_task(edit())
+            await inside.wait()
+            writing = asyncio.create_task(kv.set("k", {"from": "set"}))
+            await asyncio.sleep(0.01)
+            assert not writing.done()  # waiting for the edit
+            editing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await editing
+            await asyncio.wait_for(writing, 5)
+            assert await kv.get("k") == {"from": "set"}
+            assert kv._turns.held() == []
+
+    run(main())
+
+
+def test_an_edit_refused_once_its_turn_came_gives_the_turn_back(state: Path) -> None:
+    # The second edit waits for the first; the store begins closing
+    # meanwhile, so the second is refused when its turn comes (and a key absent
+    # with no default is refused after the turn is taken): no turn stays held.
+    async def main() -> None:
+        kv = AioKV(state)
+        await kv.set("k", [1])
+        with pytest.raises(KeyError, match="absent"):
+            async with kv.edit("absent"):
+                pass
+        assert kv._turns.held() == []
+        inside = asyncio.Event()
+
+        async def edit() -> None:
+            async with kv.edit("k") as k:
+                inside.set()
+                await asyncio.sleep(0.01)
+                k.append(2)
+
+        first = asyncio.create_task(edit())
+        await inside.wait()
+        second = asyncio.create_task(edit())
+        await asyncio.sleep(0)
+        closing = asyncio.create_task(kv.aclose())
+        for task in (first, second):
+            with pytest.raises(ClosedError):  # closing, or closed by then
+                await task
+        await closing
+        assert kv._turns.held() == []
+        assert read_json(state) == {"k": [1]}
+
+    run(asyncio.wait_for(main(), 10))

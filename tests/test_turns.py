@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,6 +13,16 @@ from aiokv.turns import EditTurns
 
 async def nothing() -> None:
     """The store's re-check, for a store that stays open."""
+
+
+@contextlib.asynccontextmanager
+async def turn(turns: EditTurns, key: str) -> AsyncIterator[None]:
+    """Hold key's turn while the block runs, as the store's edit() does."""
+    held = await turns.take(key)
+    try:
+        yield
+    finally:
+        turns.end(held)
 
 
 async def settle() -> None:
@@ -23,7 +35,7 @@ def test_edits_of_one_key_take_turns_in_the_order_they_came() -> None:
         turns, log = EditTurns(nothing), []
 
         async def edit(name: str) -> None:
-            async with turns.turn("k"):
+            async with turn(turns, "k"):
                 log.append(f"{name} in")
                 await asyncio.sleep(0.01)
                 log.append(f"{name} out")
@@ -41,7 +53,7 @@ def test_a_write_waits_for_the_edit_under_way_and_applies_before_the_next_edit()
         first_in, let_go = asyncio.Event(), asyncio.Event()
 
         async def edit(name: str) -> None:
-            async with turns.turn("k"):
+            async with turn(turns, "k"):
                 log.append(name)
                 first_in.set()
                 await let_go.wait()
@@ -63,11 +75,11 @@ def test_a_write_waits_for_the_edit_under_way_and_applies_before_the_next_edit()
 def test_a_write_of_a_key_its_own_task_edits_is_refused() -> None:
     async def main() -> None:
         turns = EditTurns(nothing)
-        async with turns.turn("k"):
+        async with turn(turns, "k"):
             with pytest.raises(RuntimeError, match="'k' is being edited by this very task"):
                 await turns.after_edits("k".__eq__, lambda: None)
             with pytest.raises(RuntimeError, match="this very task"):
-                async with turns.turn("k"):
+                async with turn(turns, "k"):
                     pass
         assert turns.held() == []
 
@@ -77,8 +89,8 @@ def test_a_write_of_a_key_its_own_task_edits_is_refused() -> None:
 def test_an_edit_cancelled_while_waiting_leaves_no_turn_behind() -> None:
     async def main() -> None:
         turns = EditTurns(nothing)
-        async with turns.turn("k"):
-            waiting = asyncio.create_task(turns.turn("k").__aenter__())
+        async with turn(turns, "k"):
+            waiting = asyncio.create_task(turns.take("k"))
             await settle()
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -97,7 +109,7 @@ def test_a_write_that_waited_rechecks_the_store_before_it_applies() -> None:
                 raise RuntimeError("closing")
 
         turns, applied = EditTurns(recheck), []
-        async with turns.turn("k"):
+        async with turn(turns, "k"):
             write = asyncio.create_task(turns.after_edits("k".__eq__, lambda: applied.append(1)))
             await settle()
             closed = True
