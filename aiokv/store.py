@@ -292,12 +292,12 @@ class _Edit:
 
     async def __aenter__(self) -> Any:
         kv = self._kv
-        if kv._writable_on is not _running_loop():
+        if kv._writable_on._thread_id != _this_thread():
             await kv._admit()
         key = self._key = codec.check_key(self._key)
         self._turn = await kv._turns.take(key)
         try:
-            if kv._writable_on is not _running_loop():
+            if kv._writable_on._thread_id != _this_thread():
                 await kv._admit()
             self._value = api.editable(key, kv._layers.lookup(key), self._default)
         except BaseException:
@@ -310,7 +310,7 @@ class _Edit:
         try:
             if exc_type is None:  # a block that raised stores nothing
                 accepted = codec.accept(self._value, self._key)
-                if kv._writable_on is not _running_loop():
+                if kv._writable_on._thread_id != _this_thread():
                     await kv._admit()
                 kv._put(self._key, accepted)
         finally:
