@@ -34,7 +34,7 @@ the open's objects, and start a garbage collector's pass over the state).
 A whole piece is split when a changed key lands in it. Mapping a million
 keys to their pieces costs more than the floor's flush, so each update maps
 1/_MAP_UPDATES of them; a changed key the map lacks meanwhile is found by a
-search of the bytes (past _SEARCHES, the rest is mapped at once).
+search of the bytes (past _SEARCHES times the bytes, the rest is mapped).
 
 That thread holds the GIL while it works, and the event loop's thread waits
 for it, so no step may hold it long: the work yields it every millisecond,
@@ -63,8 +63,8 @@ _KEYS_PER_CLOCK = 64  # keys (or groups) handled between two looks at the clock
 # The map of the keys read or built is finished over this many updates: at a
 # million keys, each maps and splits about 30 ms of them, under a flush's write.
 _MAP_UPDATES = 32
-# Keys an update may look for by a search of the bytes (about 22 ms each at a
-# million keys, a twentieth of mapping them all) before it maps the rest.
+# How many times over an update may search the bytes for keys the map lacks
+# (all of them: 22 ms at a million keys, a twentieth of mapping them all).
 _SEARCHES = 8
 _COMMA = b","  # what each member follows in the file, but the first
 _GONE = object()  # a key's value in a state that no longer holds it
@@ -100,7 +100,7 @@ class Pieces:
         # Pieces numbered _unmapped to _built (the build's or the read's) may
         # have keys the map lacks; each update maps _slice more.
         self._unmapped, self._built, self._slice = 1, 0, 0
-        self._searches = 0  # made by this update
+        self._searched = 0  # groups this update searched
         self._wholes: set[int] = set()  # the whole pieces read from the file, not yet split
         self._gone: set[str] = set()  # keys this update's splits found deleted
         self._shrunk = False  # whether this update left keys out of pieces
@@ -117,21 +117,21 @@ class Pieces:
         store's dict added them; dropped: keys deleted from the dict outright
         since then (stored again, the dict put them at its end: so do we).
         """
-        self.ready = False
-        self._until = _clock() + _GIL_SLICE
+        self.ready, self._until = False, _clock() + _GIL_SLICE
         if not self._groups:
             self._build(state)
         else:
-            self._searches, self._shrunk = 0, False
+            self._searched, self._shrunk = 0, False
             self._gone.clear()
-            self._map_next(self._slice)
+            self._map_next(self._slice, state)
             shards, numbered, wholes = self._keys.shards, self._numbered, self._wholes
             for key in dropped:
                 number = shards[hash(key) & SHARD].get(key)
                 if number is None and self._unmapped <= self._built:
                     number = self._located(key)
                 if number in wholes:
-                    number = self._split(state, numbered[number], key)
+                    self._split(state, numbered[number])
+                    number = self._keys.get(key)
                 if number is not None:
                     self._drop(numbered[number], key)
             new = []
@@ -142,7 +142,8 @@ class Pieces:
                 if number is None and self._unmapped <= self._built:
                     number = self._located(key)
                 if number in wholes:
-                    number = self._split(state, numbered[number], key)
+                    self._split(state, numbered[number])
+                    number = self._keys.get(key)
                 if number is None:
                     if key in state:
                         new.append(key)
@@ -181,7 +182,7 @@ class Pieces:
         view = memoryview(raw)
         items = iter(state.items())
         while chunk := dict(islice(items, PIECE_KEYS * GROUP_PIECES)):
-            inner = codec.encode(chunk)[1:-1]
+            inner = memoryview(codec.encode(chunk))[1:-1]
             end = at + 1 + len(inner)
             if not raw.startswith(inner, at + 1) or (at and raw[at] != _COMMA[0]):
                 return False
@@ -197,26 +198,29 @@ class Pieces:
         self._to_map(1)
         return True
 
-    def _to_map(self, first: int) -> None:
-        # The pieces numbered first and on are to be mapped, over _MAP_UPDATES updates.
+    def _to_map(self, first: int) -> None:  # pieces numbered first on: over _MAP_UPDATES
         self._unmapped, self._built = first, self._numbers
         self._slice = -(-(self._built - first + 1) // _MAP_UPDATES)
 
-    def _map_next(self, count: int) -> None:
-        # Map the keys of the next count pieces the build or the read made.
+    def _map_next(self, count: int, state: dict[str, Any] | None = None) -> None:
+        # Map the next count pieces the build or the read made; with state,
+        # split the whole ones (split on demand, a group is encoded for a key).
         stop = min(self._unmapped + count, self._built + 1)
         for number in range(self._unmapped, stop):
-            if (piece := self._numbered.get(number)) is not None:  # else merged away, or split
+            piece = self._numbered.get(number)  # None: merged away, or split
+            if piece is not None and state is not None and number in self._wholes:
+                self._split(state, piece)
+            elif piece is not None:
                 self._keys.put(piece.keys, number)
             self._yield_gil()
         self._unmapped = stop
 
-    def _split(self, state: dict[str, Any], whole: Piece, key: str) -> int | None:
+    def _split(self, state: dict[str, Any], whole: Piece) -> None:
         # A whole piece becomes pieces of PIECE_KEYS, encoded from state as
-        # it is now and mapped; returns the number of key's. Keys deleted
-        # since are left out (gone), one stored again stays in its place (the
-        # update then moves it). Where nothing changed the pieces are views
-        # of the whole's bytes: joined again, they would be copied for nothing.
+        # it is now and mapped. Keys deleted since are left out (gone), one
+        # stored again stays in its place (the update then moves it). Where
+        # nothing changed the pieces are views of the whole's bytes: joined
+        # again, they would be copied for nothing.
         group, keys = whole.group, whole.keys
         values = list(map(state.get, keys, repeat(_GONE)))
         if _GONE in values:  # rare: look each key up once, as values are
@@ -244,23 +248,21 @@ class Pieces:
             group.joined = b""
         if not group.pieces:  # every key deleted: no group is left empty
             self._groups.remove(group)
-        return self._keys.get(key)
 
     def _located(self, key: str) -> int | None:
         # The number of key's piece, for a key the map lacks while it is
         # unfinished: searched for in the bytes, or, past _SEARCHES, mapped.
         if key in self._gone:
             return None
-        if self._searches == _SEARCHES:
+        if self._searched >= _SEARCHES * len(self._groups):
             self._map_next(self._built)
             return self._keys.get(key)
-        self._searches += 1
-        # Every key's member is a comma, its JSON string and a colon; a
-        # value's inner object may hold the same bytes, so a match counts
-        # only if its piece has the key. At this point of an update, every
-        # listed key is in its piece's body (what changed is encoded later).
+        # A key's member is a comma, its JSON and a colon; a value's inner
+        # object may hold the same, so a match counts if its piece has the key
+        # (whose body, at this point of an update, still holds every key's).
         member = re.compile(re.escape(_COMMA + codec.encode_key(key) + b":"))
         for group in self._groups:
+            self._searched += 1
             found = member.search(group.joined)
             while found is not None:
                 piece = group.piece_at(found.start())
