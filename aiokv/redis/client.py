@@ -47,6 +47,12 @@ _MOMENT = 0.05  # seconds between the tries of a command the cluster refused for
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+# What redis-py and asyncio say when a client is used on a loop other than its
+# own: "... attached to a different loop", "Event loop is closed", or, once
+# the closed loop's transport is closed too, "... the handler is closed".
+_FOREIGN_LOOP = ("loop", "the handler is closed")
+
+
 class Client:
     """The connections of one store, made on first use, on the loop that first used them."""
 
@@ -233,9 +239,8 @@ class Client:
                 raise ValueError(f"{self._where}: the server has no DB {db} (it said: {e})") from e
             raise AioKVError(f"{self._where}: the server refused: {e}{_hint(e)}") from e
         except RuntimeError as e:
-            if self._given is None or "loop" not in str(e):
+            if self._given is None or not any(words in str(e) for words in _FOREIGN_LOOP):
                 raise
-            # redis-py's words when a client is used on a loop other than its own.
             raise RuntimeError(
                 f"RedisKV({self._where!r}): the client given belongs to another event loop "
                 f"({e}): make the client on the loop that uses the store"
