@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,12 @@ def test_operations_during_the_switch_fail_within_the_timeout(
     asyncio.run(main())
 
 
+@pytest.mark.xfail(
+    sys.version_info < (3, 11),
+    reason="a known defect on CPython 3.10 (docs/redis.md): every call times out while a "
+    "Sentinel is frozen; on 3.11+, where asyncio.timeout bounds a given client, it passes",
+    strict=True,
+)
 def test_a_silent_sentinel_is_passed_over_and_the_store_follows_the_failover(
     own_sentinel: SentinelDeployment,
 ) -> None:
