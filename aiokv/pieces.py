@@ -37,11 +37,10 @@ keys to their pieces costs more than the floor's flush, so each update maps
 search of the bytes (past _SEARCHES times the bytes, the rest is mapped).
 
 That thread holds the GIL while it works, and the event loop's thread waits
-for it, so no step may hold it long: the work yields it every millisecond,
-no single call walks every key (a list of a million keys, or one dict of
-them resizing, is tens of milliseconds in one call), and what is kept per
-key is invisible to the garbage collector (tuples of str, dicts of int),
-whose passes would otherwise walk a million references while holding it.
+for it: the work yields it every millisecond, no call walks every key (a
+list of a million keys, or one dict of them resizing, is tens of ms), and
+what is kept per key (tuples of str, dicts of int) is invisible to the
+garbage collector, whose passes would otherwise walk a million references.
 """
 
 from __future__ import annotations
@@ -60,9 +59,7 @@ PIECE_KEYS = 64  # small, so scattered changes dirty few keys' worth of encoding
 GROUP_PIECES = 16  # pieces joined in one buffer (about 60 KB of small values)
 _GIL_SLICE = 0.001  # seconds of work between two yields of the GIL
 _KEYS_PER_CLOCK = 64  # keys (or groups) handled between two looks at the clock
-# The map of the keys read or built is finished over this many updates: at a
-# million keys, each maps and splits about 30 ms of them, under a flush's write.
-_MAP_UPDATES = 32
+_MAP_UPDATES = 32  # updates that build the key map: 20-40 ms each at 1M keys
 # How many times over an update may search the bytes for keys the map lacks
 # (all of them: 22 ms at a million keys, a twentieth of mapping them all).
 _SEARCHES = 8
@@ -127,11 +124,8 @@ class Pieces:
             shards, numbered, wholes = self._keys.shards, self._numbered, self._wholes
             for key in dropped:
                 number = shards[hash(key) & SHARD].get(key)
-                if number is None and self._unmapped <= self._built:
-                    number = self._located(key)
-                if number in wholes:
-                    self._split(state, numbered[number])
-                    number = self._keys.get(key)
+                if number is None or number in wholes:  # else the common case: mapped
+                    number = self._placed(state, key, number)
                 if number is not None:
                     self._drop(numbered[number], key)
             new = []
@@ -139,11 +133,8 @@ class Pieces:
                 if n % _KEYS_PER_CLOCK == 0:
                     self._yield_gil()
                 number = shards[hash(key) & SHARD].get(key)
-                if number is None and self._unmapped <= self._built:
-                    number = self._located(key)
-                if number in wholes:
-                    self._split(state, numbered[number])
-                    number = self._keys.get(key)
+                if number is None or number in wholes:  # else the common case: mapped
+                    number = self._placed(state, key, number)
                 if number is None:
                     if key in state:
                         new.append(key)
@@ -214,6 +205,15 @@ class Pieces:
                 self._keys.put(piece.keys, number)
             self._yield_gil()
         self._unmapped = stop
+
+    def _placed(self, state: dict[str, Any], key: str, number: int | None) -> int | None:
+        # key's piece where the map has none (searched) or a whole one (split).
+        if number is None and self._unmapped <= self._built:
+            number = self._located(key)
+        if number in self._wholes:
+            self._split(state, self._numbered[number])
+            number = self._keys.get(key)
+        return number
 
     def _split(self, state: dict[str, Any], whole: Piece) -> None:
         # A whole piece becomes pieces of PIECE_KEYS, encoded from state as
