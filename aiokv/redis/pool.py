@@ -118,10 +118,9 @@ def check_given(client: object, timeout: float) -> AnyClient:
     if retries := _retries(client):
         # A command whose answer was lost may have been applied: sent again,
         # an incr() would count twice and an edit would say it stored nothing.
-        times = "retries forever" if retries < 0 else f"{retries} retries"
         raise ValueError(
             f"{describe(client)}: the client resends a command whose answer was lost "
-            f"({times}: redis-py's clients retry by default), which would count an "
+            f"({_times(retries)}: redis-py's clients retry by default), which would count an "
             "incr() twice: give RedisKV one made with retry=Retry(NoBackoff(), 0) "
             "(from redis.asyncio.retry and redis.backoff); it then fails a command "
             "with UnavailableError, never applies it twice"
@@ -147,6 +146,19 @@ def check_given(client: object, timeout: float) -> AnyClient:
                 "so that one that stops answering is passed over: make it with "
                 f"socket_timeout= and socket_connect_timeout= of at most {longest:g}"
             )
+    for sentinel in _sentinels(client):
+        if retries := _asked_again(sentinel.connection_pool.connection_kwargs):
+            # Each try waits out a silent Sentinel's socket timeout, and the
+            # tries' backoff comes on top: redis-py's default before 8.2 (3
+            # tries more) held every connection for about 9 s, longer than a
+            # store's timeout, so a store never passed over a frozen Sentinel.
+            raise ValueError(
+                f"{describe(client)}: each Sentinel is asked again when it does not answer "
+                f"({_times(retries)}: redis-py's clients of Sentinels retry by default before "
+                "8.2), so one that stops answering holds every connection past the store's "
+                "timeout: make the Sentinel with sentinel_kwargs={'retry': "
+                "Retry(NoBackoff(), 0), 'socket_timeout': ..., 'socket_connect_timeout': ...}"
+            )
     return client
 
 
@@ -155,12 +167,17 @@ def _finders(client: AnyClient) -> list[tuple[str, dict[str, Any]]]:
     # a Cluster's nodes, or Sentinel's Sentinels (a plain client has none).
     if isinstance(client, RedisCluster):
         return [("the cluster client needs", client.get_connection_kwargs())]
-    pool = client.connection_pool
+    return [
+        ("each Sentinel needs", sentinel.connection_pool.connection_kwargs)
+        for sentinel in _sentinels(client)
+    ]
+
+
+def _sentinels(client: AnyClient) -> list[aioredis.Redis]:
+    # The clients of the Sentinels that find client's primary (none but for master_for's).
+    pool = getattr(client, "connection_pool", None)
     if isinstance(pool, SentinelConnectionPool):
-        return [
-            ("each Sentinel needs", sentinel.connection_pool.connection_kwargs)
-            for sentinel in pool.sentinel_manager.sentinels
-        ]
+        return list(pool.sentinel_manager.sentinels)
     return []
 
 
@@ -169,9 +186,17 @@ def _retries(client: AnyClient) -> int:
     if isinstance(client, RedisCluster):
         # Its nodes' connections never retry: the cluster client does.
         return int(client.retry.get_retries())
+    return _asked_again(client.connection_pool.connection_kwargs)
+
+
+def _times(retries: int) -> str:
+    # A retry count as messages say it (redis-py takes -1 for no end).
+    return "retries forever" if retries < 0 else f"{retries} retr{'y' if retries == 1 else 'ies'}"
+
+
+def _asked_again(kwargs: dict[str, Any]) -> int:
     # As a redis-py connection decides from its keyword arguments: a retry
     # policy's count; retry_on_error (or on timeout) alone, once; else none.
-    kwargs = client.connection_pool.connection_kwargs
     if (retry := kwargs.get("retry")) is not None:
         return int(retry.get_retries())
     return 1 if kwargs.get("retry_on_error") or kwargs.get("retry_on_timeout") else 0

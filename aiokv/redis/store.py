@@ -61,7 +61,8 @@ class RedisKV(StoreBase):
         or the client Sentinel(...).master_for(service) returns, made with
         retry=Retry(NoBackoff(), 0) (one that resends a command whose answer
         was lost is refused: ValueError); a RedisCluster, and Sentinel's
-        Sentinels, with socket timeouts of at most half of timeout.
+        Sentinels, with socket timeouts of at most half of timeout (the
+        Sentinels without retries too: give Sentinel sentinel_kwargs).
         aclose() leaves it open unless close_client. replicas: a write is
         acknowledged once that many replicas have it (WAIT), else
         NotReplicatedError. A name cannot start with "aiokv-edits:".

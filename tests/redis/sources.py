@@ -43,7 +43,9 @@ def source(spelled: str, timeout: float = 5.0) -> str | AnyClient:
     nodes, _, service = rest.partition("/")
     addresses = [(h, int(p)) for h, _, p in (n.rpartition(":") for n in nodes.split(","))]
     if kind == "sentinel":
-        return Sentinel(addresses, **options).master_for(service, retry=no_retry())
+        # The Sentinels' own clients too without retries: redis-py's before 8.2 retry.
+        sentinel = Sentinel(addresses, sentinel_kwargs={**options, "retry": no_retry()}, **options)
+        return sentinel.master_for(service, retry=no_retry())
     # A cluster, with every node to start from: a client whose one startup
     # node is down would never learn the cluster.
     startup = [ClusterNode(h, p) for h, p in addresses]
