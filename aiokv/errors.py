@@ -103,18 +103,25 @@ class NotReplicatedError(UnavailableError):
     promotes a replica that lacks it, so it may or may not survive one.
     """
 
-    _fields = ("where", "confirmed", "wanted", "waited_ms")
+    _fields = ("where", "confirmed", "wanted", "waited_ms", "on_disk")
 
-    def __init__(self, where: str, confirmed: int, wanted: int, waited_ms: int) -> None:
-        """where: the server and hash; confirmed of wanted replicas had it after waited_ms."""
+    def __init__(
+        self, where: str, confirmed: int, wanted: int, waited_ms: int, on_disk: bool = False
+    ) -> None:
+        """where: the server and hash; confirmed of wanted replicas had it after waited_ms.
+
+        on_disk: had it in their append-only files, fsynced (WAITAOF).
+        """
+        had = "had the write on disk" if on_disk else "confirmed the write"
         super().__init__(
             where,
-            f"{confirmed} of the {wanted} replicas asked for confirmed the write within "
-            f"{waited_ms} ms: the primary applied it, and it may or may not survive a failover",
+            f"{confirmed} of the {wanted} replicas asked for {had} within {waited_ms} ms: "
+            "the primary applied it, and it may or may not survive a failover",
         )
         self.confirmed = confirmed
         self.wanted = wanted
         self.waited_ms = waited_ms
+        self.on_disk = on_disk
 
 
 def foreign_loop(where: str, kind: str = "AioKV") -> RuntimeError:

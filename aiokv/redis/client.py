@@ -64,12 +64,14 @@ class Client:
         timeout: float,
         *,
         replicas: int = 0,
+        on_disk: bool = False,
         close_given: bool = False,
     ) -> None:
         """source: a URL, or a checked client of the user's (closed only if close_given).
 
         where: the store as messages name it; keys: every script's KEYS;
-        replicas: how many replicas must confirm each write script.
+        replicas: how many replicas must confirm each write script (on_disk:
+        in their append-only files).
         """
         given = not isinstance(source, str)
         self._url = "" if given else cast("str", source)
@@ -79,6 +81,8 @@ class Client:
         self._keys = keys
         self._timeout = timeout
         self._replicas = replicas
+        self._on_disk = on_disk
+        self._disk_checked = False  # whether the server was found to have WAITAOF
         # How long a write's WAIT may take: within the store's timeout, and
         # within a client given's socket timeout, which would cut a longer one
         # short (an UnavailableError, where NotReplicatedError says more).
@@ -132,9 +136,17 @@ class Client:
         client = (self._redis if closing else None) or self.redis()
         keys = self._keys
         if self._replicas:
-            replicas, where, window = self._replicas, self._where, self._wait_window
+            replicas, where, window, on_disk = (
+                self._replicas, self._where, self._wait_window, self._on_disk
+            )  # fmt: skip
+            if on_disk and not self._disk_checked:
+                # Before the first write: one the server applied and then could
+                # not wait for would be neither refused nor acknowledged.
+                await self.call(lambda c: replicated.check_on_disk(c, where, keys[0]), client)
+                self._disk_checked = True
             return await self.call(
-                lambda c: replicated.run(c, where, name, keys, args, replicas, window), client
+                lambda c: replicated.run(c, where, name, keys, args, replicas, window, on_disk),
+                client,
             )
         try:
             return await self.call(

@@ -1,8 +1,10 @@
 """A write script followed by WAIT on its connection: acknowledged once N replicas have it.
 
 WAIT counts the replicas that confirmed every write its own connection
-made, so the script and WAIT go in one pipeline, on one connection: on a
-cluster, both sent to the node that holds the store's slot. A redirect
+made (WAITAOF, on_disk: the replicas that wrote it to their append-only
+file and fsynced it), so the script and WAIT go in one pipeline, on one
+connection: on a cluster, both sent to the node that holds the store's
+slot. A redirect
 (the slot moved, or is moving) means the script did not run there; it is
 sent again where the cluster says, within the timeout.
 """
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
+from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
 
 from ..errors import NotReplicatedError, UnavailableError
 from . import scripts
@@ -27,6 +29,17 @@ _WAIT_SHARE = 0.8
 _TRY_AGAIN_PAUSE = 0.05  # seconds: a slot half moved is finished in a moment
 
 
+def check(replicas: object, on_disk: object) -> None:
+    """Refuse (ValueError) replicas that are not a whole number >= 0, and on_disk without them."""
+    if type(replicas) is not int or replicas < 0:
+        raise ValueError(f"RedisKV replicas must be a whole number >= 0, not {replicas!r}")
+    if type(on_disk) is not bool or (on_disk and not replicas):
+        raise ValueError(
+            f"RedisKV on_disk must be True or False, and True only with replicas >= 1 "
+            f"(it waits for the replicas' disks), not {on_disk!r} with replicas={replicas}"
+        )
+
+
 async def run(
     client: AnyClient,
     where: str,
@@ -35,11 +48,13 @@ async def run(
     args: Sequence[str | bytes],
     replicas: int,
     window: float,
+    on_disk: bool = False,
 ) -> Any:
     """The reply of script name, once `replicas` replicas have its write (else NotReplicatedError).
 
-    window: the seconds its tries, WAIT included, may take. A reply that
-    says the script wrote nothing (an edit holds its key: a positive
+    window: the seconds its tries, WAIT included, may take; on_disk: in
+    their append-only files (WAITAOF), not only in their memory. A reply
+    that says the script wrote nothing (an edit holds its key: a positive
     number) is returned as it is, whatever WAIT said.
     """
     deadline = time.monotonic() + window
@@ -51,13 +66,17 @@ async def run(
         left = deadline - time.monotonic()
         wait_ms = max(1, round(left * _WAIT_SHARE * scripts.MS_PER_S))
         command = (*script, len(keys), *keys, *args)
+        # WAITAOF's answer: how many fsynced it here (none asked), and on replicas.
+        wait = ("WAITAOF", 0, replicas, wait_ms) if on_disk else ("WAIT", replicas, wait_ms)
         if isinstance(client, RedisCluster):
-            reply, confirmed = await _on_node(client, keys[0], command, replicas, wait_ms, asked)
+            reply, confirmed = await _on_node(client, keys[0], command, wait, asked)
         else:
             pipe = client.pipeline(transaction=False)
             pipe.execute_command(*command)
-            pipe.execute_command("WAIT", replicas, wait_ms)
+            pipe.execute_command(*wait)
             reply, confirmed = await pipe.execute(raise_on_error=False)
+        if on_disk and isinstance(confirmed, list):
+            confirmed = confirmed[1]
         asked = None
         if isinstance(reply, NoScriptError):
             # The node's script cache lacks it (restarted, flushed, a new node):
@@ -77,16 +96,34 @@ async def run(
         if type(reply) is int and reply > 0:
             return reply  # an edit holds a key: nothing was written
         if confirmed < replicas:
-            raise NotReplicatedError(where, confirmed, replicas, wait_ms)
+            raise NotReplicatedError(where, confirmed, replicas, wait_ms, on_disk)
         return reply
+
+
+async def check_on_disk(client: AnyClient, where: str, key: str) -> None:
+    """Refuse (ValueError) a server that cannot say what its replicas' disks hold (no WAITAOF)."""
+    probe = ("WAITAOF", 0, 0, 0)  # nothing asked: answered at once where the command exists
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        pipe: Any = client.pipeline()
+        pipe.execute_command(*probe, target_nodes=client.get_node_from_key(key))
+    else:
+        pipe = client.pipeline(transaction=False)
+        pipe.execute_command(*probe)
+    try:
+        await pipe.execute()
+    except ResponseError as e:
+        raise ValueError(
+            f"{where}: on_disk=True needs WAITAOF, which the server lacks (Redis 7.2 or "
+            f"later has it, and Valkey): it said {e}"
+        ) from e
 
 
 async def _on_node(
     client: RedisCluster,
     key: str,
     command: tuple[Any, ...],
-    replicas: int,
-    wait_ms: int,
+    wait: tuple[Any, ...],
     asked: ClusterNode | None,
 ) -> list[Any]:
     # The script and WAIT on the node of key's slot (or the one an ASK named,
@@ -97,7 +134,7 @@ async def _on_node(
     if asked is not None:
         pipe.execute_command("ASKING", target_nodes=node)
     pipe.execute_command(*command, target_nodes=node)
-    pipe.execute_command("WAIT", replicas, wait_ms, target_nodes=node)
+    pipe.execute_command(*wait, target_nodes=node)
     replies = await pipe.execute(raise_on_error=False, allow_redirections=False)
     return list(replies[-2:])
 

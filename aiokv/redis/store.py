@@ -21,13 +21,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from .. import api, codec
 from ..api import StoreBase
-from ..errors import (
-    AioKVError,
-    ClosedError,
-    UnavailableError,
-    shown_url,
-)
-from . import fields, leases, pool, scripts, urls
+from ..errors import AioKVError, ClosedError, UnavailableError, shown_url
+from . import fields, leases, pool, replicated, scripts, urls
 from .client import Client
 from .pool import AnyClient
 from .writes import Writes
@@ -53,31 +48,31 @@ class RedisKV(StoreBase):
         timeout: float = 5.0,
         edit_lease: float = 10.0,
         replicas: int = 0,
+        on_disk: bool = False,
         close_client: bool = False,
     ) -> None:
         """url: redis://, rediss:// or unix:// (a password in it is never shown); name: the hash.
 
         url may instead be a redis.asyncio client you made: Redis, RedisCluster,
-        or the client Sentinel(...).master_for(service) returns, made with
-        retry=Retry(NoBackoff(), 0) (one that resends a command whose answer
-        was lost is refused: ValueError); a RedisCluster, and Sentinel's
-        Sentinels, with socket timeouts of at most half of timeout (the
-        Sentinels without retries too: give Sentinel sentinel_kwargs).
+        or Sentinel(...).master_for(service), with retry=Retry(NoBackoff(), 0)
+        (else ValueError: a command whose answer was lost would be resent); a
+        RedisCluster, and Sentinel's Sentinels (sentinel_kwargs, no retries
+        either), with socket timeouts of at most half of timeout.
         aclose() leaves it open unless close_client. replicas: a write is
         acknowledged once that many replicas have it (WAIT), else
-        NotReplicatedError. A name cannot start with "aiokv-edits:".
+        NotReplicatedError; on_disk: in their append-only files (WAITAOF:
+        Redis 7.2+ or Valkey). A name cannot start with "aiokv-edits:".
 
         A URL with an "@" after its host is refused (ValueError): percent-encode
         "/", "?", "#" and "@" in a user or password. So is one that redis-py
         would misread: a path other than /DB (digits), a unix:// path that is
         not absolute, a query parameter given twice or that a connection does
-        not take. timeout: seconds an
-        unanswered connect or command waits before the operation raises
-        UnavailableError (a command's wait for a free connection, when all
-        are busy, included). edit_lease: seconds an edit()
-        holds its key without a renewal (renewed every third of it while
-        the block runs), so a process that dies mid-edit blocks that key's
-        writes this long at most.
+        not take. timeout: seconds an unanswered connect or command waits
+        before the operation raises UnavailableError (a command's wait for a
+        free connection, when all are busy, included). edit_lease: seconds an
+        edit() holds its key without a renewal (renewed every third of it
+        while the block runs), so a process that dies mid-edit blocks that
+        key's writes this long at most.
         """
         name = codec.plain_str(name, "store names")
         if not name:
@@ -92,8 +87,7 @@ class RedisKV(StoreBase):
         for what, value in (("timeout", timeout), ("edit_lease", edit_lease)):
             if type(value) not in (int, float) or not 0 < value < float("inf"):
                 raise ValueError(f"RedisKV {what} must be a positive number, not {value!r}")
-        if type(replicas) is not int or replicas < 0:
-            raise ValueError(f"RedisKV replicas must be a whole number >= 0, not {replicas!r}")
+        replicated.check(replicas, on_disk)
         if isinstance(url, str):
             urls.check(url)  # at construction: a URL redis-py would misread opens no other DB
             self._shown = shown_url(url)
@@ -110,6 +104,7 @@ class RedisKV(StoreBase):
             scripts.keys(name, cluster=isinstance(url, RedisCluster)),
             self._timeout,
             replicas=replicas,
+            on_disk=on_disk,
             close_given=bool(close_client),
         )
         self._closing: asyncio.Future[None] | None = None

@@ -280,11 +280,12 @@ class ClusterDeployment:
         primaries: int = 3,
         replicas_per_primary: int = 1,
         more: tuple[str, ...] = (),
+        server: type[RedisServer] = RedisServer,
     ) -> None:
         """Lay out the deployment in directory/cluster (nothing runs before start()).
 
         more: more redis-server arguments for every node (("--appendonly", "no"):
-        no persistence).
+        no persistence); server: the nodes' kind (ValkeyServer: nodes with WAITAOF).
         """
         self.directory = directory / "cluster"
         self.replicas_per_primary = replicas_per_primary
@@ -302,7 +303,7 @@ class ClusterDeployment:
                 *REPLICATION,
                 *more,
             )  # fmt: skip
-            self.nodes.append(RedisServer(node_directory, *options, port=ports[i]))
+            self.nodes.append(server(node_directory, *options, port=ports[i]))
         self._admin = _Admin()
         self._ids: dict[int, str] = {}
         self._replicas_at_kill: dict[int, list[RedisServer]] = {}

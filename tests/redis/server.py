@@ -20,6 +20,8 @@ def available() -> bool:
 class RedisServer:
     """One redis-server process with its own directory; AOF on, fsync on every write."""
 
+    #: The server's program.
+    program = "redis-server"
     #: Options before the caller's: AOF on, fsync on every write, no RDB snapshots.
     mode: tuple[str, ...] = ("--appendonly", "yes", "--appendfsync", "always", "--save", "")
 
@@ -50,7 +52,7 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
-                "redis-server",
+                self.program,
                 *([] if self.config is None else [str(self.config)]),
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
@@ -67,7 +69,7 @@ class RedisServer:
         deadline = time.monotonic() + 20
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.program} did not start:\n{self.log_tail()}")
             time.sleep(0.02)
         return self
 
@@ -128,6 +130,12 @@ class RedisServer:
                 return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
+
+
+class ValkeyServer(RedisServer):
+    """A valkey-server (Debian's, from bookworm-backports): it has WAITAOF, Redis 7.0 lacks it."""
+
+    program = "valkey-server"
 
 
 def start_tls(directory: Path, *options: str) -> tuple[RedisServer, str]:
