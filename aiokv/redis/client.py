@@ -82,7 +82,7 @@ class Client:
         self._timeout = timeout
         self._replicas = replicas
         self._on_disk = on_disk
-        self._disk_checked = False  # whether the server was found to have WAITAOF
+        self._wait_checked = False  # whether the server was found to wait as asked
         # How long a write's WAIT may take: within the store's timeout, and
         # within a client given's socket timeout, which would cut a longer one
         # short (an UnavailableError, where NotReplicatedError says more).
@@ -139,11 +139,11 @@ class Client:
             replicas, where, window, on_disk = (
                 self._replicas, self._where, self._wait_window, self._on_disk
             )  # fmt: skip
-            if on_disk and not self._disk_checked:
-                # Before the first write: one the server applied and then could
-                # not wait for would be neither refused nor acknowledged.
-                await self.call(lambda c: replicated.check_on_disk(c, where, keys[0]), client)
-                self._disk_checked = True
+            if not self._wait_checked:  # each write that starts before the first answer asks
+                await self.call(
+                    lambda c: replicated.check_wait(c, where, keys[0], on_disk), client
+                )
+                self._wait_checked = True
             return await self.call(
                 lambda c: replicated.run(c, where, name, keys, args, replicas, window, on_disk),
                 client,

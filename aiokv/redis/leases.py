@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from ..errors import AioKVError, UnavailableError
+from ..errors import AioKVError, NotReplicatedError, UnavailableError
 from . import scripts
 from .client import Client
 
@@ -116,6 +116,16 @@ class Leases:
             if not live:
                 return
             pause = interval
+
+
+def unconfirmed(where: str, key: str, e: NotReplicatedError) -> UnavailableError:
+    """The error of an edit whose lease too few replicas confirmed: the block did not run."""
+    had = "had it on disk" if e.on_disk else "confirmed it"
+    return UnavailableError(
+        where,
+        f"edit({key!r}) did not run and stored nothing: its lease was taken on the primary, "
+        f"but {e.confirmed} of the {e.wanted} replicas asked for {had} within {e.waited_ms} ms",
+    )
 
 
 async def uncut(request: Awaitable[_T]) -> _T:

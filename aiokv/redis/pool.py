@@ -139,10 +139,10 @@ def check_given(client: object, timeout: float) -> AnyClient:
         longest = timeout * _SOCKET_SHARE
         given = [kwargs.get("socket_timeout"), kwargs.get("socket_connect_timeout")]
         given[1] = given[0] if given[1] is None else given[1]  # as a connection takes them
-        if any(t is None or t > longest for t in given):
+        if any(t is None or not 0 < t <= longest for t in given):
             raise ValueError(
-                f"{describe(client)}: {what} a socket timeout of at most half the store's "
-                f"timeout ({longest:g} s; it has {given[0]}, and {given[1]} to connect), "
+                f"{describe(client)}: {what} a socket timeout above 0 and at most half the "
+                f"store's timeout ({longest:g} s; it has {given[0]}, and {given[1]} to connect), "
                 "so that one that stops answering is passed over: make it with "
                 f"socket_timeout= and socket_connect_timeout= of at most {longest:g}"
             )

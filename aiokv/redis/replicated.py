@@ -27,12 +27,16 @@ from .pool import AnyClient
 # come back before the connection's timeout ends the wait as unanswered.
 _WAIT_SHARE = 0.8
 _TRY_AGAIN_PAUSE = 0.05  # seconds: a slot half moved is finished in a moment
+_MOST_REPLICAS = 2**63 - 1  # the most WAIT and WAITAOF take (a signed 64-bit count)
 
 
 def check(replicas: object, on_disk: object) -> None:
-    """Refuse (ValueError) replicas that are not a whole number >= 0, and on_disk without them."""
-    if type(replicas) is not int or replicas < 0:
-        raise ValueError(f"RedisKV replicas must be a whole number >= 0, not {replicas!r}")
+    """Refuse (ValueError) replicas that WAIT cannot take, and on_disk without them."""
+    if type(replicas) is not int or not 0 <= replicas <= _MOST_REPLICAS:
+        raise ValueError(
+            f"RedisKV replicas must be a whole number >= 0 (and below 2**63, as WAIT "
+            f"takes it), not {replicas!r}"
+        )
     if type(on_disk) is not bool or (on_disk and not replicas):
         raise ValueError(
             f"RedisKV on_disk must be True or False, and True only with replicas >= 1 "
@@ -100,9 +104,15 @@ async def run(
         return reply
 
 
-async def check_on_disk(client: AnyClient, where: str, key: str) -> None:
-    """Refuse (ValueError) a server that cannot say what its replicas' disks hold (no WAITAOF)."""
-    probe = ("WAITAOF", 0, 0, 0)  # nothing asked: answered at once where the command exists
+async def check_wait(client: AnyClient, where: str, key: str, on_disk: bool) -> None:
+    """Refuse (ValueError) a server that will not wait for its replicas as asked, before any write.
+
+    A write whose WAIT (or WAITAOF) the server then refused would be applied
+    and neither acknowledged nor refused: asked first with nothing to wait
+    for, the server answers at once, or says why not (no WAITAOF before Redis
+    7.2, a replica, an ACL user without the command).
+    """
+    probe = ("WAITAOF", 0, 0, 0) if on_disk else ("WAIT", 0, 0)
     if isinstance(client, RedisCluster):
         await client.initialize()
         pipe: Any = client.pipeline()
@@ -110,13 +120,17 @@ async def check_on_disk(client: AnyClient, where: str, key: str) -> None:
     else:
         pipe = client.pipeline(transaction=False)
         pipe.execute_command(*probe)
-    try:
-        await pipe.execute()
-    except ResponseError as e:
+    [answer] = await pipe.execute(raise_on_error=False)
+    if isinstance(answer, ResponseError):
+        if "unknown command" in str(answer).lower():
+            why = "the server lacks (Redis 7.2 or later has it, and Valkey)"
+        else:
+            why = "the server refuses"
         raise ValueError(
-            f"{where}: on_disk=True needs WAITAOF, which the server lacks (Redis 7.2 or "
-            f"later has it, and Valkey): it said {e}"
-        ) from e
+            f"{where}: replicas= needs {probe[0]}, which {why}: it said {answer}"
+        ) from answer
+    if isinstance(answer, BaseException):
+        raise answer
 
 
 async def _on_node(

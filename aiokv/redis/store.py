@@ -21,7 +21,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from .. import api, codec
 from ..api import StoreBase
-from ..errors import AioKVError, ClosedError, UnavailableError, shown_url
+from ..errors import AioKVError, ClosedError, NotReplicatedError, UnavailableError, shown_url
 from . import fields, leases, pool, replicated, scripts, urls
 from .client import Client
 from .pool import AnyClient
@@ -299,6 +299,9 @@ class RedisKV(StoreBase):
             )
         except ClosedError:
             raise  # refused before any request
+        except NotReplicatedError as e:  # the lease is on the primary alone
+            self._leases.end(key, token)
+            raise leases.unconfirmed(self._where, key, e) from e
         except UnavailableError:
             # The answer was lost: the lease may be taken. End it without
             # keeping the caller past its timeout.

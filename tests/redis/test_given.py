@@ -231,10 +231,66 @@ def test_replicas_that_confirm_acknowledge_every_write_and_edit(
             follower.stop()
 
 
-@pytest.mark.parametrize("replicas", [-1, 1.0, True, "1", None])
-def test_replicas_must_be_a_whole_number(replicas: Any) -> None:
+@pytest.mark.parametrize("replicas", [-1, 1.0, True, "1", None, 2**63, 10**20])
+def test_replicas_must_be_a_whole_number_wait_takes(replicas: Any) -> None:
+    # 2**63 and past: WAIT refuses the count, after the write it follows
+    # was applied (the server said "out of range": "refused", though applied).
     with pytest.raises(ValueError, match="replicas must be a whole number"):
         RedisKV("redis://127.0.0.1:6379/0", name="bot", replicas=replicas)
+
+
+def test_a_server_that_will_not_wait_is_refused_before_anything_is_written(
+    server: RedisServer, name: str, tmp_path: Path
+) -> None:
+    # Each write is a script, then WAIT: a WAIT refused after the script ran
+    # would leave the write applied, and neither acknowledged nor refused. The
+    # store asks with nothing to wait for, before its first write.
+    replica = RedisServer(tmp_path / "replica", "--replicaof", "127.0.0.1", str(server.port))
+    server.cli("ACL", "SETUSER", "nowait", "on", ">pw", "~*", "+@all", "-wait")
+    try:
+        replica.start()
+        nowait = server.url.replace("redis://", "redis://nowait:pw@")
+        cases = [(nowait, "no permissions"), (replica.url, "replica")]
+
+        async def main() -> None:
+            for url, words in cases:
+                async with RedisKV(url, name=name, replicas=1, timeout=1) as kv:
+                    writes = [kv.set("k", 1), kv.incr("n"), kv.update({"u": 1}), kv.delete("k")]
+                    for write in writes:
+                        with pytest.raises(ValueError, match="replicas= needs WAIT, which the "
+                                           "server refuses") as raised:  # fmt: skip
+                            await write
+                        assert words in str(raised.value) and f"(hash {name!r})" in str(
+                            raised.value
+                        )
+                    with pytest.raises(ValueError, match="needs WAIT"):
+                        async with kv.edit("e", []):
+                            pytest.fail("the block ran")
+            assert server.cli("EXISTS", name, f"aiokv-edits:{name}").strip() == "0"
+
+        asyncio.run(main())
+    finally:
+        server.cli("ACL", "DELUSER", "nowait")
+        replica.stop()
+
+
+def test_an_edit_whose_lease_too_few_replicas_confirm_does_not_run(
+    server: RedisServer, name: str
+) -> None:
+    # The lease is a write too: unconfirmed, the edit does not run, and the
+    # error says so (not NotReplicatedError's "the primary applied the
+    # write": nothing of the edit's was). The lease it took is ended.
+    async def main() -> None:
+        async with RedisKV(server.url, name=name, replicas=1, timeout=0.5) as kv:
+            with pytest.raises(UnavailableError) as raised:
+                async with kv.edit("k", []):
+                    pytest.fail("the block ran")
+            assert not isinstance(raised.value, NotReplicatedError)
+            assert "did not run and stored nothing" in str(raised.value)
+            assert "0 of the 1 replicas asked for confirmed it" in str(raised.value)
+        assert server.cli("EXISTS", name, f"aiokv-edits:{name}").strip() == "0"
+
+    asyncio.run(main())
 
 
 def test_a_replica_that_stops_confirming_fails_the_writes_that_need_it(
@@ -331,6 +387,12 @@ SHORT = {"socket_timeout": 0.1, "socket_connect_timeout": 0.1}  # within half of
             ).master_for("s", retry=no_retry()),
             "it has 0.1, and 5 to connect",
         ),
+        (
+            lambda: Sentinel(
+                [("127.0.0.1", 26379)], sentinel_kwargs={"socket_timeout": 0}
+            ).master_for("s", retry=no_retry()),
+            "it has 0,",  # 0: every command gives up at once
+        ),
         (lambda: RedisCluster(host="127.0.0.1", port=7000, retry=no_retry(), **SHORT), None),
         (
             lambda: Sentinel(
@@ -339,7 +401,15 @@ SHORT = {"socket_timeout": 0.1, "socket_connect_timeout": 0.1}  # within half of
             None,
         ),
     ],
-    ids=["cluster", "cluster-long", "sentinel", "sentinel-connect", "cluster-ok", "sentinel-ok"],
+    ids=[
+        "cluster",
+        "cluster-long",
+        "sentinel",
+        "sentinel-connect",
+        "sentinel-zero",
+        "cluster-ok",
+        "sentinel-ok",
+    ],
 )
 def test_a_cluster_or_sentinel_client_needs_socket_timeouts_within_the_store_s(
     make: Any, words: str | None

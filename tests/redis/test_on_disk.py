@@ -140,7 +140,9 @@ def test_a_server_without_waitaof_is_refused_before_anything_is_written(
                 lambda: kv.incr("n"),
                 lambda: kv.update({"u": 1}),
             ):
-                with pytest.raises(ValueError, match="on_disk=True needs WAITAOF") as raised:
+                with pytest.raises(
+                    ValueError, match="needs WAITAOF, which the server lacks"
+                ) as raised:
                     await write()
                 assert f"(hash {name!r})" in str(raised.value)
         async with RedisKV(server.url, name=name) as plain:
