@@ -4,9 +4,8 @@ WAIT counts the replicas that confirmed every write its own connection
 made (WAITAOF, on_disk: the replicas that wrote it to their append-only
 file and fsynced it), so the script and WAIT go in one pipeline, on one
 connection: on a cluster, both sent to the node that holds the store's
-slot. A redirect
-(the slot moved, or is moving) means the script did not run there; it is
-sent again where the cluster says, within the timeout.
+slot. A redirect (the slot moved, or is moving) means the script did not
+run there; it is sent again where the cluster says, within the timeout.
 """
 
 from __future__ import annotations
@@ -126,8 +125,9 @@ async def check_wait(client: AnyClient, where: str, key: str, on_disk: bool) -> 
             why = "the server lacks (Redis 7.2 or later has it, and Valkey)"
         else:
             why = "the server refuses"
+        setting = "on_disk=True" if on_disk else "replicas="
         raise ValueError(
-            f"{where}: replicas= needs {probe[0]}, which {why}: it said {answer}"
+            f"{where}: {setting} needs {probe[0]}, which {why}: it said {answer}"
         ) from answer
     if isinstance(answer, BaseException):
         raise answer
