@@ -71,13 +71,7 @@ async def run(
         command = (*script, len(keys), *keys, *args)
         # WAITAOF's answer: how many fsynced it here (none asked), and on replicas.
         wait = ("WAITAOF", 0, replicas, wait_ms) if on_disk else ("WAIT", replicas, wait_ms)
-        if isinstance(client, RedisCluster):
-            reply, confirmed = await _on_node(client, keys[0], command, wait, asked)
-        else:
-            pipe = client.pipeline(transaction=False)
-            pipe.execute_command(*command)
-            pipe.execute_command(*wait)
-            reply, confirmed = await pipe.execute(raise_on_error=False)
+        reply, confirmed = await _pipelined(client, keys[0], [command, wait], asked)
         if on_disk and isinstance(confirmed, list):
             confirmed = confirmed[1]
         asked = None
@@ -112,14 +106,7 @@ async def check_wait(client: AnyClient, where: str, key: str, on_disk: bool) -> 
     7.2, a replica, an ACL user without the command).
     """
     probe = ("WAITAOF", 0, 0, 0) if on_disk else ("WAIT", 0, 0)
-    if isinstance(client, RedisCluster):
-        await client.initialize()
-        pipe: Any = client.pipeline()
-        pipe.execute_command(*probe, target_nodes=client.get_node_from_key(key))
-    else:
-        pipe = client.pipeline(transaction=False)
-        pipe.execute_command(*probe)
-    [answer] = await pipe.execute(raise_on_error=False)
+    [answer] = await _pipelined(client, key, [probe])
     if isinstance(answer, ResponseError):
         if "unknown command" in str(answer).lower():
             why = "the server lacks (Redis 7.2 or later has it, and Valkey)"
@@ -133,24 +120,29 @@ async def check_wait(client: AnyClient, where: str, key: str, on_disk: bool) -> 
         raise answer
 
 
-async def _on_node(
-    client: RedisCluster,
+async def _pipelined(
+    client: AnyClient,
     key: str,
-    command: tuple[Any, ...],
-    wait: tuple[Any, ...],
-    asked: ClusterNode | None,
+    commands: list[tuple[Any, ...]],
+    asked: ClusterNode | None = None,
 ) -> list[Any]:
-    # The script and WAIT on the node of key's slot (or the one an ASK named,
-    # after ASKING), in one pipeline: one connection, as WAIT needs.
+    # The replies (a refusal as its error) of commands sent in one pipeline:
+    # one connection, as WAIT needs; on a cluster, that of the node of key's
+    # slot (or the one an ASK named, after ASKING).
+    if not isinstance(client, RedisCluster):
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute(raise_on_error=False))
     await client.initialize()  # the slot map, once
     node = asked or client.get_node_from_key(key)
-    pipe = client.pipeline()
+    on_node = client.pipeline()
     if asked is not None:
-        pipe.execute_command("ASKING", target_nodes=node)
-    pipe.execute_command(*command, target_nodes=node)
-    pipe.execute_command(*wait, target_nodes=node)
-    replies = await pipe.execute(raise_on_error=False, allow_redirections=False)
-    return list(replies[-2:])
+        on_node.execute_command("ASKING", target_nodes=node)
+    for command in commands:
+        on_node.execute_command(*command, target_nodes=node)
+    replies = await on_node.execute(raise_on_error=False, allow_redirections=False)
+    return list(replies[-len(commands) :])
 
 
 async def _redirect(client: RedisCluster, key: str, error: Exception) -> ClusterNode | None:
