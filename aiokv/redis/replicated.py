@@ -22,9 +22,13 @@ from ..errors import NotReplicatedError, UnavailableError
 from . import scripts
 from .pool import AnyClient
 
-# WAIT's own limit, as a share of the timeout: the server's "too few" must
-# come back before the connection's timeout ends the wait as unanswered.
-_WAIT_SHARE = 0.8
+# What WAIT leaves of the time left for the server's "too few" to come back
+# before the connection's timeout ends the wait as unanswered: a fifth, and
+# at least a quarter second (a busy machine's loop is late by that much),
+# but never more than half, so that a short timeout still waits.
+_ANSWER_SHARE = 0.2
+_ANSWER_LEAST = 0.25  # seconds
+_ANSWER_MOST_SHARE = 0.5
 _TRY_AGAIN_PAUSE = 0.05  # seconds: a slot half moved is finished in a moment
 _MOST_REPLICAS = 2**63 - 1  # the most WAIT and WAITAOF take (a signed 64-bit count)
 
@@ -41,6 +45,12 @@ def check(replicas: object, on_disk: object) -> None:
             f"RedisKV on_disk must be True or False, and True only with replicas >= 1 "
             f"(it waits for the replicas' disks), not {on_disk!r} with replicas={replicas}"
         )
+
+
+def wait_within(left: float) -> int:
+    """The milliseconds WAIT may take when its answer is due within left seconds (at least 1)."""
+    margin = min(max(left * _ANSWER_SHARE, _ANSWER_LEAST), left * _ANSWER_MOST_SHARE)
+    return max(1, round((left - margin) * scripts.MS_PER_S))
 
 
 async def run(
@@ -67,7 +77,7 @@ async def run(
         # WAIT gets its share of what is left: a try that came to nothing (the
         # script unknown, a redirect) waited too, on the writes before it.
         left = deadline - time.monotonic()
-        wait_ms = max(1, round(left * _WAIT_SHARE * scripts.MS_PER_S))
+        wait_ms = wait_within(left)
         command = (*script, len(keys), *keys, *args)
         # WAITAOF's answer: how many fsynced it here (none asked), and on replicas.
         wait = ("WAITAOF", 0, replicas, wait_ms) if on_disk else ("WAIT", replicas, wait_ms)

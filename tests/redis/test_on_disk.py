@@ -89,9 +89,7 @@ def test_replicas_without_an_aof_never_confirm(valkey: RedisServer, tmp_path: Pa
         async def main() -> None:
             async with RedisKV(valkey.url, name="bot", replicas=1, timeout=0.5) as memory:
                 await memory.set("k", 1)  # in the replica's memory: acknowledged
-            async with RedisKV(
-                valkey.url, name="bot", replicas=1, on_disk=True, timeout=0.5
-            ) as kv:
+            async with RedisKV(valkey.url, name="bot", replicas=1, on_disk=True, timeout=2) as kv:
                 with pytest.raises(NotReplicatedError) as raised:
                     await kv.set("k", 2)
                 assert raised.value.on_disk and raised.value.confirmed == 0
