@@ -24,11 +24,10 @@ from .pool import AnyClient
 
 # What WAIT leaves of the time left for the server's "too few" to come back
 # before the connection's timeout ends the wait as unanswered: a fifth, and
-# at least a quarter second (a busy machine's loop is late by that much),
-# but never more than half, so that a short timeout still waits.
+# at least a quarter second. The server ends a WAIT on its next tick (up to
+# 100 ms late at its default hz 10), and a busy machine's loop is late too.
 _ANSWER_SHARE = 0.2
 _ANSWER_LEAST = 0.25  # seconds
-_ANSWER_MOST_SHARE = 0.5
 _TRY_AGAIN_PAUSE = 0.05  # seconds: a slot half moved is finished in a moment
 _MOST_REPLICAS = 2**63 - 1  # the most WAIT and WAITAOF take (a signed 64-bit count)
 
@@ -49,7 +48,7 @@ def check(replicas: object, on_disk: object) -> None:
 
 def wait_within(left: float) -> int:
     """The milliseconds WAIT may take when its answer is due within left seconds (at least 1)."""
-    margin = min(max(left * _ANSWER_SHARE, _ANSWER_LEAST), left * _ANSWER_MOST_SHARE)
+    margin = max(left * _ANSWER_SHARE, _ANSWER_LEAST)
     return max(1, round((left - margin) * scripts.MS_PER_S))
 
 
