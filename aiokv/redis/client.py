@@ -131,11 +131,17 @@ class Client:
         if self._loop not in (None, asyncio.get_running_loop()):
             raise foreign_loop(self._where, kind="RedisKV")
 
-    async def script(self, name: str, *args: str | bytes, closing: bool = False) -> Any:
-        """Run the script called name; closing: on the connections of a store closing, too."""
+    async def script(
+        self, name: str, *args: str | bytes, closing: bool = False, wait: bool = True
+    ) -> Any:
+        """Run the script called name; closing: on a store closing's connections too.
+
+        wait=False: acknowledged by the primary alone, whatever
+        replicas= says (a write whose loss in a failover is harmless).
+        """
         client = (self._redis if closing else None) or self.redis()
         keys = self._keys
-        if self._replicas:
+        if self._replicas and wait:
             replicas, where, window, on_disk = (
                 self._replicas, self._where, self._wait_window, self._on_disk
             )  # fmt: skip

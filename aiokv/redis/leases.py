@@ -92,9 +92,12 @@ class Leases:
         return ending
 
     async def _end_edit(self, key: str, token: str) -> None:
-        # On the client itself: a store closing still ends its leases.
+        # On the client itself: a store closing still ends its leases. Not
+        # waiting for replicas: an end a new primary lacks only leaves the
+        # lease to run out, as an end never sent does, and waiting would keep
+        # a connection (and the key) from the writes that need them.
         with contextlib.suppress(AioKVError):
-            await self._client.script("end_edit", key, token, closing=True)
+            await self._client.script("end_edit", key, token, closing=True, wait=False)
             self._held.pop(token, None)
 
     async def _renew(self, key: str, token: str) -> None:

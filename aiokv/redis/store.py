@@ -300,7 +300,8 @@ class RedisKV(StoreBase):
         except ClosedError:
             raise  # refused before any request
         except NotReplicatedError as e:  # the lease is on the primary alone
-            self._leases.end(key, token)
+            # The server answers: the lease is ended before the edit returns.
+            await self._leases.free(key, token, within=self._timeout - (time.monotonic() - began))
             raise leases.unconfirmed(self._where, key, e) from e
         except UnavailableError:
             # The answer was lost: the lease may be taken. End it without
