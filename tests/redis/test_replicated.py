@@ -12,11 +12,10 @@ from aiokv.redis.replicated import wait_within
     [
         (5.0, 4000),  # a fifth left for the answer
         (2.0, 1600),
-        (1.0, 750),  # at least a quarter second left for it: the server
-        (0.5, 250),  # ends a WAIT on its next tick, up to 100 ms late
-        (0.3, 50),
-        (0.25, 1),
-        (0.2, 1),
+        (1.0, 750),  # at least a quarter second left for it
+        (0.5, 250),
+        (0.2, 100),  # but never more than half: a short timeout still waits
+        (0.001, 1),
         (0.0, 1),  # WAIT 0 would wait forever: the least it takes is 1 ms
         (-0.3, 1),  # the time ran out on a try before
     ],
