@@ -22,15 +22,15 @@ from ..errors import NotReplicatedError, UnavailableError
 from . import scripts
 from .pool import AnyClient
 
-# What WAIT leaves of the time left for the server's "too few" to come back
-# before the connection's timeout ends the wait as unanswered: a fifth, and
-# at least a quarter second (an idle server ends a WAIT on its next tick, up
-# to 100 ms late at hz 10, and a busy machine's loop is late too), but never
-# more than half: replicas that confirm need the time more than a refusal
-# needs its own words (without them it is "no answer in time", as unavailable).
-_ANSWER_SHARE = 0.2
-_ANSWER_LEAST = 0.25  # seconds
-_ANSWER_MOST_SHARE = 0.5
+# WAIT's share of the time left; the rest is for the server's "too few" to
+# come back before the connection's timeout ends the wait as unanswered.
+_WAIT_SHARE = 0.8
+# At least this much (seconds) is left for that answer: an idle server ends
+# a WAIT on its next tick, up to 100 ms late at hz 10, and a busy machine's
+# loop is late too. But WAIT keeps at least as much itself (or its share of
+# a shorter time): replicas that confirm need the time more than a refusal
+# needs its own words (without them it is "no answer in time", unavailable).
+_LEAST = 0.25
 _TRY_AGAIN_PAUSE = 0.05  # seconds: a slot half moved is finished in a moment
 _MOST_REPLICAS = 2**63 - 1  # the most WAIT and WAITAOF take (a signed 64-bit count)
 
@@ -51,8 +51,10 @@ def check(replicas: object, on_disk: object) -> None:
 
 def wait_within(left: float) -> int:
     """The milliseconds WAIT may take when its answer is due within left seconds (at least 1)."""
-    margin = min(max(left * _ANSWER_SHARE, _ANSWER_LEAST), left * _ANSWER_MOST_SHARE)
-    return max(1, round((left - margin) * scripts.MS_PER_S))
+    wait = left * _WAIT_SHARE
+    if left - wait < _LEAST:
+        wait = max(left - _LEAST, min(_LEAST, wait))
+    return max(1, round(wait * scripts.MS_PER_S))
 
 
 async def run(
