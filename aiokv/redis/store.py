@@ -292,7 +292,7 @@ class RedisKV(StoreBase):
     async def _edit(self, key: str, default: Any) -> AsyncIterator[Any]:
         key = api.key(key)
         token = leases.new_token()
-        began = time.monotonic()
+        deadline = time.monotonic() + self._timeout  # for the lease's end, on a failure
         try:
             [raw] = await self._write(
                 [key], "begin_edit", key, token, str(self._lease_ms), uncut=True
@@ -301,7 +301,7 @@ class RedisKV(StoreBase):
             raise  # refused before any request
         except NotReplicatedError as e:  # the lease is on the primary alone
             # The server answers: the lease is ended before the edit returns.
-            await self._leases.free(key, token, within=self._timeout - (time.monotonic() - began))
+            await self._leases.free(key, token, within=deadline - time.monotonic())
             raise leases.unconfirmed(self._where, key, e) from e
         except UnavailableError:
             # The answer was lost: the lease may be taken. End it without
@@ -317,7 +317,7 @@ class RedisKV(StoreBase):
             # lease may be taken. Its end gets what is left of the timeout, so
             # the edit returns within it even from a server that stopped
             # answering; beyond, the end goes on in its task.
-            await self._leases.free(key, token, within=self._timeout - (time.monotonic() - began))
+            await self._leases.free(key, token, within=deadline - time.monotonic())
             raise
         renewing = self._leases.taken(key, token)
         stored = unanswered = False
